@@ -1,0 +1,398 @@
+"""`tierwise …`: the command line. Heavy modules (litellm, bm25s, slack, matplotlib) are imported
+inside the command that needs them, so `tierwise --help` answers at once."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from bot.config import ConfigError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.engine import Engine
+
+app = typer.Typer(
+    name="tierwise",
+    help="Tierwise: a general model at the right tier, plus curated context. Slack chat-ops with evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tier_app = typer.Typer(help="See and change which tier each skill runs on.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(tier_app, name="tier")
+app.add_typer(db_app, name="db")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"tierwise: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    from bot.config import load_settings
+
+    return load_settings()
+
+
+def engine(announce: bool = True) -> Engine:
+    from bot.engine import Engine, embedded_notice
+    from bot.logs import setup_logging
+
+    conf = settings()
+    setup_logging(conf.log_level if conf.log_level != "INFO" else "WARNING")
+    eng = Engine.from_settings(conf)
+    if announce:
+        notice = embedded_notice(conf)
+        if notice:
+            typer.echo(notice, err=True)
+    for problem in [*eng.registry.problems]:
+        typer.echo(f"warning: skill skipped: {problem}", err=True)
+    return eng
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def parse_since(value: str) -> datetime:
+    """`7d`, `24h`, `2w`, `30m` or an ISO date/time (UTC)."""
+    from bot.ledger.models import utcnow
+
+    match = re.fullmatch(r"(\d+)\s*([mhdw])", value.strip())
+    if match:
+        n, unit = int(match.group(1)), match.group(2)
+        delta = {
+            "m": timedelta(minutes=n),
+            "h": timedelta(hours=n),
+            "d": timedelta(days=n),
+            "w": timedelta(weeks=n),
+        }
+        return utcnow() - delta[unit]
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--since {value!r}: use a duration such as 7d, 24h, 2w, or a date such as 2026-11-01")
+    from datetime import UTC
+
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@app.command()
+def ask(
+    text: Annotated[list[str] | None, typer.Argument(help="Your question or task.")] = None,
+    skill: Annotated[
+        str | None, typer.Option("--skill", "-s", help="Use this skill (skips routing).")
+    ] = None,
+    tier: Annotated[
+        str | None, typer.Option("--tier", "-t", help="Run on this tier (operator override).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reply as JSON.")] = False,
+) -> None:
+    """Ask Tierwise once and print the answer with a footer (skill, tier, model, tokens, cost, latency, id)."""
+    words = " ".join(text or []).strip()
+    if not words and not sys.stdin.isatty():
+        words = sys.stdin.read().strip()
+    if not words:
+        fail('nothing to ask. Usage: tierwise ask [--skill S] [--tier T] "How do I get VPN access?"')
+    eng = engine()
+    if skill and eng.registry.get(skill) is None and eng.registry.by_command(skill) is None:
+        fail(f"unknown skill {skill!r}. Valid skills: {', '.join(eng.registry.names())}")
+    if tier and tier not in eng.settings.tiers:
+        fail(f"unknown tier {tier!r}. Valid tiers: {', '.join(eng.settings.tiers)}")
+    from bot.engine import Request
+
+    reply = eng.handle(
+        Request(text=words, source="cli", user="cli", skill=skill, tier=tier, explicit_via="--skill")
+    )
+    if as_json:
+        typer.echo(json.dumps({**reply.__dict__, "footer": reply.footer()}, default=str, indent=2))
+    else:
+        typer.echo(reply.text)
+        for note in reply.notes:
+            typer.echo(f"note: {note}", err=True)
+        if reply.request_id:
+            tokens = f"{reply.prompt_tokens}→{reply.completion_tokens} tokens"
+            typer.secho(
+                f"— {reply.skill} · {reply.tier} · {reply.model} · {tokens} · "
+                f"{f'${reply.cost_usd:.6f}' if reply.cost_known else '$?'} · {reply.latency_s:.2f}s · "
+                f"request {reply.request_id}",
+                dim=True,
+            )
+    if reply.status == "rejected":
+        raise typer.Exit(2)
+    if reply.status not in ("ok",):
+        raise typer.Exit(1)
+
+
+@app.command()
+def shell() -> None:
+    """An interactive console: free text is routed, /skill text picks a skill, + / - rates the last answer."""
+    from bot.shell import Shell
+
+    Shell(engine()).run()
+
+
+@app.command("skills")
+def list_skills(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the loaded skills with their commands, tiers and packs."""
+    eng = engine(announce=False)
+    rows = []
+    for s in eng.registry:
+        tier, why = eng.configured_tier(s)
+        rows.append(
+            {
+                "name": s.name,
+                "command": s.slash,
+                "tier": tier,
+                "tier_source": why,
+                "packs": list(s.packs),
+                "structured": s.structured,
+                "sensitive": eng.is_sensitive(s),
+                "description": s.description,
+            }
+        )
+    if as_json:
+        typer.echo(
+            json.dumps({"skills": rows, "problems": [str(p) for p in eng.registry.problems]}, indent=2)
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title="Skills")
+    for col in ("skill", "command", "tier", "packs", "output", "description"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["command"],
+            f"{r['tier']} ({r['tier_source']})",
+            ", ".join(r["packs"]) or "-",
+            "structured" + (" · sensitive" if r["sensitive"] else "")
+            if r["structured"]
+            else ("sensitive" if r["sensitive"] else "text"),
+            r["description"],
+        )
+    console().print(table)
+
+
+@app.command("packs")
+def list_packs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the context packs with document counts and content hashes (their versions)."""
+    from bot.packs import builtin_packs_dir, load_packs
+
+    conf = settings()
+    packs, problems = load_packs([builtin_packs_dir(), *conf.pack_dirs])
+    rows = [
+        {
+            "name": p.name,
+            "documents": len(p.documents),
+            "hash": p.hash,
+            "sensitive": p.sensitive,
+            "channels": list(p.channels),
+            "always_include": list(p.always_include),
+            "owner": p.owner,
+            "path": str(p.root),
+        }
+        for p in packs.values()
+    ]
+    for problem in problems:
+        typer.echo(f"warning: pack skipped: {problem}", err=True)
+    if as_json:
+        typer.echo(json.dumps({"packs": rows, "problems": [str(p) for p in problems]}, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="Context packs")
+    for col in ("pack", "docs", "hash", "sensitive", "channels", "owner"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            str(r["documents"]),
+            r["hash"],
+            "yes" if r["sensitive"] else "no",
+            ", ".join(r["channels"]) or "any",
+            r["owner"],
+        )
+    console().print(table)
+
+
+@app.command()
+def usage(
+    since: Annotated[str, typer.Option(help="Window: 7d, 24h, 2w, or a date.")] = "7d",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option(help="How many recent requests to list in --json.")] = 50,
+) -> None:
+    """Per skill: requests, tokens, cost, mean and p95 latency, 👍/👎."""
+    from bot.ledger.store import Ledger
+
+    start = parse_since(since)
+    ledger = Ledger(settings().effective_database_url)
+    rows = ledger.usage(start)
+    if as_json:
+        recent = [
+            {
+                "id": r.id,
+                "created_at": r.created_at.isoformat(),
+                "source": r.source,
+                "user": r.user_id,
+                "skill": r.skill,
+                "tier": r.tier,
+                "model_requested": r.model_requested,
+                "model_used": r.model_used,
+                "pack_hash": r.pack_hash,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+                "cached_tokens": r.cached_tokens,
+                "cost_usd": r.cost_usd,
+                "cost_known": r.cost_known,
+                "price_source": r.price_source,
+                "latency_ms": r.latency_ms,
+                "status": r.status,
+                "escalated_from": r.escalated_from,
+                "route_reason": r.route_reason,
+                "feedback": [{"user": f.user_id, "score": f.score, "comment": f.comment} for f in fb],
+            }
+            for r in ledger.requests_since(start, limit=limit)
+            for fb in [ledger.feedback_for(r.id)]
+        ]
+        typer.echo(
+            json.dumps(
+                {"since": start.isoformat(), "skills": [r.as_dict() for r in rows], "requests": recent},
+                indent=2,
+            )
+        )
+        return
+    if not rows:
+        typer.echo(f"No requests since {start:%Y-%m-%d %H:%M} UTC.")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Usage since {start:%Y-%m-%d %H:%M} UTC")
+    for col in ("skill", "requests", "tokens in/out", "cost (USD)", "mean s", "p95 s", "👍", "👎"):
+        table.add_column(col, justify="right" if col != "skill" else "left")
+    for r in rows:
+        cost = f"{r.cost_usd:.4f}" + (f" (+{r.unknown_cost} unpriced)" if r.unknown_cost else "")
+        table.add_row(
+            r.skill,
+            str(r.requests),
+            f"{r.prompt_tokens:,}/{r.completion_tokens:,}",
+            cost,
+            f"{r.mean_latency_ms / 1000:.2f}",
+            f"{r.p95_latency_ms / 1000:.2f}",
+            str(r.thumbs_up),
+            str(r.thumbs_down),
+        )
+    console().print(table)
+
+
+@app.command()
+def feedback(
+    request_id: Annotated[str, typer.Argument(help="The request id from the answer's footer.")],
+    score: Annotated[str, typer.Argument(help="+1 or -1")],
+    comment: Annotated[str | None, typer.Option(help="What was good or wrong.")] = None,
+    user: Annotated[str, typer.Option(help="Who is rating.")] = "cli",
+) -> None:
+    """Rate an answer: one rating per user per request; rating again updates it."""
+    from bot.ledger.store import Ledger, UnknownRequest
+
+    values = {"+1": 1, "1": 1, "+": 1, "up": 1, "-1": -1, "-": -1, "down": -1}
+    if score not in values:
+        fail(f"score {score!r}: use +1 or -1")
+    ledger = Ledger(settings().effective_database_url)
+    try:
+        _, created = ledger.add_feedback(request_id, user, values[score], comment, source="cli")
+    except UnknownRequest:
+        fail(f"no request with id {request_id!r}")
+    typer.echo(f"{'Recorded' if created else 'Updated'} {score} for request {request_id}.")
+
+
+@tier_app.command("set")
+def tier_set(
+    skill: Annotated[str, typer.Argument()],
+    tier: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")],
+    by: Annotated[str, typer.Option(help="Who is changing it.")] = "cli",
+) -> None:
+    """Assign SKILL to TIER (takes effect at once; history kept)."""
+    from bot.tiers import TierChangeError, set_tier
+
+    eng = engine(announce=False)
+    try:
+        row = set_tier(eng, skill, tier, by=by, reason=reason, source="cli")
+    except TierChangeError as exc:
+        fail(str(exc))
+    typer.echo(f"{row.skill}: {row.previous_tier or '-'} → {row.tier} (by {row.assigned_by}: {row.reason})")
+
+
+@tier_app.command("history")
+def tier_history(skill: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Show tier changes, newest first."""
+    from bot.ledger.store import Ledger
+
+    rows = Ledger(settings().effective_database_url).tier_history(skill)
+    if not rows:
+        typer.echo("No tier changes recorded." if not skill else f"No tier changes recorded for {skill}.")
+        return
+    from rich.table import Table
+
+    table = Table(title="Tier history")
+    for col in ("when (UTC)", "skill", "from", "to", "by", "source", "reason"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            r.skill,
+            r.previous_tier or "-",
+            r.tier,
+            r.assigned_by,
+            r.source,
+            r.reason,
+        )
+    console().print(table)
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective configuration (secrets masked)."""
+    from bot.config import redacted
+
+    typer.echo(json.dumps(redacted(settings()), indent=2, default=str))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (the program also does this on start)."""
+    from bot.config import redacted_url
+    from bot.ledger import db
+
+    conf = settings()
+    engine_ = db.make_engine(conf.effective_database_url)
+    head = db.upgrade(engine_)
+    typer.echo(f"Database {redacted_url(conf.effective_database_url)} is at revision {head}.")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo("tierwise: configuration error:", err=True)
+        for line in str(exc).splitlines():
+            typer.echo(f"  {line}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

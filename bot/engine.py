@@ -1,0 +1,438 @@
+"""The request pipeline: dedupe → route → access → tier → context → model → check → record.
+
+No Slack and no SQL strings here: adapters build a `Request`, render the `Reply`; the ledger,
+the model edge and the optional budget/shadow services are injected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.config import Settings
+from bot.ledger.models import RequestRow, new_id
+from bot.llm import LLM, CallResult, ModelCallError, short_error
+from bot.packs import Pack, builtin_packs_dir, load_packs, select_context
+from bot.prompt import PromptParts, build_parts, parse_output, trim_text
+from bot.routing import Route, Router
+from bot.skills import InputError, Registry, Skill, load_registry
+
+if TYPE_CHECKING:
+    from bot.ledger.store import Ledger
+
+log = logging.getLogger(__name__)
+
+HISTORY_BUDGET = 1500
+PROMPT_MARGIN = 64
+
+
+@dataclass
+class Request:
+    text: str
+    source: str = "cli"
+    user: str = "local"
+    channel: str | None = None
+    channel_name: str | None = None
+    thread: str | None = None
+    skill: str | None = None  # explicit choice (slash command, --skill, /name)
+    explicit_via: str = "explicit"
+    tier: str | None = None  # operator override (CLI --tier, evals); never from chat text
+    event_id: str | None = None
+    history: list[dict[str, str]] = field(default_factory=list)
+    purpose: str = "user"
+    allow_escalation: bool = True
+
+
+@dataclass
+class Reply:
+    text: str
+    status: str  # ok | error | invalid | refused | duplicate | rejected
+    skill: str | None = None
+    request_id: str | None = None
+    tier: str | None = None
+    model: str | None = None
+    structured: dict[str, Any] | None = None
+    cost_usd: float = 0.0
+    cost_known: bool = True
+    latency_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    route_reason: str = ""
+    sources: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    escalated: bool = False
+    pack_hash: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def footer(self) -> str:
+        parts = [self.skill or "?", self.tier or "-", self.model or "-"]
+        cost = f"${self.cost_usd:.4f}" if self.cost_known else "$?"
+        return " · ".join([*parts, cost, f"{self.latency_s:.1f}s"])
+
+
+@dataclass(frozen=True)
+class BudgetDecision:
+    tier: str
+    refuse: str | None = None  # a message for the user when the request must not run
+    note: str | None = None
+
+
+class BudgetGuard(Protocol):
+    def check(self, skill: Skill, tier: str, request: Request) -> BudgetDecision: ...
+
+
+AfterReply = Callable[[Request, Skill, PromptParts, Reply, RequestRow], None]
+
+
+@dataclass
+class Attempt:
+    row: RequestRow
+    result: CallResult | None
+    structured: Any = None
+    problem: str | None = None  # why the output was rejected, or the error text
+
+
+def _copy_row(row: RequestRow, **changes: Any) -> RequestRow:
+    # Not model_copy(): that would share SQLAlchemy instance state between two rows.
+    return RequestRow(**{**row.model_dump(), **changes})
+
+
+def _looks_binary(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    sample = text[:4000]
+    control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t")
+    return bool(sample) and control / len(sample) > 0.1
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        packs: dict[str, Pack],
+        ledger: Ledger,
+        llm: LLM,
+        budget: BudgetGuard | None = None,
+        after_reply: Sequence[AfterReply] = (),
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.packs = packs
+        self.ledger = ledger
+        self.llm = llm
+        self.router = Router(registry, default=settings.default_skill)
+        self.budget = budget
+        self.after_reply: list[AfterReply] = list(after_reply)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, llm: LLM | None = None, ledger: Ledger | None = None
+    ) -> Engine:
+        from bot.ledger.store import Ledger
+
+        packs, _ = load_packs([builtin_packs_dir(), *settings.pack_dirs])
+        registry = load_registry(settings.tier_names, packs, settings.skill_dirs)
+        ledger = ledger or Ledger(settings.effective_database_url)
+        return cls(settings, registry, packs, ledger, llm or LLM(settings.tiers))
+
+    # Tiers -------------------------------------------------------------------------------
+
+    @property
+    def tiers(self) -> list[str]:
+        return self.settings.tier_names
+
+    def configured_tier(self, skill: Skill) -> tuple[str, str]:
+        """The tier a skill runs on and why: admin assignment > config > the skill's default."""
+        assigned = self.ledger.current_tier(skill.name)
+        if assigned in self.settings.tiers:
+            return assigned, "admin assignment"
+        conf = self.settings.skill_settings(skill.name).tier
+        if conf:
+            return conf, "configuration"
+        return skill.tier, "skill default"
+
+    def is_sensitive(self, skill: Skill) -> bool:
+        override = self.settings.skill_settings(skill.name).sensitive
+        return bool(skill.sensitive or override or any(self.packs[p].sensitive for p in skill.packs))
+
+    def allowed_tier(self, skill: Skill, tier: str) -> tuple[str | None, str | None]:
+        """Sensitive work never leaves the local boundary: move to the nearest local tier, or refuse."""
+        if not self.is_sensitive(skill) or self.settings.tiers[tier].boundary == "local":
+            return tier, None
+        order = self.tiers
+        index = order.index(tier)
+        below = [t for t in reversed(order[:index]) if self.settings.tiers[t].boundary == "local"]
+        above = [t for t in order[index + 1 :] if self.settings.tiers[t].boundary == "local"]
+        choice = (below or above or [None])[0]
+        if choice is None:
+            return None, f"{skill.name} handles sensitive data and no local tier is configured"
+        return choice, f"sensitive: moved from external tier {tier} to local tier {choice}"
+
+    def next_tier(self, skill: Skill, tier: str) -> str | None:
+        order = self.tiers
+        for candidate in order[order.index(tier) + 1 :]:
+            allowed, _ = self.allowed_tier(skill, candidate)
+            if allowed == candidate:
+                return candidate
+        return None
+
+    def channels_for(self, skill: Skill) -> list[str]:
+        conf = self.settings.skill_settings(skill.name).channels
+        allowed: list[str] = [*skill.channels, *(conf or [])]
+        for pack in skill.packs:
+            allowed.extend(self.packs[pack].channels)
+        return sorted({c.lstrip("#") for c in allowed})
+
+    # Pipeline ----------------------------------------------------------------------------
+
+    def route(self, req: Request) -> Route | Reply:
+        if req.skill:
+            skill = self.registry.get(req.skill) or self.registry.by_command(req.skill)
+            if skill is None:
+                return Reply(
+                    text=f"Unknown skill {req.skill!r}. Valid skills: {', '.join(self.registry.names())}.",
+                    status="rejected",
+                )
+            return self.router.route(req.text, explicit=skill.name, explicit_via=req.explicit_via)
+        return self.router.route(req.text)
+
+    def handle(self, req: Request) -> Reply:
+        if req.tier is not None and req.tier not in self.settings.tiers:
+            return Reply(
+                text=f"Unknown tier {req.tier!r}. Valid tiers: {', '.join(self.tiers)}.", status="rejected"
+            )
+        routed = self.route(req)
+        if isinstance(routed, Reply):
+            return routed
+        skill = self.registry.skills[routed.skill]
+        text = req.text.strip()
+        if not text:
+            return Reply(
+                text=f"Tell me what you need, e.g. `{skill.slash} {skill.examples[0] if skill.examples else '…'}`",
+                status="rejected",
+                skill=skill.name,
+            )
+        if _looks_binary(text):
+            return Reply(
+                text="That looks like binary data; paste it as text.", status="rejected", skill=skill.name
+            )
+        if skill.prepare_input is not None:
+            try:
+                text = skill.prepare_input(text)
+            except InputError as exc:
+                return Reply(text=str(exc), status="rejected", skill=skill.name)
+
+        allowed = self.channels_for(skill)
+        if allowed and req.channel is not None and not ({req.channel, req.channel_name or ""} & set(allowed)):
+            where = ", ".join(f"#{c}" for c in allowed)
+            return Reply(
+                text=f"{skill.slash} is available only in {where}.", status="refused", skill=skill.name
+            )
+
+        if req.event_id and not self.ledger.claim_event(req.event_id, self.settings.event_ttl_hours):
+            return Reply(text="", status="duplicate", skill=skill.name)
+
+        base = RequestRow(
+            source=req.source,
+            purpose=req.purpose,
+            user_id=req.user,
+            channel=req.channel,
+            thread_ts=req.thread,
+            event_id=req.event_id,
+            skill=skill.name,
+            route_reason=routed.reason[:500],
+            input_chars=len(req.text),
+        )
+        notes: list[str] = []
+        if req.tier:
+            tier, why = req.tier, "operator override"
+        else:
+            tier, why = self.configured_tier(skill)
+        tier_ok, moved = self.allowed_tier(skill, tier)
+        if tier_ok is None:
+            return self._refuse(base, f"{moved}; ask an admin to configure one.", tier)
+        if moved:
+            notes.append(moved)
+        tier = tier_ok
+        if self.budget is not None and req.purpose == "user" and req.tier is None:
+            decision = self.budget.check(skill, tier, req)
+            if decision.refuse:
+                return self._refuse(base, decision.refuse, tier)
+            if decision.note:
+                notes.append(decision.note)
+            tier = decision.tier
+        base.route_reason = f"{routed.reason}; tier {tier} ({why})"[:500]
+
+        parts, selection_sources, pack_hash = self._prompt(skill, tier, text, req.history, notes)
+        base.pack_hash = pack_hash
+        attempt = self._attempt(skill, tier, parts, base)
+        attempts = [attempt]
+        if skill.structured and attempt.problem and attempt.result is not None and req.allow_escalation:
+            stronger = self.next_tier(skill, tier)
+            if stronger is None:
+                attempt.row.error = f"invalid output: {attempt.problem}; no stronger tier to escalate to"
+                self.ledger.record(attempt.row)
+            else:
+                self.ledger.record(attempt.row)
+                parts2, _, _ = self._prompt(skill, stronger, text, req.history, [])
+                second_base = _copy_row(base, id=new_id(), escalated_from=attempt.row.id)
+                second = self._attempt(skill, stronger, parts2, second_base)
+                attempts.append(second)
+                if second.problem and second.result is not None:
+                    second.row.error = f"invalid output after escalation from {tier}: {second.problem}"
+                self.ledger.record(second.row)
+        else:
+            self.ledger.record(attempt.row)
+        reply = self._reply(skill, attempts, notes, selection_sources)
+        for hook in self.after_reply:
+            try:
+                hook(req, skill, parts, reply, attempts[-1].row)
+            except Exception:  # background extras must never break the answer
+                log.exception("after-reply hook failed for request %s", reply.request_id)
+        return reply
+
+    def _refuse(self, base: RequestRow, message: str, tier: str | None) -> Reply:
+        base.status, base.error, base.tier = "refused", message, tier
+        self.ledger.record(base)
+        return Reply(text=message, status="refused", skill=base.skill, request_id=base.id, tier=tier)
+
+    def _prompt(
+        self, skill: Skill, tier: str, text: str, history: list[dict[str, str]], notes: list[str]
+    ) -> tuple[PromptParts, tuple[str, ...], str | None]:
+        count = self.llm.counter(tier)
+        window = self.settings.tiers[tier].context_window or 8192
+        input_budget = min(self.settings.max_input_tokens, max(256, window // 2))
+        text, note = trim_text(text, input_budget, count)
+        if note:
+            notes.append(note)
+        kept: list[dict[str, str]] = []
+        used = 0
+        for message in reversed(history):  # newest first: recent turns matter most
+            cost = count(message["content"]) + 4
+            if used + cost > HISTORY_BUDGET:
+                break
+            kept.insert(0, message)
+            used += cost
+        packs = [self.packs[p] for p in skill.packs]
+        fixed = count(skill.instructions) + count(text) + used + skill.max_output_tokens + PROMPT_MARGIN
+        if skill.output is not None:
+            fixed += count(build_parts(skill, "", "").output_contract)
+        budget = max(0, min(skill.context_budget, window - fixed))
+        selection = select_context(packs, text, budget, count, self.settings.cache_dir) if packs else None
+        parts = build_parts(skill, text, selection.text if selection else "", kept, tuple(notes))
+        pack_hash = ",".join(f"{p.name}@{p.hash}" for p in packs) or None
+        return parts, (selection.sources if selection else ()), pack_hash
+
+    def _attempt(self, skill: Skill, tier: str, parts: PromptParts, base: RequestRow) -> Attempt:
+        conf = self.settings.tiers[tier]
+        row = _copy_row(base, tier=tier, model_requested=conf.model)
+        try:
+            result = self.llm.complete(tier, parts.messages(), skill.max_output_tokens)
+        except ModelCallError as exc:
+            row.status, row.error = "error", f"{exc.kind}: {exc.message}"
+            row.latency_ms = round(exc.latency_s * 1000)
+            row.model_used = None
+            return Attempt(row, None, problem=short_error(exc.kind))
+        row.model_used = result.model_used
+        row.prompt_tokens, row.completion_tokens = result.prompt_tokens, result.completion_tokens
+        row.cached_tokens, row.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
+        row.cost_usd, row.cost_known, row.price_source = (
+            result.cost_usd,
+            result.cost_known,
+            result.price_source,
+        )
+        row.latency_ms = round(result.latency_s * 1000)
+        row.response = result.text[:20000]
+        structured = None
+        problem = None
+        if skill.output is not None:
+            try:
+                structured = parse_output(skill, result.text)
+            except ValueError as exc:
+                problem = str(exc)[:500]
+                row.status, row.error = "invalid", f"invalid output: {problem}"
+        return Attempt(row, result, structured, problem)
+
+    def _reply(
+        self, skill: Skill, attempts: list[Attempt], notes: list[str], sources: tuple[str, ...]
+    ) -> Reply:
+        last = attempts[-1]
+        row = last.row
+        cost = sum(a.row.cost_usd for a in attempts)
+        known = all(a.row.cost_known for a in attempts)
+        latency = sum(a.row.latency_ms for a in attempts) / 1000
+        common = {
+            "skill": skill.name,
+            "request_id": row.id,
+            "tier": row.tier,
+            "model": row.model_used or row.model_requested,
+            "cost_usd": cost,
+            "cost_known": known,
+            "latency_s": latency,
+            "prompt_tokens": sum(a.row.prompt_tokens for a in attempts),
+            "completion_tokens": sum(a.row.completion_tokens for a in attempts),
+            "route_reason": row.route_reason,
+            "notes": notes,
+            "escalated": len(attempts) > 1,
+            "pack_hash": row.pack_hash,
+        }
+        if last.result is None:
+            return Reply(text=f"Sorry: {last.problem}. (request {row.id})", status="error", **common)
+        if last.problem:
+            tiers = " and ".join(a.row.tier or "?" for a in attempts)
+            message = (
+                f"Sorry: I could not produce a valid {skill.name} answer (tried {tiers}). "
+                f"An admin can see the details under request {row.id}."
+            )
+            return Reply(text=message, status="invalid", **common)
+        structured = last.structured.model_dump(mode="json") if last.structured is not None else None
+        text = render_structured(structured) if structured is not None else last.result.text.strip()
+        if skill.postprocess is not None:
+            text = skill.postprocess(text, structured)
+        if len(attempts) > 1:
+            notes.append(f"escalated from {attempts[0].row.tier} to {row.tier} after an invalid answer")
+        return Reply(text=text, status="ok", structured=structured, sources=sources, **common)
+
+    # Feedback ----------------------------------------------------------------------------
+
+    def rate(
+        self, request_id: str, user: str, score: int, comment: str | None = None, source: str = "cli"
+    ) -> bool:
+        """Record feedback; True when new, False when it updated the user's earlier rating."""
+        _, created = self.ledger.add_feedback(request_id, user, score, comment, source)
+        return created
+
+
+def render_structured(data: dict[str, Any]) -> str:
+    """Plain-text rendering of structured output (Slack renders fields itself)."""
+    lines = []
+    for key, value in data.items():
+        label = key.replace("_", " ").capitalize()
+        if isinstance(value, list):
+            if value and all(isinstance(v, str) for v in value) and sum(len(v) for v in value) < 80:
+                lines.append(f"{label}: {', '.join(value)}")
+            else:
+                lines.append(f"{label}:")
+                lines.extend(f"  {i}. {v}" for i, v in enumerate(value, 1))
+        elif isinstance(value, str) and "\n" in value:
+            lines.append(f"{label}:\n{value}")
+        else:
+            lines.append(f"{label}: {value}")
+    return "\n".join(lines)
+
+
+def embedded_notice(settings: Settings) -> str | None:
+    embedded = settings.embedded_tiers()
+    if not embedded:
+        return None
+    which = "every tier" if len(embedded) == len(settings.tiers) else f"tier(s) {', '.join(embedded)}"
+    return (
+        f"Tierwise: {which} ({', '.join(embedded)}) run on the embedded SmolLM2-135M model (offline, free, "
+        "modest quality). Configure real tiers in tierwise.toml (see tierwise.example.toml)."
+    )

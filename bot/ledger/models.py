@@ -1,0 +1,201 @@
+"""Ledger tables (SQLModel). Times are timezone-aware UTC; every column the digest groups by is indexed."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+class RequestRow(SQLModel, table=True):
+    """One model call (or a request refused before any call). Escalations and shadows are rows too."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_created_skill", "created_at", "skill"),
+        Index("ix_requests_skill_tier_created", "skill", "tier", "created_at"),
+        Index("ix_requests_user_created", "user_id", "created_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    source: str = Field(default="cli", max_length=32)
+    purpose: str = Field(default="user", max_length=16, index=True)  # user | shadow | judge | eval
+    user_id: str | None = Field(default=None, max_length=64)
+    channel: str | None = Field(default=None, max_length=64)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    event_id: str | None = Field(default=None, max_length=64)
+    skill: str = Field(max_length=64)
+    route_reason: str = Field(default="", max_length=500)
+    tier: str | None = Field(default=None, max_length=32)
+    model_requested: str | None = Field(default=None, max_length=200)
+    model_used: str | None = Field(default=None, max_length=200)
+    pack_hash: str | None = Field(default=None, max_length=500)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = True
+    price_source: str = Field(default="", max_length=32)
+    latency_ms: int = 0
+    status: str = Field(default="ok", max_length=16, index=True)  # ok | error | invalid | refused
+    error: str | None = None
+    escalated_from: str | None = Field(default=None, max_length=32, index=True)
+    shadow: bool = Field(default=False)
+    input_chars: int = 0
+    response: str | None = None
+    notes: str | None = None
+
+
+class Feedback(SQLModel, table=True):
+    """One rating per user per request; changing your mind updates the row."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("request_id", "user_id", name="uq_feedback_request_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="requests.id", max_length=32, index=True)
+    user_id: str = Field(max_length=64)
+    score: int  # +1 or -1
+    comment: str | None = None
+    source: str = Field(default="cli", max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class TierAssignment(SQLModel, table=True):
+    """History of tier choices per skill; the newest row wins."""
+
+    __tablename__ = "tier_assignments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    skill: str = Field(max_length=64, index=True)
+    tier: str = Field(max_length=32)
+    previous_tier: str | None = Field(default=None, max_length=32)
+    assigned_by: str = Field(max_length=64)
+    reason: str = ""
+    source: str = Field(default="cli", max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class SeenEvent(SQLModel, table=True):
+    """Slack event ids already handled, so a redelivery is answered exactly once (also after restart)."""
+
+    __tablename__ = "seen_events"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    seen_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class EvalRun(SQLModel, table=True):
+    __tablename__ = "eval_runs"
+    __table_args__ = (Index("ix_eval_runs_skill_tier_created", "skill", "tier", "created_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    skill: str = Field(max_length=64)
+    tier: str = Field(max_length=32)
+    model: str = Field(default="", max_length=200)
+    judge_tier: str | None = Field(default=None, max_length=32)
+    pack_hash: str | None = Field(default=None, max_length=500)
+    cases: int = 0
+    passed: int = 0
+    critical_failures: int = 0
+    errors: int = 0
+    total_cost_usd: float = 0.0
+    judge_cost_usd: float = 0.0
+    p50_latency_ms: int = 0
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passed / self.cases if self.cases else 0.0
+
+
+class EvalResult(SQLModel, table=True):
+    __tablename__ = "eval_results"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="eval_runs.id", max_length=32, index=True)
+    case_id: str = Field(max_length=64)
+    critical: bool = False
+    passed: bool = False
+    score: float = 0.0
+    cost_usd: float = 0.0
+    latency_ms: int = 0
+    request_id: str | None = Field(default=None, max_length=32)
+    output: str | None = None
+    detail: str | None = None
+
+
+class ShadowPair(SQLModel, table=True):
+    """A user request answered on its tier, replayed on a candidate tier, and the verdict."""
+
+    __tablename__ = "shadow_pairs"
+    __table_args__ = (Index("ix_shadow_skill_tier_created", "skill", "candidate_tier", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    skill: str = Field(max_length=64)
+    primary_request_id: str = Field(max_length=32)
+    primary_tier: str = Field(max_length=32)
+    candidate_request_id: str | None = Field(default=None, max_length=32)
+    candidate_tier: str = Field(max_length=32)
+    verdict: str = Field(max_length=16)  # win | tie | loss | error (from the candidate's side)
+    method: str = Field(max_length=16)  # comparator | judge
+    judge_request_id: str | None = Field(default=None, max_length=32)
+    candidate_cost_usd: float = 0.0
+    judge_cost_usd: float = 0.0
+    detail: str | None = None
+
+
+class DigestRun(SQLModel, table=True):
+    """One row per digest period: the guard that makes two schedulers post once."""
+
+    __tablename__ = "digest_runs"
+
+    period: str = Field(primary_key=True, max_length=16)  # ISO week, e.g. 2026-W47
+    claimed_by: str = Field(max_length=128)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    status: str = Field(default="running", max_length=16)  # running | posted | failed
+    detail: str | None = None
+
+
+class BudgetAlert(SQLModel, table=True):
+    __tablename__ = "budget_alerts"
+    __table_args__ = (UniqueConstraint("skill", "period", "threshold", name="uq_budget_alert"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    skill: str = Field(max_length=64)
+    period: str = Field(max_length=16)  # YYYY-MM
+    threshold: float
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Recommendation(SQLModel, table=True):
+    __tablename__ = "recommendations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    period: str = Field(max_length=16)
+    skill: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=16)  # downgrade | upgrade | keep | fix
+    current_tier: str = Field(max_length=32)
+    target_tier: str | None = Field(default=None, max_length=32)
+    reason: str = ""
+    evidence: str = "{}"  # JSON
+    status: str = Field(default="open", max_length=16)  # open | applied | dismissed | stale
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = None

@@ -1,0 +1,262 @@
+"""The ledger's write path and the small reads the engine and the CLI need."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.ledger import db
+from bot.ledger.models import Feedback, RequestRow, SeenEvent, TierAssignment, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class UnknownRequest(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class SkillUsage:
+    skill: str
+    requests: int
+    errors: int
+    escalations: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    unknown_cost: int
+    mean_latency_ms: float
+    p95_latency_ms: float
+    thumbs_up: int
+    thumbs_down: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def percentile_query(column: Any, group: Any, where: Any, fractions: Sequence[float]) -> Any:
+    """Nearest-rank percentiles per group, in SQL (window functions; SQLite ≥ 3.25 and Postgres)."""
+    ranked = (
+        select(
+            group.label("g"),
+            column.label("v"),
+            func.row_number().over(partition_by=group, order_by=column).label("rn"),
+            func.count().over(partition_by=group).label("n"),
+        )
+        .where(where)
+        .subquery()
+    )
+    cols = [
+        func.min(case((ranked.c.rn >= ranked.c.n * f, ranked.c.v))).label(f"p{round(f * 100)}")
+        for f in fractions
+    ]
+    return select(ranked.c.g, *cols).group_by(ranked.c.g)
+
+
+class Ledger:
+    def __init__(self, url: str, migrate: bool = True) -> None:
+        self.url = url
+        self.engine: Engine = db.make_engine(url)
+        if migrate:
+            db.upgrade(self.engine)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # Requests ----------------------------------------------------------------------------
+
+    def record(self, row: RequestRow) -> RequestRow:
+        with self.session() as s:
+            s.add(row)
+            s.commit()
+        return row
+
+    def get_request(self, request_id: str) -> RequestRow | None:
+        with self.session() as s:
+            return s.get(RequestRow, request_id)
+
+    def claim_event(self, event_id: str, ttl_hours: int = 72) -> bool:
+        """True the first time an event id is seen (atomic across processes via the primary key)."""
+        now = utcnow()
+        with self.session() as s:
+            s.add(SeenEvent(event_id=event_id, seen_at=now, expires_at=now + timedelta(hours=ttl_hours)))
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                row = s.get(SeenEvent, event_id)
+                if row is not None and row.expires_at < now:
+                    row.seen_at, row.expires_at = now, now + timedelta(hours=ttl_hours)
+                    s.add(row)
+                    s.commit()
+                    return True
+                return False
+        return True
+
+    def purge_events(self) -> int:
+        with self.session() as s:
+            result = s.execute(delete(SeenEvent).where(SeenEvent.expires_at < utcnow()))
+            s.commit()
+            return int(result.rowcount or 0)
+
+    # Tiers -------------------------------------------------------------------------------
+
+    def current_tiers(self) -> dict[str, str]:
+        """The newest assignment per skill."""
+        newest = (
+            select(TierAssignment.skill, func.max(TierAssignment.id).label("id"))
+            .group_by(TierAssignment.skill)
+            .subquery()
+        )
+        stmt = select(TierAssignment.skill, TierAssignment.tier).join(
+            newest, TierAssignment.id == newest.c.id
+        )
+        with self.session() as s:
+            return {skill: tier for skill, tier in s.execute(stmt)}
+
+    def current_tier(self, skill: str) -> str | None:
+        stmt = (
+            select(TierAssignment.tier)
+            .where(TierAssignment.skill == skill)
+            .order_by(TierAssignment.id.desc())
+            .limit(1)
+        )
+        with self.session() as s:
+            return s.execute(stmt).scalar_one_or_none()
+
+    def assign_tier(
+        self, skill: str, tier: str, by: str, reason: str, previous: str | None, source: str = "cli"
+    ) -> TierAssignment:
+        row = TierAssignment(
+            skill=skill, tier=tier, previous_tier=previous, assigned_by=by, reason=reason, source=source
+        )
+        with self.session() as s:
+            s.add(row)
+            s.commit()
+        return row
+
+    def tier_history(self, skill: str | None = None, limit: int = 100) -> list[TierAssignment]:
+        stmt = select(TierAssignment).order_by(TierAssignment.id.desc()).limit(limit)
+        if skill:
+            stmt = stmt.where(TierAssignment.skill == skill)
+        with self.session() as s:
+            return list(s.execute(stmt).scalars())
+
+    def last_assignment_at(self, skill: str) -> datetime | None:
+        with self.session() as s:
+            return s.execute(
+                select(func.max(TierAssignment.created_at)).where(TierAssignment.skill == skill)
+            ).scalar_one_or_none()
+
+    # Feedback ----------------------------------------------------------------------------
+
+    def add_feedback(
+        self, request_id: str, user_id: str, score: int, comment: str | None = None, source: str = "cli"
+    ) -> tuple[Feedback, bool]:
+        """Record or update one user's rating of a request. Returns (row, created)."""
+        if score not in (1, -1):
+            raise ValueError("feedback must be +1 or -1")
+        with self.session() as s:
+            if s.get(RequestRow, request_id) is None:
+                raise UnknownRequest(request_id)
+            existing = s.execute(
+                select(Feedback).where(Feedback.request_id == request_id, Feedback.user_id == user_id)
+            ).scalar_one_or_none()
+            if existing is not None:
+                existing.score = score
+                if comment is not None:
+                    existing.comment = comment
+                existing.source = source
+                existing.updated_at = utcnow()
+                s.add(existing)
+                s.commit()
+                return existing, False
+            row = Feedback(
+                request_id=request_id, user_id=user_id, score=score, comment=comment, source=source
+            )
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError:  # a concurrent click from the same user: update instead
+                s.rollback()
+                return self.add_feedback(request_id, user_id, score, comment, source)
+            return row, True
+
+    def feedback_for(self, request_id: str) -> list[Feedback]:
+        with self.session() as s:
+            return list(s.execute(select(Feedback).where(Feedback.request_id == request_id)).scalars())
+
+    # Usage -------------------------------------------------------------------------------
+
+    def usage(self, since: datetime, until: datetime | None = None) -> list[SkillUsage]:
+        """Per-skill figures over user traffic, in grouped SQL."""
+        until = until or utcnow() + timedelta(seconds=1)
+        window = and_(
+            RequestRow.created_at >= since, RequestRow.created_at < until, RequestRow.purpose == "user"
+        )
+        totals = (
+            select(
+                RequestRow.skill,
+                func.count().filter(RequestRow.escalated_from.is_(None)).label("requests"),
+                func.count().filter(RequestRow.status != "ok").label("errors"),
+                func.count().filter(RequestRow.escalated_from.is_not(None)).label("escalations"),
+                func.coalesce(func.sum(RequestRow.prompt_tokens), 0),
+                func.coalesce(func.sum(RequestRow.completion_tokens), 0),
+                func.coalesce(func.sum(RequestRow.cost_usd), 0.0),
+                func.count().filter(RequestRow.cost_known.is_(False)).label("unknown_cost"),
+                func.avg(RequestRow.latency_ms),
+            )
+            .where(window)
+            .group_by(RequestRow.skill)
+        )
+        p95 = percentile_query(RequestRow.latency_ms, RequestRow.skill, window, [0.95])
+        thumbs = (
+            select(
+                RequestRow.skill,
+                func.count().filter(Feedback.score > 0),
+                func.count().filter(Feedback.score < 0),
+            )
+            .join(Feedback, Feedback.request_id == RequestRow.id)
+            .where(window)
+            .group_by(RequestRow.skill)
+        )
+        with self.session() as s:
+            p95s = {g: v for g, v in s.execute(p95)}
+            votes = {skill: (up, down) for skill, up, down in s.execute(thumbs)}
+            rows = []
+            for skill, n, errors, esc, pt, ct, cost, unknown, mean in s.execute(totals):
+                up, down = votes.get(skill, (0, 0))
+                rows.append(
+                    SkillUsage(
+                        skill=skill,
+                        requests=int(n),
+                        errors=int(errors),
+                        escalations=int(esc),
+                        prompt_tokens=int(pt),
+                        completion_tokens=int(ct),
+                        cost_usd=float(cost),
+                        unknown_cost=int(unknown),
+                        mean_latency_ms=float(mean or 0),
+                        p95_latency_ms=float(p95s.get(skill) or 0),
+                        thumbs_up=int(up),
+                        thumbs_down=int(down),
+                    )
+                )
+        return sorted(rows, key=lambda r: r.skill)
+
+    def requests_since(self, since: datetime, limit: int = 1000, purpose: str = "user") -> list[RequestRow]:
+        stmt = (
+            select(RequestRow)
+            .where(RequestRow.created_at >= since, RequestRow.purpose == purpose)
+            .order_by(RequestRow.created_at.desc())
+            .limit(limit)
+        )
+        with self.session() as s:
+            return list(s.execute(stmt).scalars())

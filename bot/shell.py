@@ -1,0 +1,106 @@
+"""`tierwise shell`: the console adapter. Free text is routed, `/skill text` picks a skill,
+`+` / `-` rates the last answer (with an optional comment), `/usage` shows this week's figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.engine import Engine, Reply, Request
+from bot.ledger.models import utcnow
+
+HELP = (
+    "Type a question, or /<skill> <text> to pick a skill (e.g. /ask How do I get VPN access?).\n"
+    "  + [comment]   rate the last answer good      - [comment]   rate it bad\n"
+    "  /skills       list skills                    /usage        this week's figures\n"
+    "  /help         this help                      /quit         leave"
+)
+
+
+@dataclass
+class Shell:
+    engine: Engine
+    user: str = "shell"
+    last: Reply | None = None
+    history: list[dict[str, str]] = field(default_factory=list)
+    history_turns: int = 3
+
+    def handle_line(self, line: str) -> str | None:
+        """One console line in, the text to show out (None means: leave)."""
+        line = line.strip()
+        if not line:
+            return ""
+        if line in ("/quit", "/exit", "quit", "exit"):
+            return None
+        if line == "/help":
+            return HELP
+        if line == "/skills":
+            return "\n".join(f"{s.slash:<14} {s.description}" for s in self.engine.registry)
+        if line == "/usage":
+            return self._usage()
+        if line[0] in "+-" and (len(line) == 1 or line[1] == " "):
+            return self._rate(1 if line[0] == "+" else -1, line[1:].strip() or None)
+        skill = None
+        text = line
+        if line.startswith("/"):
+            name, _, rest = line[1:].partition(" ")
+            skill, text = name, rest
+        reply = self.engine.handle(
+            Request(
+                text=text,
+                source="shell",
+                user=self.user,
+                skill=skill,
+                explicit_via="shell command",
+                history=list(self.history),
+            )
+        )
+        if reply.status == "ok":
+            self.last = reply
+            self.history.extend(
+                [{"role": "user", "content": text}, {"role": "assistant", "content": reply.text}]
+            )
+            self.history = self.history[-2 * self.history_turns :]
+        return format_reply(reply)
+
+    def _rate(self, score: int, comment: str | None) -> str:
+        if self.last is None or self.last.request_id is None:
+            return "Nothing to rate yet: ask something first."
+        created = self.engine.rate(self.last.request_id, self.user, score, comment, source="shell")
+        verb = "Recorded" if created else "Updated"
+        return f"{verb} {'👍' if score > 0 else '👎'} for request {self.last.request_id}."
+
+    def _usage(self) -> str:
+        rows = self.engine.ledger.usage(utcnow() - timedelta(days=7))
+        if not rows:
+            return "No requests in the last 7 days."
+        lines = ["skill            requests   cost (USD)   👍  👎"]
+        for r in rows:
+            lines.append(
+                f"{r.skill:<16} {r.requests:>8}   {r.cost_usd:>10.4f}  {r.thumbs_up:>3} {r.thumbs_down:>3}"
+            )
+        return "\n".join(lines)
+
+    def run(self, read: Callable[[str], str] = input, write: Callable[[str], None] = print) -> None:
+        write(HELP)
+        while True:
+            try:
+                line = read("tierwise> ")
+            except (EOFError, KeyboardInterrupt):
+                write("")
+                return
+            out = self.handle_line(line)
+            if out is None:
+                return
+            if out:
+                write(out)
+
+
+def format_reply(reply: Reply) -> str:
+    if reply.status != "ok":
+        return reply.text
+    lines = [reply.text]
+    lines.extend(f"note: {n}" for n in reply.notes)
+    lines.append(f"— {reply.footer()} · request {reply.request_id}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Built-in Tierwise skills: one module per skill, each declaring a `Skill`."""
