@@ -364,6 +364,32 @@ def tier_history(skill: Annotated[str | None, typer.Argument()] = None) -> None:
     console().print(table)
 
 
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="HTTP port (ignored in Socket Mode).")] = 3000,
+    host: Annotated[str, typer.Option(help="HTTP bind address.")] = "0.0.0.0",
+) -> None:
+    """Run the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP at /slack/events (+ /healthz)."""
+    from bot.slack.server import serve as run
+
+    run(engine(), host=host, port=port)
+
+
+@app.command()
+def manifest(
+    request_url: Annotated[
+        str | None, typer.Option(help="Public https URL of /slack/events (HTTP mode); omit for Socket Mode.")
+    ] = None,
+    name: Annotated[str, typer.Option(help="App display name.")] = "Tierwise",
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML.")] = False,
+) -> None:
+    """Print the Slack app manifest generated from the loaded skills (scopes, events, commands)."""
+    from bot.slack.manifest import build_manifest, dump_manifest
+
+    eng = engine(announce=False)
+    typer.echo(dump_manifest(build_manifest(eng.registry, name=name, request_url=request_url), as_json=as_json))
+
+
 @app.command("config")
 def show_config() -> None:
     """Print the effective configuration (secrets masked)."""

@@ -199,3 +199,16 @@ class Recommendation(SQLModel, table=True):
     status: str = Field(default="open", max_length=16)  # open | applied | dismissed | stale
     decided_by: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = None
+
+
+class SlackMessage(SQLModel, table=True):
+    """Which request a bot message in Slack answers (for reactions and thread follow-ups)."""
+
+    __tablename__ = "slack_messages"
+    __table_args__ = (Index("ix_slack_messages_thread", "channel", "thread_ts"),)
+
+    channel: str = Field(primary_key=True, max_length=64)
+    ts: str = Field(primary_key=True, max_length=32)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    request_id: str = Field(max_length=32, index=True)
+    created_at: datetime = Field(default_factory=utcnow)

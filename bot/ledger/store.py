@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.ledger import db
-from bot.ledger.models import Feedback, RequestRow, SeenEvent, TierAssignment, utcnow
+from bot.ledger.models import Feedback, RequestRow, SeenEvent, SlackMessage, TierAssignment, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,29 @@ class Ledger:
             result = s.execute(delete(SeenEvent).where(SeenEvent.expires_at < utcnow()))
             s.commit()
             return int(result.rowcount or 0)
+
+    # Slack messages ----------------------------------------------------------------------
+
+    def remember_message(self, channel: str, ts: str, request_id: str, thread_ts: str | None = None) -> None:
+        """Note that bot message (channel, ts) carries the answer to `request_id`."""
+        with self.session() as s:
+            s.merge(SlackMessage(channel=channel, ts=ts, thread_ts=thread_ts, request_id=request_id))
+            s.commit()
+
+    def request_for_message(self, channel: str, ts: str) -> str | None:
+        with self.session() as s:
+            row = s.get(SlackMessage, (channel, ts))
+            return row.request_id if row else None
+
+    def bot_answered_thread(self, channel: str, thread_ts: str) -> bool:
+        """True when the bot has posted in this thread (so follow-ups need no new mention)."""
+        stmt = (
+            select(SlackMessage.ts)
+            .where(SlackMessage.channel == channel, SlackMessage.thread_ts == thread_ts)
+            .limit(1)
+        )
+        with self.session() as s:
+            return s.execute(stmt).first() is not None
 
     # Tiers -------------------------------------------------------------------------------
 

@@ -1,0 +1,73 @@
+"""Shared fixtures: an isolated working directory and settings, engines with scripted models."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.fake_openai import FakeOpenAI
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test runs in its own folder with no TIERWISE_/SLACK_ variables leaking in."""
+    for key in list(os.environ):
+        if key.startswith(("TIERWISE_", "SLACK_")):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIERWISE_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+class Script:
+    """A litellm `mock_response` that answers per tier from queues, then falls back to a default."""
+
+    def __init__(self, default: str | Callable[[str, list[dict[str, Any]]], Any] = "ok") -> None:
+        self.default = default
+        self.queues: dict[str, deque[Any]] = defaultdict(deque)
+        self.calls: list[tuple[str, list[dict[str, Any]]]] = []
+
+    def on(self, tier: str, *replies: Any) -> Script:
+        self.queues[tier].extend(replies)
+        return self
+
+    def __call__(self, tier: str, messages: list[dict[str, Any]]) -> Any:
+        self.calls.append((tier, messages))
+        if self.queues[tier]:
+            return self.queues[tier].popleft()
+        return self.default(tier, messages) if callable(self.default) else self.default
+
+
+@pytest.fixture
+def script() -> Script:
+    return Script()
+
+
+@pytest.fixture
+def make_engine(script: Script) -> Callable[..., Any]:
+    """Build a real Engine (real packs, skills, ledger, litellm path) whose model replies are scripted."""
+    from bot.config import load_settings
+    from bot.engine import Engine
+    from bot.llm import LLM
+
+    def build(mock: Any = None, **overrides: Any) -> Engine:
+        settings = load_settings(**overrides)
+        return Engine.from_settings(settings, llm=LLM(settings.tiers, mock_response=mock or script))
+
+    return build
+
+
+@pytest.fixture
+def engine(make_engine: Callable[..., Any]) -> Any:
+    return make_engine()
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
