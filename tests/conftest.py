@@ -11,13 +11,19 @@ from typing import Any
 import pytest
 
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.fakes.fake_slack import fake_slack  # noqa: F401  (a fixture, re-exported for every test)
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test runs in its own folder with no TIERWISE_/SLACK_ variables leaking in."""
     for key in list(os.environ):
-        if key.startswith(("TIERWISE_", "SLACK_")):
+        # slack_sdk honours HTTP(S)_PROXY even for 127.0.0.1 (it ignores NO_PROXY): clear them too.
+        if key.startswith(("TIERWISE_", "SLACK_")) or key.lower() in (
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TIERWISE_DATA_DIR", str(tmp_path / "data"))

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Reply = str | dict[str, Any]  # text, or {"content": ..., "prompt_tokens": ..., "completion_tokens": ..., "status": ...}
+Reply = (
+    str | dict[str, Any]
+)  # text, or {"content": ..., "prompt_tokens": ..., "completion_tokens": ..., "status": ...}
 
 
 @dataclass
@@ -65,7 +67,10 @@ class FakeOpenAI:
                 reply = fake._next(body)
                 spec = {"content": reply} if isinstance(reply, str) else dict(reply)
                 if spec.get("status", 200) != 200:
-                    self._send(spec["status"], {"error": {"message": spec.get("content", "error"), "type": "server_error"}})
+                    self._send(
+                        spec["status"],
+                        {"error": {"message": spec.get("content", "error"), "type": "server_error"}},
+                    )
                     return
                 if spec.get("sleep"):
                     time.sleep(spec["sleep"])
