@@ -26,8 +26,10 @@ app = typer.Typer(
 )
 tier_app = typer.Typer(help="See and change which tier each skill runs on.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+cost_app = typer.Typer(help="Costs in the ledger.", no_args_is_help=True)
 app.add_typer(tier_app, name="tier")
 app.add_typer(db_app, name="db")
+app.add_typer(cost_app, name="cost")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -60,7 +62,8 @@ def engine(announce: bool = True) -> Engine:
 def console() -> Any:
     from rich.console import Console
 
-    return Console()
+    # Piped output gets a roomy width instead of rich's 80 columns, so tables stay readable in logs.
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def parse_since(value: str) -> datetime:
@@ -172,7 +175,7 @@ def list_skills(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
     table = Table(title="Skills")
     for col in ("skill", "command", "tier", "packs", "output", "description"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col != "description")
     for r in rows:
         table.add_row(
             r["name"],
@@ -364,6 +367,99 @@ def tier_history(skill: Annotated[str | None, typer.Argument()] = None) -> None:
     console().print(table)
 
 
+@app.command("eval")
+def run_evals(
+    skill: Annotated[
+        list[str] | None, typer.Option("--skill", "-s", help="Skill(s) to evaluate (default: all).")
+    ] = None,
+    tiers: Annotated[str | None, typer.Option(help="Comma-separated tiers (default: all).")] = None,
+    judge: Annotated[str | None, typer.Option(help="Tier that judges open-ended answers.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N cases of each set.")] = None,
+    file: Annotated[
+        str | None, typer.Option(help="A JSONL golden set to use instead of evals/<skill>.jsonl.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run golden sets on tiers: pass rate, critical failures, mean cost per case, p50 latency."""
+    from pathlib import Path
+
+    from bot.evals.runner import evals_dir, load_cases, run_eval
+
+    eng = engine(announce=not as_json)
+    names = skill or eng.registry.names()
+    unknown = [n for n in names if eng.registry.get(n) is None]
+    if unknown:
+        fail(f"unknown skill {', '.join(unknown)}. Valid skills: {', '.join(eng.registry.names())}")
+    tier_list = [t.strip() for t in tiers.split(",") if t.strip()] if tiers else eng.tiers
+    bad = [t for t in tier_list if t not in eng.settings.tiers]
+    if bad or (judge and judge not in eng.settings.tiers):
+        fail(f"unknown tier {', '.join(bad or [str(judge)])}. Valid tiers: {', '.join(eng.settings.tiers)}")
+    if file and len(names) != 1:
+        fail("--file needs exactly one --skill")
+    plan = []
+    for name in names:
+        path = Path(file) if file else evals_dir() / f"{name}.jsonl"
+        if not path.is_file():
+            typer.echo(f"warning: no golden set for {name} ({path})", err=True)
+            continue
+        cases, problems = load_cases(path)
+        for problem in problems:
+            typer.echo(f"warning: {problem}", err=True)
+        plan.append((name, cases[:limit] if limit else cases))
+    if not plan:
+        fail("nothing to evaluate")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    summaries = []
+    total = sum(len(cases) for _, cases in plan) * len(tier_list)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(),
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("evaluating", total=total)
+        for name, cases in plan:
+
+            def tick(tier: str, case: object, name: str = name) -> None:
+                progress.update(task, advance=1, description=f"{name} on {tier}")
+
+            summaries.extend(run_eval(eng, name, tier_list, cases, judge_tier=judge, on_case=tick))
+    if as_json:
+        typer.echo(json.dumps({"runs": [s.as_dict() for s in summaries]}, indent=2))
+        return
+    from rich.table import Table
+
+    for name in dict.fromkeys(s.skill for s in summaries):
+        table = Table(title=f"eval: {name}")
+        for col in (
+            "tier",
+            "model",
+            "cases",
+            "pass rate",
+            "critical failures",
+            "mean cost/case",
+            "p50 latency",
+            "run",
+        ):
+            table.add_column(col, justify="left" if col in ("tier", "model", "run") else "right")
+        for s in (x for x in summaries if x.skill == name):
+            table.add_row(
+                s.tier,
+                s.model,
+                str(s.cases),
+                f"{s.pass_rate:.0%} ({s.passed}/{s.cases})",
+                str(s.critical_failures),
+                f"${s.mean_cost_usd:.6f}",
+                f"{s.p50_latency_ms / 1000:.2f}s",
+                s.run_id,
+            )
+        console().print(table)
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="HTTP port (ignored in Socket Mode).")] = 3000,
@@ -387,7 +483,9 @@ def manifest(
     from bot.slack.manifest import build_manifest, dump_manifest
 
     eng = engine(announce=False)
-    typer.echo(dump_manifest(build_manifest(eng.registry, name=name, request_url=request_url), as_json=as_json))
+    typer.echo(
+        dump_manifest(build_manifest(eng.registry, name=name, request_url=request_url), as_json=as_json)
+    )
 
 
 @app.command("config")
@@ -408,6 +506,22 @@ def db_upgrade() -> None:
     engine_ = db.make_engine(conf.effective_database_url)
     head = db.upgrade(engine_)
     typer.echo(f"Database {redacted_url(conf.effective_database_url)} is at revision {head}.")
+
+
+@cost_app.command("recompute")
+def cost_recompute(since: Annotated[str, typer.Option(help="Window: 30d, 12w, or a date.")] = "90d") -> None:
+    """Re-price requests from their stored token buckets with today's prices (tier overrides or litellm's map)."""
+    from bot.costs import recompute
+    from bot.ledger.store import Ledger
+
+    conf = settings()
+    start = parse_since(since)
+    result = recompute(conf, Ledger(conf.effective_database_url), start)
+    typer.echo(
+        f"Re-priced {result.rows} request(s) in {result.groups} tier/model group(s) since {start:%Y-%m-%d}: "
+        f"${result.before_usd:.6f} → ${result.after_usd:.6f}"
+        + (f"; {result.unknown_rows} without a known price" if result.unknown_rows else "")
+    )
 
 
 def main() -> None:

@@ -129,17 +129,30 @@ class Engine:
         self.router = Router(registry, default=settings.default_skill)
         self.budget = budget
         self.after_reply: list[AfterReply] = list(after_reply)
+        self.shadow: Any = None  # the Shadow hook when economics are on (tests drain it)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, llm: LLM | None = None, ledger: Ledger | None = None
+        cls,
+        settings: Settings,
+        llm: LLM | None = None,
+        ledger: Ledger | None = None,
+        with_economics: bool = True,
     ) -> Engine:
         from bot.ledger.store import Ledger
 
         packs, _ = load_packs([builtin_packs_dir(), *settings.pack_dirs])
         registry = load_registry(settings.tier_names, packs, settings.skill_dirs)
         ledger = ledger or Ledger(settings.effective_database_url)
-        return cls(settings, registry, packs, ledger, llm or LLM(settings.tiers))
+        engine = cls(settings, registry, packs, ledger, llm or LLM(settings.tiers))
+        if with_economics:
+            from bot.budgets import Budgets
+            from bot.shadow import Shadow
+
+            engine.budget = Budgets(settings, ledger)
+            engine.shadow = Shadow(engine)
+            engine.after_reply.append(engine.shadow)
+        return engine
 
     # Tiers -------------------------------------------------------------------------------
 
@@ -330,25 +343,10 @@ class Engine:
         return parts, (selection.sources if selection else ()), pack_hash
 
     def _attempt(self, skill: Skill, tier: str, parts: PromptParts, base: RequestRow) -> Attempt:
-        conf = self.settings.tiers[tier]
-        row = _copy_row(base, tier=tier, model_requested=conf.model)
-        try:
-            result = self.llm.complete(tier, parts.messages(), skill.max_output_tokens)
-        except ModelCallError as exc:
-            row.status, row.error = "error", f"{exc.kind}: {exc.message}"
-            row.latency_ms = round(exc.latency_s * 1000)
-            row.model_used = None
-            return Attempt(row, None, problem=short_error(exc.kind))
-        row.model_used = result.model_used
-        row.prompt_tokens, row.completion_tokens = result.prompt_tokens, result.completion_tokens
-        row.cached_tokens, row.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
-        row.cost_usd, row.cost_known, row.price_source = (
-            result.cost_usd,
-            result.cost_known,
-            result.price_source,
-        )
-        row.latency_ms = round(result.latency_s * 1000)
-        row.response = result.text[:20000]
+        row = _copy_row(base, tier=tier, model_requested=self.settings.tiers[tier].model)
+        result, failure = self._call(row, tier, parts.messages(), skill.max_output_tokens)
+        if result is None:
+            return Attempt(row, None, problem=short_error(failure or "error"))
         structured = None
         problem = None
         if skill.output is not None:
@@ -358,6 +356,50 @@ class Engine:
                 problem = str(exc)[:500]
                 row.status, row.error = "invalid", f"invalid output: {problem}"
         return Attempt(row, result, structured, problem)
+
+    def _call(
+        self, row: RequestRow, tier: str, messages: list[dict[str, Any]], max_tokens: int
+    ) -> tuple[CallResult | None, str | None]:
+        """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure."""
+        try:
+            result = self.llm.complete(tier, messages, max_tokens)
+        except ModelCallError as exc:
+            row.status, row.error = "error", f"{exc.kind}: {exc.message}"
+            row.latency_ms = round(exc.latency_s * 1000)
+            return None, exc.kind
+        row.model_used = result.model_used
+        row.prompt_tokens, row.completion_tokens = result.prompt_tokens, result.completion_tokens
+        row.cached_tokens, row.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
+        row.cost_usd, row.cost_known = result.cost_usd, result.cost_known
+        row.price_source = result.price_source
+        row.latency_ms = round(result.latency_s * 1000)
+        row.response = result.text[:20000]
+        return result, None
+
+    def call_model(
+        self,
+        tier: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        *,
+        skill: str,
+        purpose: str,
+        source: str = "internal",
+        route_reason: str = "",
+    ) -> tuple[CallResult | None, RequestRow]:
+        """A recorded model call outside the user pipeline (judge, shadow): same ledger, own purpose."""
+        row = RequestRow(
+            source=source,
+            purpose=purpose,
+            skill=skill,
+            tier=tier,
+            model_requested=self.settings.tiers[tier].model,
+            route_reason=route_reason,
+            shadow=purpose in ("shadow", "judge"),
+        )
+        result, _ = self._call(row, tier, messages, max_tokens)
+        self.ledger.record(row)
+        return result, row
 
     def _reply(
         self, skill: Skill, attempts: list[Attempt], notes: list[str], sources: tuple[str, ...]

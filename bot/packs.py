@@ -224,10 +224,16 @@ def chunk_document(doc: Document, max_words: int = CHUNK_WORDS) -> list[Chunk]:
 # Index (bm25s), cached on disk per pack hash
 
 
-def _tokenize(texts: list[str]) -> list[list[str]]:
+def _bm25s() -> Any:
     import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", show_progress=False, return_ids=False)
+    # bm25s sets its own logger to DEBUG on import; keep index builds out of users' terminals.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def _tokenize(texts: list[str]) -> list[list[str]]:
+    return _bm25s().tokenize(texts, stopwords="en", show_progress=False, return_ids=False)
 
 
 def index_dir(cache_dir: Path, pack: Pack) -> Path:
@@ -236,7 +242,7 @@ def index_dir(cache_dir: Path, pack: Pack) -> Path:
 
 def load_index(pack: Pack, cache_dir: Path | None) -> Any:
     """The bm25s retriever for the pack: from the disk cache when the hash matches, else built."""
-    import bm25s
+    bm25s = _bm25s()
 
     with pack._lock:
         if pack._index is not None:

@@ -1,0 +1,1 @@
+"""Golden sets, comparators, the judge and `tierwise eval`."""

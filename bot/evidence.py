@@ -1,0 +1,110 @@
+"""Plain data the ledger queries produce and the pure review/digest functions consume.
+
+Keeping these as frozen dataclasses (no ORM objects) is what lets the statistics be unit-tested
+with hand-built inputs and the SQL be tested separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Action = Literal["downgrade", "upgrade", "keep", "fix"]
+
+
+@dataclass(frozen=True)
+class TierWindowStats:
+    """One skill on one tier over the review window (user traffic only; escalation rows count
+    toward cost and escalations, not requests)."""
+
+    skill: str
+    tier: str
+    requests: int
+    cost_sum: float
+    cost_mean: float
+    cost_p95: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    errors: int
+    escalations: int
+    feedback: int
+    thumbs_up: int
+    unknown_cost: int = 0
+
+
+@dataclass(frozen=True)
+class ShadowStats:
+    """Shadow pairs for a skill: answered on `primary_tier`, replayed on `candidate_tier`.
+    Outcomes are from the candidate's side: a loss means the candidate was worse."""
+
+    skill: str
+    primary_tier: str
+    candidate_tier: str
+    wins: int
+    ties: int
+    losses: int
+    errors: int = 0
+    candidate_cost_mean: float | None = None
+
+    @property
+    def decided(self) -> int:
+        return self.wins + self.ties + self.losses
+
+
+@dataclass(frozen=True)
+class EvalStats:
+    """The latest golden-set run of a skill on a tier."""
+
+    skill: str
+    tier: str
+    cases: int
+    pass_rate: float  # 0..1
+    critical_failures: int
+    mean_cost_usd: float
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SkillReviewInput:
+    """Everything the review needs to know about one skill."""
+
+    skill: str
+    current_tier: str
+    tiers: tuple[str, ...]  # the ladder, cheapest → strongest
+    window_days: int
+    stats: dict[str, TierWindowStats]  # by tier (the current tier's is the main evidence)
+    shadows: tuple[ShadowStats, ...] = ()
+    evals: dict[str, EvalStats] = field(default_factory=dict)  # latest run per tier
+    critical: bool = False
+    margin: float | None = None  # the skill's own loss-rate margin, else the review default
+    auto_apply: bool = False
+    last_change_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReviewRules:
+    """Thresholds (mirrors `ReviewSettings`)."""
+
+    min_shadow_pairs: int = 50
+    margin: float = 0.15
+    critical_margin: float = 0.05
+    eval_points: float = 5.0
+    require_eval: bool = True
+    min_monthly_saving_usd: float = 5.0
+    min_ratings: int = 10
+    target_thumbs_up: float = 0.8
+    cooldown_days: int = 28
+    z: float = 1.96
+
+
+@dataclass(frozen=True)
+class TierRecommendation:
+    skill: str
+    action: Action
+    current_tier: str
+    target_tier: str | None
+    reason: str  # evidence in words and numbers
+    evidence: dict[str, Any]
+    monthly_delta_usd: float | None = None  # negative = saving, positive = extra cost
+    auto_apply: bool = False

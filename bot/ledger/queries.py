@@ -1,0 +1,236 @@
+"""Grouped SQL for the review and the digest. Nothing here loads request rows into Python:
+every figure is an aggregate over indexed columns (created_at, skill, tier, purpose)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from bot.evidence import EvalStats, ShadowStats, TierWindowStats
+from bot.ledger.models import EvalRun, Feedback, RequestRow, ShadowPair
+from bot.ledger.store import Ledger, percentile_query
+
+
+def _user_window(since: datetime, until: datetime) -> Any:
+    return and_(RequestRow.created_at >= since, RequestRow.created_at < until, RequestRow.purpose == "user")
+
+
+def _percentiles(ledger: Ledger, column: Any, where: Any, fractions: Sequence[float]) -> dict[str, tuple]:
+    """Percentiles per (skill, tier), computed in SQL over a concatenated group key."""
+    key = RequestRow.skill + "\x1f" + func.coalesce(RequestRow.tier, "")
+    with ledger.session() as s:
+        return {g: tuple(values) for g, *values in s.execute(percentile_query(column, key, where, fractions))}
+
+
+def tier_window_stats(
+    ledger: Ledger, since: datetime, until: datetime
+) -> dict[tuple[str, str], TierWindowStats]:
+    where = _user_window(since, until)
+    totals = (
+        select(
+            RequestRow.skill,
+            RequestRow.tier,
+            func.count().filter(RequestRow.escalated_from.is_(None)),
+            func.coalesce(func.sum(RequestRow.cost_usd), 0.0),
+            func.count().filter(RequestRow.status.in_(("error", "invalid"))),
+            func.count().filter(RequestRow.escalated_from.is_not(None)),
+            func.count().filter(RequestRow.cost_known.is_(False)),
+        )
+        .where(where, RequestRow.tier.is_not(None))
+        .group_by(RequestRow.skill, RequestRow.tier)
+    )
+    thumbs = (
+        select(RequestRow.skill, RequestRow.tier, func.count(), func.count().filter(Feedback.score > 0))
+        .join(Feedback, Feedback.request_id == RequestRow.id)
+        .where(where)
+        .group_by(RequestRow.skill, RequestRow.tier)
+    )
+    latency = _percentiles(ledger, RequestRow.latency_ms, where, (0.5, 0.95))
+    cost = _percentiles(ledger, RequestRow.cost_usd, where, (0.95,))
+    with ledger.session() as s:
+        votes = {(sk, t): (n, up) for sk, t, n, up in s.execute(thumbs)}
+        out: dict[tuple[str, str], TierWindowStats] = {}
+        for skill, tier, n, total, errors, esc, unknown in s.execute(totals):
+            key = f"{skill}\x1f{tier}"
+            p50, p95 = latency.get(key, (0, 0))
+            feedback, up = votes.get((skill, tier), (0, 0))
+            out[(skill, tier)] = TierWindowStats(
+                skill=skill,
+                tier=tier,
+                requests=int(n),
+                cost_sum=float(total),
+                cost_mean=float(total) / n if n else 0.0,
+                cost_p95=float(cost.get(key, (0.0,))[0] or 0.0),
+                latency_p50_ms=float(p50 or 0),
+                latency_p95_ms=float(p95 or 0),
+                errors=int(errors),
+                escalations=int(esc),
+                feedback=int(feedback),
+                thumbs_up=int(up),
+                unknown_cost=int(unknown),
+            )
+    return out
+
+
+def shadow_stats(ledger: Ledger, since: datetime, until: datetime) -> list[ShadowStats]:
+    stmt = (
+        select(
+            ShadowPair.skill,
+            ShadowPair.primary_tier,
+            ShadowPair.candidate_tier,
+            func.count().filter(ShadowPair.verdict == "win"),
+            func.count().filter(ShadowPair.verdict == "tie"),
+            func.count().filter(ShadowPair.verdict == "loss"),
+            func.count().filter(ShadowPair.verdict == "error"),
+            func.avg(ShadowPair.candidate_cost_usd).filter(ShadowPair.verdict != "error"),
+        )
+        .where(ShadowPair.created_at >= since, ShadowPair.created_at < until)
+        .group_by(ShadowPair.skill, ShadowPair.primary_tier, ShadowPair.candidate_tier)
+    )
+    with ledger.session() as s:
+        return [
+            ShadowStats(sk, p, c, int(w), int(t), int(lo), int(e), float(m) if m is not None else None)
+            for sk, p, c, w, t, lo, e, m in s.execute(stmt)
+        ]
+
+
+def latest_evals(ledger: Ledger) -> dict[tuple[str, str], EvalStats]:
+    newest = (
+        select(EvalRun.skill, EvalRun.tier, func.max(EvalRun.created_at).label("at"))
+        .group_by(EvalRun.skill, EvalRun.tier)
+        .subquery()
+    )
+    stmt = select(EvalRun).join(
+        newest,
+        and_(
+            EvalRun.skill == newest.c.skill, EvalRun.tier == newest.c.tier, EvalRun.created_at == newest.c.at
+        ),
+    )
+    with ledger.session() as s:
+        return {
+            (r.skill, r.tier): EvalStats(
+                skill=r.skill,
+                tier=r.tier,
+                cases=r.cases,
+                pass_rate=r.pass_rate,
+                critical_failures=r.critical_failures,
+                mean_cost_usd=r.total_cost_usd / r.cases if r.cases else 0.0,
+                created_at=r.created_at,
+            )
+            for r in s.execute(stmt).scalars()
+        }
+
+
+@dataclass(frozen=True)
+class WeekSkillFigures:
+    skill: str
+    requests: int
+    users: int
+    cost_usd: float
+    thumbs_up: int
+    thumbs_down: int
+    unknown_cost: int
+    errors: int
+
+
+def week_skill_figures(ledger: Ledger, since: datetime, until: datetime) -> list[WeekSkillFigures]:
+    where = _user_window(since, until)
+    totals = (
+        select(
+            RequestRow.skill,
+            func.count().filter(RequestRow.escalated_from.is_(None)),
+            func.count(func.distinct(RequestRow.user_id)),
+            func.coalesce(func.sum(RequestRow.cost_usd), 0.0),
+            func.count().filter(RequestRow.cost_known.is_(False)),
+            func.count().filter(RequestRow.status.in_(("error", "invalid"))),
+        )
+        .where(where)
+        .group_by(RequestRow.skill)
+    )
+    thumbs = (
+        select(
+            RequestRow.skill, func.count().filter(Feedback.score > 0), func.count().filter(Feedback.score < 0)
+        )
+        .join(Feedback, Feedback.request_id == RequestRow.id)
+        .where(where)
+        .group_by(RequestRow.skill)
+    )
+    with ledger.session() as s:
+        votes = {sk: (up, down) for sk, up, down in s.execute(thumbs)}
+        rows = [
+            WeekSkillFigures(sk, int(n), int(u), float(c), *votes.get(sk, (0, 0)), int(unk), int(err))
+            for sk, n, u, c, unk, err in s.execute(totals)
+        ]
+    return sorted(rows, key=lambda r: (-r.cost_usd, r.skill))
+
+
+def side_spend(ledger: Ledger, since: datetime, until: datetime) -> dict[str, float]:
+    """Shadow, judge and eval spend, kept apart from user spend."""
+    stmt = (
+        select(RequestRow.purpose, func.coalesce(func.sum(RequestRow.cost_usd), 0.0))
+        .where(RequestRow.created_at >= since, RequestRow.created_at < until, RequestRow.purpose != "user")
+        .group_by(RequestRow.purpose)
+    )
+    with ledger.session() as s:
+        return {purpose: float(total) for purpose, total in s.execute(stmt)}
+
+
+def thumbs_down_comments(
+    ledger: Ledger, since: datetime, until: datetime, limit: int = 20
+) -> list[tuple[str, str]]:
+    """(skill, comment) for this window's 👎 with a comment, newest first."""
+    stmt = (
+        select(RequestRow.skill, Feedback.comment)
+        .join(RequestRow, Feedback.request_id == RequestRow.id)
+        .where(
+            Feedback.updated_at >= since,
+            Feedback.updated_at < until,
+            Feedback.score < 0,
+            Feedback.comment.is_not(None),
+            Feedback.comment != "",
+        )
+        .order_by(Feedback.updated_at.desc())
+        .limit(limit)
+    )
+    with ledger.session() as s:
+        return [(skill, comment) for skill, comment in s.execute(stmt)]
+
+
+def skill_spend(
+    ledger: Ledger, skill: str, since: datetime, until: datetime, purposes: Sequence[str]
+) -> float:
+    stmt = select(func.coalesce(func.sum(RequestRow.cost_usd), 0.0)).where(
+        RequestRow.skill == skill,
+        RequestRow.created_at >= since,
+        RequestRow.created_at < until,
+        RequestRow.purpose.in_(purposes),
+    )
+    with ledger.session() as s:
+        return float(s.execute(stmt).scalar_one())
+
+
+def count_requests(
+    ledger: Ledger,
+    since: datetime,
+    until: datetime,
+    *,
+    skill: str | None = None,
+    user: str | None = None,
+    purpose: str = "user",
+) -> int:
+    stmt = select(func.count()).where(
+        RequestRow.created_at >= since,
+        RequestRow.created_at < until,
+        RequestRow.purpose == purpose,
+        RequestRow.escalated_from.is_(None),
+    )
+    if skill is not None:
+        stmt = stmt.where(RequestRow.skill == skill)
+    if user is not None:
+        stmt = stmt.where(RequestRow.user_id == user)
+    with ledger.session() as s:
+        return int(s.execute(stmt).scalar_one())

@@ -1,0 +1,76 @@
+"""`/hunt`: a hunting hypothesis or indicators → a Sigma rule for our log sources plus the steps to run it.
+
+The rule is parsed with pySigma; a rule that does not parse is invalid output and escalates a tier.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from bot.sigma_check import parse_rule
+from bot.skills import CaseScore, FieldScore, Skill
+
+
+class Hunt(BaseModel):
+    title: str = Field(min_length=3)
+    hypothesis: str = Field(min_length=3)
+    sigma_rule: str = Field(min_length=20, description="A complete Sigma rule in YAML.")
+    steps: list[str] = Field(min_length=1, description="How to run the hunt and triage the results.")
+
+
+def check(hunt: Hunt) -> None:
+    parse_rule(hunt.sigma_rule)
+
+
+def compare(expected: dict[str, Any], output: dict[str, Any]) -> CaseScore:
+    """Log source keys must match; the detection must use every expected field."""
+    try:
+        rule = parse_rule(str(output.get("sigma_rule", "")))
+    except ValueError as exc:
+        return CaseScore(passed=False, score=0.0, detail=str(exc))
+    scores = []
+    for key, want in (expected.get("logsource") or {}).items():
+        got = rule.logsource.get(key)
+        scores.append(FieldScore(f"logsource.{key}", want, got, str(want).lower() == str(got or "").lower()))
+    want_fields = {f.lower() for f in expected.get("fields", [])}
+    got_fields = {f.lower() for f in rule.fields}
+    if want_fields:
+        scores.append(
+            FieldScore("fields", sorted(want_fields), sorted(got_fields), want_fields <= got_fields)
+        )
+    passed = sum(s.passed for s in scores)
+    misses = [f"{s.field}: expected {s.expected!r}, got {s.actual!r}" for s in scores if not s.passed]
+    return CaseScore(
+        passed=bool(scores) and passed == len(scores),
+        score=passed / len(scores) if scores else 0.0,
+        fields=tuple(scores),
+        detail="; ".join(misses) or "log source and fields match",
+    )
+
+
+hunt = Skill(
+    name="hunt",
+    command="/hunt",
+    description="Turn a threat hunting hypothesis or indicators of compromise into a Sigma detection rule "
+    "for our log sources, with the steps to run the hunt.",
+    tier="small",
+    packs=("threat-hunting",),
+    examples=(
+        "hunt for encoded powershell",
+        "write a sigma rule for these IOCs",
+        "hypothesis: attackers abuse AWS access keys from new IPs",
+        "detect DNS tunnelling",
+        "hunt for Okta MFA fatigue",
+    ),
+    output=Hunt,
+    check_output=check,
+    sensitive=True,
+    instructions=(
+        "You are a threat hunter at Larkspur Systems. Turn the hypothesis or indicators into one Sigma rule in "
+        "YAML for the matching log source in our catalog, following our Sigma conventions (logsource values and "
+        "field names exactly as in the catalog), and list the steps to run the hunt and triage results."
+    ),
+    max_output_tokens=700,
+    context_budget=2200,
+    comparator=compare,
+)
