@@ -461,6 +461,68 @@ def run_evals(
 
 
 @app.command()
+def review(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The tier review: one recommendation per skill (downgrade, upgrade, keep, fix) with its evidence."""
+    from bot.review import format_recommendation
+    from bot.tier_review import as_json as recs_json
+    from bot.tier_review import review as run_review
+
+    recs = run_review(engine(announce=False))
+    if as_json:
+        typer.echo(json.dumps({"recommendations": recs_json(recs)}, indent=2, default=str))
+        return
+    for rec in recs:
+        typer.echo(format_recommendation(rec))
+
+
+@app.command()
+def digest(
+    week: Annotated[
+        str | None, typer.Option(help="ISO week, e.g. 2026-W47 (default: last complete week).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, markdown, json or blocks.")] = "text",
+    post: Annotated[bool, typer.Option("--post", help="Post it to the admin channel in Slack.")] = False,
+) -> None:
+    """The weekly usage digest: totals vs last week, per-skill table, recommendations, 👎 comments."""
+    from bot import digest as digest_mod
+    from bot.ledger.models import utcnow
+    from bot.scheduler import digest_period_for
+
+    if fmt not in ("text", "markdown", "json", "blocks"):
+        fail(f"--format {fmt!r}: use text, markdown, json or blocks")
+    eng = engine(announce=False)
+    period = week or digest_period_for(utcnow(), eng.settings.timezone)
+    try:
+        d = digest_mod.build_digest(eng, period)
+    except ValueError as exc:
+        fail(f"--week {period!r}: {exc}")
+    if post:
+        from bot import tier_review
+        from bot.slack.web import make_client
+
+        if not eng.settings.admin_channel:
+            fail("--post needs TIERWISE_ADMIN_CHANNEL (the channel id to post the digest to)")
+        try:
+            client = make_client(eng.settings)
+        except ValueError as exc:
+            fail(str(exc))
+        rows = tier_review.store(eng, d.recommendations, period)
+        d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
+        posted = digest_mod.post_digest(client, eng.settings.admin_channel, d)
+        typer.echo(
+            f"Posted digest {period} to {posted['channel']} (ts {posted['ts']}, chart {posted['file'] or 'none'})."
+        )
+        return
+    render = {
+        "text": digest_mod.to_text,
+        "markdown": digest_mod.to_markdown,
+        "json": digest_mod.to_json,
+        "blocks": lambda x: json.dumps(digest_mod.to_blocks(x), indent=2),
+    }[fmt]
+    typer.echo(render(d))
+
+
+@app.command()
 def serve(
     port: Annotated[int, typer.Option(help="HTTP port (ignored in Socket Mode).")] = 3000,
     host: Annotated[str, typer.Option(help="HTTP bind address.")] = "0.0.0.0",

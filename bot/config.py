@@ -120,6 +120,7 @@ class ReviewSettings(BaseModel):
     margin: float = Field(default=0.15, gt=0, lt=1)
     critical_margin: float = Field(default=0.05, gt=0, lt=1)
     eval_points: float = Field(default=5.0, ge=0, le=100)
+    require_eval: bool = True
     min_monthly_saving_usd: float = Field(default=5.0, ge=0)
     min_ratings: int = Field(default=10, ge=1)
     target_thumbs_up: float = Field(default=0.8, gt=0, le=1)

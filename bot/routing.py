@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.skills import Skill
@@ -100,9 +100,19 @@ STOPWORDS = frozenset(
         "me",
         "tierwise",
         "bot",
+        "new",
+        "our",
+        "us",
+        "mine",
+        "instead",
     ]
 )
-MIN_SCORE = 1.5  # an informative shared word or two; below this the default skill answers
+MIN_SCORE = 1.5  # below this the default skill answers
+MIN_WORDS = 2  # one shared word ("email", "new") is chance, not intent
+QUESTION = re.compile(
+    r"^\s*(how|what|when|where|who|why|can|could|do|does|is|are|should|may|am)\b|\?\s*$", re.I
+)
+PATTERN_SCORE = 10.0  # the input's shape (an email header, a JSON alert) outweighs word overlap
 
 
 def _stem(word: str) -> str:
@@ -127,6 +137,8 @@ class Route:
 class _Profile:
     name: str
     vocab: Counter[str]
+    patterns: tuple[re.Pattern[str], ...] = ()
+    detect: Callable[[str], bool] | None = None
 
 
 class Router:
@@ -139,17 +151,26 @@ class Router:
         for skill in skills:
             text = " ".join([skill.name.replace("-", " "), skill.description, *skill.examples])
             vocab = Counter(words(text))
-            self.profiles.append(_Profile(skill.name, vocab))
+            patterns = tuple(re.compile(p, re.IGNORECASE | re.MULTILINE) for p in skill.input_patterns)
+            self.profiles.append(_Profile(skill.name, vocab, patterns, skill.detect))
             doc_freq.update(set(vocab))
         n = max(len(self.profiles), 1)
         self.idf = {w: math.log(1 + n / df) for w, df in doc_freq.items()}
 
     def score(self, text: str) -> list[tuple[str, float, list[str]]]:
         query = set(words(text))
+        is_question = bool(QUESTION.search(text))
         results = []
         for profile in self.profiles:
             shared = sorted(w for w in query if w in profile.vocab)
             score = sum(self.idf[w] * (1 + math.log(profile.vocab[w])) for w in shared)
+            # A question ("how do I…?") is the default skill's unless another skill is named clearly.
+            needed = MIN_WORDS + (1 if is_question else 0)
+            if profile.name != self.default and len(shared) < needed:
+                score = 0.0
+            if any(p.search(text) for p in profile.patterns) or (profile.detect and profile.detect(text)):
+                score += PATTERN_SCORE
+                shared = ["<input shape>", *shared]
             results.append((profile.name, score, shared))
         results.sort(key=lambda r: (-r[1], r[0]))
         return results

@@ -69,6 +69,10 @@ class Skill:
     tier: str = "small"
     packs: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
+    input_patterns: tuple[
+        str, ...
+    ] = ()  # regexes (case-insensitive, multiline) whose match is a strong signal
+    detect: Callable[[str], bool] | None = None  # the same, as code (e.g. "this parses as a JSON alert")
     output: type[BaseModel] | None = None
     max_output_tokens: int = 512
     context_budget: int = 1200

@@ -36,6 +36,7 @@ label_email = Skill(
         "categorize this customer email and set its priority",
         "From: Subject: invoice overdue",
     ),
+    input_patterns=(r"^\s*(from|subject|reply-to|received):\s*\S",),
     output=EmailLabel,
     instructions=(
         "You label incoming email for Larkspur Systems. Read the email the user pasted and label it using only "

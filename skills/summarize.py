@@ -20,6 +20,8 @@ summarize = Skill(
         "Summarize the conversation for someone who missed it. Use three short sections: Decisions, Owners "
         "(who does what, as @name), Open questions. Only what was said; write 'none' for an empty section."
     ),
+    # a pasted transcript: two consecutive "Name (HH:MM): text" lines
+    input_patterns=(r"^[^\n():]{1,40} \(\d{1,2}:\d{2}\): .*\n[^\n():]{1,40} \(\d{1,2}:\d{2}\): ",),
     uses_thread=True,
     max_output_tokens=400,
     context_budget=900,

@@ -31,6 +31,26 @@ def check(triage: Triage) -> None:
         raise ValueError(f"runbook {triage.runbook!r} is not a runbook id like RB-PHISH")
 
 
+_LOG_LINE = re.compile(
+    r"^(CEF:\d\||\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}\S*\s.*\b\w+[=:]\S+|\w{3} +\d+ \d{2}:\d{2}:\d{2} \S+ \S+(\[\d+\])?:)",
+    re.MULTILINE,
+)
+
+
+def looks_like_alert(text: str) -> bool:
+    """A pasted JSON object (SIEM/EDR alerts are) or syslog/CEF/timestamped key=value log lines."""
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        lines = [line for line in stripped.splitlines() if line.strip()]
+        for candidate in (stripped, *lines[:1]):  # one document, or NDJSON (one event per line)
+            try:
+                if isinstance(json.loads(candidate), dict | list):
+                    return True
+            except ValueError:
+                continue
+    return bool(_LOG_LINE.search(stripped))
+
+
 def prepare(text: str) -> str:
     """A JSON alert is re-serialised compactly (cheaper, unambiguous); anything else is raw log text."""
     try:
@@ -56,6 +76,7 @@ triage_alert = Skill(
         "suspicious powershell encoded command on a laptop",
         "GuardDuty finding triage",
     ),
+    detect=looks_like_alert,
     output=Triage,
     check_output=check,
     prepare_input=prepare,

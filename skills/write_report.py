@@ -15,6 +15,11 @@ write_report = Skill(
         "project update for the route optimizer migration",
         "turn these bullets into a report",
     ),
+    input_patterns=(
+        r"^\s*/?report\b",
+        # report words in a multi-line paste of notes (a one-line question about post-mortems is for `ask`)
+        r"(?s)\b(weekly[ -]status|status report|week of|post-?mortem|incident review|project update)\b.*\n.*\n",
+    ),
     instructions=(
         "You write reports for Larkspur Systems. Pick the template that fits the request (weekly status, "
         "incident post-mortem or project update; the user may name it), use its section headings in order, keep "

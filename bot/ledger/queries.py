@@ -234,3 +234,9 @@ def count_requests(
         stmt = stmt.where(RequestRow.user_id == user)
     with ledger.session() as s:
         return int(s.execute(stmt).scalar_one())
+
+
+def distinct_users(ledger: Ledger, since: datetime, until: datetime) -> int:
+    stmt = select(func.count(func.distinct(RequestRow.user_id))).where(_user_window(since, until))
+    with ledger.session() as s:
+        return int(s.execute(stmt).scalar_one())

@@ -1,0 +1,169 @@
+"""The tier review at the edges: gather evidence from the ledger, run the pure review, keep the
+recommendations, and apply or dismiss them (Apply refuses stale recommendations)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from bot.evidence import ReviewRules, SkillReviewInput, TierRecommendation
+from bot.ledger import queries
+from bot.ledger.models import Recommendation, utcnow
+from bot.tiers import TierChangeError, set_tier
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+class RecommendationError(ValueError):
+    pass
+
+
+def rules_from(engine: Engine) -> ReviewRules:
+    conf = engine.settings.review
+    return ReviewRules(
+        min_shadow_pairs=conf.min_shadow_pairs,
+        margin=conf.margin,
+        critical_margin=conf.critical_margin,
+        eval_points=conf.eval_points,
+        require_eval=conf.require_eval,
+        min_monthly_saving_usd=conf.min_monthly_saving_usd,
+        min_ratings=conf.min_ratings,
+        target_thumbs_up=conf.target_thumbs_up,
+        cooldown_days=conf.cooldown_days,
+    )
+
+
+def gather(engine: Engine, until: datetime) -> list[SkillReviewInput]:
+    days = engine.settings.review.window_days
+    since = until - timedelta(days=days)
+    stats = queries.tier_window_stats(engine.ledger, since, until)
+    shadows = queries.shadow_stats(engine.ledger, since, until)
+    evals = queries.latest_evals(engine.ledger)
+    inputs = []
+    for skill in engine.registry:
+        conf = engine.settings.skill_settings(skill.name)
+        current, _ = engine.configured_tier(skill)
+        inputs.append(
+            SkillReviewInput(
+                skill=skill.name,
+                current_tier=current,
+                tiers=tuple(engine.tiers),
+                window_days=days,
+                stats={t: s for (name, t), s in stats.items() if name == skill.name},
+                shadows=tuple(s for s in shadows if s.skill == skill.name),
+                evals={t: e for (name, t), e in evals.items() if name == skill.name},
+                critical=conf.critical,
+                margin=conf.margin,
+                auto_apply=conf.auto_apply,
+                last_change_at=engine.ledger.last_assignment_at(skill.name),
+            )
+        )
+    return inputs
+
+
+def review(engine: Engine, until: datetime | None = None) -> list[TierRecommendation]:
+    from bot.review import review_all
+
+    now = until or utcnow()
+    return review_all(gather(engine, now), rules_from(engine), now)
+
+
+def store(engine: Engine, recs: list[TierRecommendation], period: str) -> list[Recommendation]:
+    """Keep this period's recommendations (superseding older open ones for the same skill)."""
+    rows = []
+    with engine.ledger.session() as s:
+        for old in s.execute(select(Recommendation).where(Recommendation.status == "open")).scalars():
+            old.status = "superseded"
+            s.add(old)
+        for rec in recs:
+            row = Recommendation(
+                period=period,
+                skill=rec.skill,
+                action=rec.action,
+                current_tier=rec.current_tier,
+                target_tier=rec.target_tier,
+                reason=rec.reason,
+                evidence=json.dumps(rec.evidence, default=str),
+                status="open" if rec.action in ("downgrade", "upgrade") else "info",
+            )
+            s.add(row)
+            rows.append(row)
+        s.commit()
+    return rows
+
+
+def latest(engine: Engine) -> list[Recommendation]:
+    """The newest stored recommendation per skill."""
+    with engine.ledger.session() as s:
+        rows = list(s.execute(select(Recommendation).order_by(Recommendation.id.desc()).limit(500)).scalars())
+    seen: dict[str, Recommendation] = {}
+    for row in rows:
+        seen.setdefault(row.skill, row)
+    return sorted(seen.values(), key=lambda r: r.skill)
+
+
+def apply(engine: Engine, rec_id: int, user: str, source: str = "slack") -> Recommendation:
+    """Apply a recommendation: refused when it is not open or stale (the tier changed since)."""
+    with engine.ledger.session() as s:
+        row = s.get(Recommendation, rec_id)
+        if row is None:
+            raise RecommendationError(f"no recommendation #{rec_id}")
+        if row.status != "open" or not row.target_tier:
+            raise RecommendationError(f"recommendation #{rec_id} is {row.status}; nothing to apply")
+        try:
+            set_tier(
+                engine,
+                row.skill,
+                row.target_tier,
+                by=user,
+                reason=f"{row.action} from review {row.period}: {row.reason}"[:1000],
+                source=source,
+                expect_current=row.current_tier,
+            )
+        except TierChangeError as exc:
+            row.status = "stale" if "stale" in str(exc) else row.status
+            s.add(row)
+            s.commit()
+            raise RecommendationError(str(exc)) from exc
+        row.status, row.decided_by, row.decided_at = "applied", user, utcnow()
+        s.add(row)
+        s.commit()
+        return row
+
+
+def dismiss(engine: Engine, rec_id: int, user: str) -> Recommendation:
+    with engine.ledger.session() as s:
+        row = s.get(Recommendation, rec_id)
+        if row is None:
+            raise RecommendationError(f"no recommendation #{rec_id}")
+        if row.status != "open":
+            raise RecommendationError(f"recommendation #{rec_id} is {row.status}; nothing to dismiss")
+        row.status, row.decided_by, row.decided_at = "dismissed", user, utcnow()
+        s.add(row)
+        s.commit()
+        return row
+
+
+def auto_apply(engine: Engine, rows: list[Recommendation], recs: list[TierRecommendation]) -> list[str]:
+    """Apply changes for skills whose admins enabled auto-apply; returns what changed."""
+    done = []
+    for row, rec in zip(rows, recs, strict=True):
+        if rec.auto_apply and row.status == "open":
+            try:
+                apply(engine, int(row.id or 0), "auto-apply", source="auto")
+                done.append(f"{row.skill}: {row.current_tier} → {row.target_tier}")
+            except RecommendationError as exc:
+                log.warning("auto-apply skipped for %s: %s", row.skill, exc)
+    return done
+
+
+def as_json(recs: list[TierRecommendation]) -> list[dict]:
+    return [asdict(r) for r in recs]
