@@ -18,7 +18,7 @@ summarize = Skill(
     ),
     instructions=(
         "Summarize the conversation for someone who missed it. Use three short sections: Decisions, Owners "
-        "(who does what, as @name), Open questions. Only what was said; write 'none' for an empty section."
+        "(who does what, as @name), Open questions. Only what was said; write '- None.' for an empty section."
     ),
     # a pasted transcript: two consecutive "Name (HH:MM): text" lines
     input_patterns=(r"^[^\n():]{1,40} \(\d{1,2}:\d{2}\): .*\n[^\n():]{1,40} \(\d{1,2}:\d{2}\): ",),
