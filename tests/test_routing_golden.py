@@ -15,12 +15,14 @@ SKILLS = ("ask", "label-email", "triage-alert", "hunt", "write-report", "summari
 
 @pytest.fixture(scope="module")
 def router():
-    from bot.config import load_settings
-    from bot.engine import Engine
+    # Built from the real registry and packs, without an engine: routing needs no database.
+    from bot.config import DEFAULT_TIER_NAMES
+    from bot.packs import builtin_packs_dir, load_packs
+    from bot.routing import Router
+    from bot.skills import load_registry
 
-    # The autouse `isolated` fixture has already pointed TIERWISE_DATA_DIR at a temporary folder.
-    engine = Engine.from_settings(load_settings(), with_economics=False)
-    return engine.router
+    packs, _ = load_packs([builtin_packs_dir()])
+    return Router(load_registry(DEFAULT_TIER_NAMES, packs))
 
 
 def _inputs(skill: str) -> list[str]:
