@@ -241,13 +241,6 @@ class Engine:
             except InputError as exc:
                 return Reply(text=str(exc), status="rejected", skill=skill.name)
 
-        allowed = self.channels_for(skill)
-        if allowed and req.channel is not None and not ({req.channel, req.channel_name or ""} & set(allowed)):
-            where = ", ".join(f"#{c}" for c in allowed)
-            return Reply(
-                text=f"{skill.slash} is available only in {where}.", status="refused", skill=skill.name
-            )
-
         if req.event_id and not self.ledger.claim_event(req.event_id, self.settings.event_ttl_hours):
             return Reply(text="", status="duplicate", skill=skill.name)
 
@@ -262,6 +255,10 @@ class Engine:
             route_reason=routed.reason[:500],
             input_chars=len(req.text),
         )
+        allowed = self.channels_for(skill)
+        if allowed and req.channel is not None and not ({req.channel, req.channel_name or ""} & set(allowed)):
+            where = ", ".join(f"#{c}" for c in allowed)
+            return self._refuse(base, f"{skill.slash} is available only in {where}.", None)
         notes: list[str] = []
         if req.tier:
             tier, why = req.tier, "operator override"
@@ -428,8 +425,11 @@ class Engine:
             return Reply(text=f"Sorry: {last.problem}. (request {row.id})", status="error", **common)
         if last.problem:
             tiers = " and ".join(a.row.tier or "?" for a in attempts)
+            why = ""
+            if len(attempts) == 1 and row.tier and self.next_tier(skill, row.tier) is None:
+                why = ", and there is no stronger tier to try"
             message = (
-                f"Sorry: I could not produce a valid {skill.name} answer (tried {tiers}). "
+                f"Sorry: I could not produce a valid {skill.name} answer (tried {tiers}{why}). "
                 f"An admin can see the details under request {row.id}."
             )
             return Reply(text=message, status="invalid", **common)

@@ -13,7 +13,7 @@ import logging
 import pkgutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,12 +188,26 @@ def _import_file(path: Path) -> Any:
     return module
 
 
+STANDARD_TIERS = ("small", "medium", "large")
+
+
+def ladder_tier(name: str, tiers: Sequence[str]) -> str | None:
+    """A skill's declared tier on this ladder. The standard names map by position onto a custom
+    ladder (small → cheapest, medium → middle, large → strongest), so built-in skills work on any."""
+    if name in tiers:
+        return name
+    if name in STANDARD_TIERS and tiers:
+        index = {"small": 0, "medium": (len(tiers) - 1) // 2, "large": len(tiers) - 1}[name]
+        return tiers[index]
+    return None
+
+
 def validate_skill(skill: Skill, tiers: Sequence[str], packs: Iterable[str]) -> str | None:
     """Why this declaration cannot be used, or None."""
     pack_names = set(packs)
     if not skill.name or not skill.name.replace("-", "").replace("_", "").isalnum():
         return f"invalid skill name {skill.name!r}"
-    if skill.tier not in tiers:
+    if ladder_tier(skill.tier, tiers) is None:
         return f"unknown tier {skill.tier!r} (valid: {', '.join(tiers)})"
     missing = [p for p in skill.packs if p not in pack_names]
     if missing:
@@ -226,15 +240,11 @@ def build_registry(
             registry.problems.append(LoadProblem(module, reason))
             log.warning("skill skipped: %s: %s", module, reason)
             continue
-        registry.skills[skill.name] = _with_module(skill, module)
+        registry.skills[skill.name] = replace(
+            skill, module=module, tier=ladder_tier(skill.tier, tiers) or skill.tier
+        )
         commands[skill.slash] = skill.name
     return registry
-
-
-def _with_module(skill: Skill, module: str) -> Skill:
-    from dataclasses import replace
-
-    return replace(skill, module=module)
 
 
 def load_registry(tiers: Sequence[str], packs: Iterable[str], skill_dirs: Sequence[Path] = ()) -> Registry:
