@@ -99,8 +99,9 @@ def _classify(exc: Exception) -> str:
         return "auth"
     if "NotFound" in name:
         return "model_not_found"
-    if "Connection" in name or "ServiceUnavailable" in name:
-        return "unreachable"
+    text = str(exc).lower()
+    if "Connection" in name or "ServiceUnavailable" in name or "connection error" in text or "refused" in text:
+        return "unreachable"  # litellm often wraps a refused connection as an InternalServerError
     return "error"
 
 
