@@ -68,6 +68,16 @@ class Digest:
     def empty(self) -> bool:
         return self.totals.requests == 0
 
+    def local_dates(self) -> str:
+        """The week's first and last day in the configured zone (the bounds are stored in UTC)."""
+        from datetime import timedelta
+        from zoneinfo import ZoneInfo
+
+        zone = ZoneInfo(self.timezone)
+        first = self.start.astimezone(zone)
+        last = (self.end - timedelta(seconds=1)).astimezone(zone)
+        return f"{first:%Y-%m-%d} to {last:%Y-%m-%d} ({self.timezone})"
+
 
 def _change(now: float, before: float) -> str:
     if before == 0:
@@ -159,7 +169,7 @@ def _notes(d: Digest) -> list[str]:
 
 
 def to_text(d: Digest) -> str:
-    out = [headline(d), f"Week: {d.start:%Y-%m-%d} to {d.end:%Y-%m-%d} ({d.timezone})"]
+    out = [headline(d), f"Week: {d.local_dates()}"]
     if not d.empty:
         out.append("")
         out.append(f"{'skill':<14} {'tier':<8} {'requests':>8} {'users':>6} {'cost USD':>10} {'👍 rate':>14}")
@@ -183,7 +193,7 @@ def to_text(d: Digest) -> str:
 
 
 def to_markdown(d: Digest) -> str:
-    out = [f"# {headline(d)}", "", f"Week {d.start:%Y-%m-%d} – {d.end:%Y-%m-%d} ({d.timezone})", ""]
+    out = [f"# {headline(d)}", "", f"Week: {d.local_dates()}", ""]
     if not d.empty:
         out += ["| skill | tier | requests | users | cost (USD) | 👍 rate |", "|---|---|---:|---:|---:|---:|"]
         out += [
@@ -234,6 +244,8 @@ def to_blocks(d: Digest) -> list[dict[str, Any]]:
         SectionBlock,
     )
 
+    from bot.slack.mrkdwn import escape
+
     def clip(text: str, limit: int = 2900) -> str:
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -248,13 +260,15 @@ def to_blocks(d: Digest) -> list[dict[str, Any]]:
             blocks.append(SectionBlock(text=MarkdownTextObject(text=clip("\n".join(rows[i : i + 20])))))
     notes = _notes(d)
     if notes:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(n, 2900)) for n in notes[:10]]))
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=clip(escape(n), 2900)) for n in notes[:10]])
+        )
     blocks.append(DividerBlock())
     for rec in d.recommendations[:12]:
         target = (
             f" {rec.current_tier} → {rec.target_tier}" if rec.target_tier else f" (on {rec.current_tier})"
         )
-        text = f"{ACTION_ICON.get(rec.action, '')} *{rec.action}* `{rec.skill}`{target}\n{rec.reason}"
+        text = f"{ACTION_ICON.get(rec.action, '')} *{rec.action}* `{rec.skill}`{target}\n{escape(rec.reason)}"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text))))
         rec_id = d.recommendation_ids.get(rec.skill)
         if rec.action in ("downgrade", "upgrade") and rec_id is not None:
@@ -271,7 +285,8 @@ def to_blocks(d: Digest) -> list[dict[str, Any]]:
             )
     if d.comments:
         blocks.append(DividerBlock())
-        text = "*👎 comments*\n" + "\n".join(f"• `{s}`: {c}" for s, c in d.comments[:15])
+        # Users wrote these: escaped, so "<!channel>" in a comment cannot ping the admin channel.
+        text = "*👎 comments*\n" + "\n".join(f"• `{s}`: {escape(c)}" for s, c in d.comments[:15])
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text))))
     return [b.to_dict() for b in blocks[:50]]
 

@@ -274,6 +274,9 @@ class Engine:
             decision = self.budget.check(skill, tier, req)
             if decision.refuse:
                 return self._refuse(base, decision.refuse, tier)
+            if decision.tier != tier and self.allowed_tier(skill, decision.tier)[0] != decision.tier:
+                # Stepping down must not carry sensitive data across the boundary.
+                return self._refuse(base, decision.note or "over budget, and no cheaper local tier", tier)
             if decision.note:
                 notes.append(decision.note)
             tier = decision.tier

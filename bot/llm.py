@@ -100,7 +100,12 @@ def _classify(exc: Exception) -> str:
     if "NotFound" in name:
         return "model_not_found"
     text = str(exc).lower()
-    if "Connection" in name or "ServiceUnavailable" in name or "connection error" in text or "refused" in text:
+    if (
+        "Connection" in name
+        or "ServiceUnavailable" in name
+        or "connection error" in text
+        or "refused" in text
+    ):
         return "unreachable"  # litellm often wraps a refused connection as an InternalServerError
     return "error"
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from bot.ledger.models import DigestRun, utcnow
@@ -34,14 +35,22 @@ _runtime: dict[str, Any] = {}
 
 
 def claim_period(engine: Engine, period: str, owner: str | None = None) -> bool:
+    """Claim a period for this process; a period whose earlier run failed may be claimed again."""
     owner = owner or f"{socket.gethostname()}:{os.getpid()}"
     with engine.ledger.session() as s:
         s.add(DigestRun(period=period, claimed_by=owner))
         try:
             s.commit()
+            return True
         except IntegrityError:
-            return False
-    return True
+            s.rollback()
+        retried = s.execute(
+            update(DigestRun)
+            .where(DigestRun.period == period, DigestRun.status == "failed")
+            .values(status="running", claimed_by=owner, started_at=utcnow(), finished_at=None)
+        )
+        s.commit()
+        return bool(retried.rowcount)
 
 
 def finish_period(engine: Engine, period: str, status: str, detail: str = "") -> None:
@@ -116,7 +125,7 @@ def start_scheduler(engine: Engine, post: Callable[[Any], dict[str, Any]] | None
             max_instances=1,
             misfire_grace_time=MISFIRE_GRACE_S,
         )
-    elif str(existing.trigger) != str(trigger):
+    elif (str(existing.trigger), str(existing.trigger.timezone)) != (str(trigger), str(trigger.timezone)):
         scheduler.reschedule_job(JOB_ID, trigger=trigger)
     scheduler.resume()
     return scheduler

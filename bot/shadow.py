@@ -158,10 +158,13 @@ class Shadow:
             pair.verdict, pair.detail = "loss", f"candidate output invalid: {exc}"
             return
         primary = reply.structured or {}
-        if skill.comparator is None:
+        fields = getattr(skill.comparator, "fields", None)
+        if skill.comparator is None or not fields:
+            # No field-wise comparator (e.g. one that scores golden-set expectations): the judge decides.
             self._judge(skill, parts.user_text, json.dumps(candidate), json.dumps(primary), pair)
             return
-        agreement = skill.comparator(primary, candidate)
+        # Free-text fields (a reason) differ between any two answers; agreement is on the compared fields.
+        agreement = skill.comparator({f: primary.get(f) for f in fields if f in primary}, candidate)
         if agreement.passed:
             pair.verdict, pair.detail = "tie", "candidate agrees with the primary answer"
             return

@@ -57,6 +57,7 @@ def fields_comparator(checks: dict[str, FieldCheck]) -> Comparator:
             scores.append(FieldScore(name, want, got, bool(check(want, got))))
         return summarize(scores)
 
+    compare.fields = tuple(checks)  # type: ignore[attr-defined]  # shadow compares these fields only
     return compare
 
 

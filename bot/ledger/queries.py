@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased
 
 from bot.evidence import EvalStats, ShadowStats, TierWindowStats
 from bot.ledger.models import EvalRun, Feedback, RequestRow, ShadowPair
@@ -19,44 +20,55 @@ def _user_window(since: datetime, until: datetime) -> Any:
     return and_(RequestRow.created_at >= since, RequestRow.created_at < until, RequestRow.purpose == "user")
 
 
-def _percentiles(ledger: Ledger, column: Any, where: Any, fractions: Sequence[float]) -> dict[str, tuple]:
-    """Percentiles per (skill, tier), computed in SQL over a concatenated group key."""
-    key = RequestRow.skill + "\x1f" + func.coalesce(RequestRow.tier, "")
-    with ledger.session() as s:
-        return {g: tuple(values) for g, *values in s.execute(percentile_query(column, key, where, fractions))}
+def _attributed(since: datetime, until: datetime) -> Any:
+    """User rows with the tier each request *started* on: an escalation row (and its feedback)
+    counts against the tier that escalated, not the stronger tier that rescued it."""
+    origin = aliased(RequestRow)
+    return (
+        select(
+            RequestRow.id.label("id"),
+            RequestRow.skill.label("skill"),
+            func.coalesce(origin.tier, RequestRow.tier).label("tier"),
+            RequestRow.cost_usd.label("cost"),
+            RequestRow.latency_ms.label("latency"),
+            RequestRow.status.label("status"),
+            RequestRow.escalated_from.label("escalated_from"),
+            RequestRow.cost_known.label("cost_known"),
+        )
+        .outerjoin(origin, origin.id == RequestRow.escalated_from)
+        .where(_user_window(since, until), RequestRow.tier.is_not(None))
+        .subquery()
+    )
 
 
 def tier_window_stats(
     ledger: Ledger, since: datetime, until: datetime
 ) -> dict[tuple[str, str], TierWindowStats]:
-    where = _user_window(since, until)
-    totals = (
-        select(
-            RequestRow.skill,
-            RequestRow.tier,
-            func.count().filter(RequestRow.escalated_from.is_(None)),
-            func.coalesce(func.sum(RequestRow.cost_usd), 0.0),
-            func.count().filter(RequestRow.status.in_(("error", "invalid"))),
-            func.count().filter(RequestRow.escalated_from.is_not(None)),
-            func.count().filter(RequestRow.cost_known.is_(False)),
-        )
-        .where(where, RequestRow.tier.is_not(None))
-        .group_by(RequestRow.skill, RequestRow.tier)
-    )
+    rows = _attributed(since, until)
+    totals = select(
+        rows.c.skill,
+        rows.c.tier,
+        func.count().filter(rows.c.escalated_from.is_(None)),
+        func.coalesce(func.sum(rows.c.cost), 0.0),
+        func.count().filter(rows.c.status.in_(("error", "invalid")), rows.c.escalated_from.is_(None)),
+        func.count().filter(rows.c.escalated_from.is_not(None)),
+        func.count().filter(rows.c.cost_known.is_(False)),
+    ).group_by(rows.c.skill, rows.c.tier)
     thumbs = (
-        select(RequestRow.skill, RequestRow.tier, func.count(), func.count().filter(Feedback.score > 0))
-        .join(Feedback, Feedback.request_id == RequestRow.id)
-        .where(where)
-        .group_by(RequestRow.skill, RequestRow.tier)
+        select(rows.c.skill, rows.c.tier, func.count(), func.count().filter(Feedback.score > 0))
+        .join(Feedback, Feedback.request_id == rows.c.id)
+        .group_by(rows.c.skill, rows.c.tier)
     )
-    latency = _percentiles(ledger, RequestRow.latency_ms, where, (0.5, 0.95))
-    cost = _percentiles(ledger, RequestRow.cost_usd, where, (0.95,))
+    key = rows.c.skill + "\x1f" + rows.c.tier
+    first = rows.c.escalated_from.is_(None)  # percentiles per request, not per attempt
     with ledger.session() as s:
+        latency = {g: v for g, *v in s.execute(percentile_query(rows.c.latency, key, first, (0.5, 0.95)))}
+        cost = {g: v for g, *v in s.execute(percentile_query(rows.c.cost, key, first, (0.95,)))}
         votes = {(sk, t): (n, up) for sk, t, n, up in s.execute(thumbs)}
         out: dict[tuple[str, str], TierWindowStats] = {}
         for skill, tier, n, total, errors, esc, unknown in s.execute(totals):
-            key = f"{skill}\x1f{tier}"
-            p50, p95 = latency.get(key, (0, 0))
+            k = f"{skill}\x1f{tier}"
+            p50, p95 = latency.get(k, (0, 0))
             feedback, up = votes.get((skill, tier), (0, 0))
             out[(skill, tier)] = TierWindowStats(
                 skill=skill,
@@ -64,7 +76,7 @@ def tier_window_stats(
                 requests=int(n),
                 cost_sum=float(total),
                 cost_mean=float(total) / n if n else 0.0,
-                cost_p95=float(cost.get(key, (0.0,))[0] or 0.0),
+                cost_p95=float(cost.get(k, (0.0,))[0] or 0.0),
                 latency_p50_ms=float(p50 or 0),
                 latency_p95_ms=float(p95 or 0),
                 errors=int(errors),

@@ -1,0 +1,523 @@
+"""The bolt app: thin listeners that acknowledge at once, lazy listeners that do the work.
+
+Every ack function is pure (no Web API call, no database), and the app runs with
+`process_before_response=True`: the ack is computed on the request thread itself, so acks never
+queue behind model calls in the worker pool, which only runs the lazy listeners. Redeliveries
+need no special casing here: the engine claims each `event_id` in the ledger and answers
+`status="duplicate"` for a repeat, which posts nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+
+from bot.engine import Reply, Request
+from bot.ledger.store import UnknownRequest
+from bot.slack import commands
+from bot.slack.blocks import (
+    COMMENT_ACTION,
+    COMMENT_BLOCK,
+    FEEDBACK_DOWN,
+    FEEDBACK_MODAL,
+    FEEDBACK_UP,
+    asked_line,
+)
+from bot.slack.blocks import feedback_modal as build_feedback_modal
+from bot.slack.client import make_client
+from bot.slack.delivery import SLACK_FAILURES, Courier, Progress, Target, slack_error
+from bot.slack.home import SkillAdminRow, SkillCard, home_view
+from bot.slack.manifest import shortcut_callback_id, skill_commands
+from bot.slack.threads import (
+    display_name,
+    history_from_replies,
+    mentioned_users,
+    message_route,
+    plain_text,
+    reaction_score,
+    strip_mention,
+    transcript,
+)
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from bot.engine import Engine
+    from bot.skills import Skill
+
+log = logging.getLogger(__name__)
+
+WORKERS = 48  # lazy listeners: 20+ concurrent model calls, plus feedback, App Home, history fetches
+PROGRESS_DELAY = 0.8  # seconds before a placeholder appears (fast outcomes never flash one)
+THREAD_MESSAGES_MAX = 1000  # conversations.replies pages fetched for history and transcripts
+CACHE_SECONDS = 600
+HOME_DAYS = 7
+SOURCE = "slack"
+
+
+class TTLCache:
+    """A small thread-safe cache for channel names and user names (saves Web API calls)."""
+
+    def __init__(self, seconds: float, size: int = 2048) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._items: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        value = load()
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.clear()
+            self._items[key] = (now + self.seconds, value)
+        return value
+
+
+class SlackBot:
+    """The listeners. Methods named `ack_*` run on the request thread; the others run lazily."""
+
+    def __init__(self, engine: Engine, client: WebClient, progress_delay: float = PROGRESS_DELAY) -> None:
+        self.engine = engine
+        self.settings = engine.settings
+        self.ledger = engine.ledger
+        self.client = client
+        self.progress_delay = progress_delay
+        self.courier = Courier(client, engine.ledger)
+        self.commands = {s.slash: s for s in skill_commands(engine.registry)}
+        self.shortcuts = {shortcut_callback_id(s): s for s in engine.registry if s.shortcut}
+        # Channel names are looked up only when some skill is restricted to named channels.
+        self.restricted = any(engine.channels_for(s) for s in engine.registry)
+        self._channels = TTLCache(CACHE_SECONDS)
+        self._users = TTLCache(CACHE_SECONDS)
+
+    def register(self, app: App) -> None:
+        """Listeners for exactly what the manifest subscribes to (bot.slack.manifest)."""
+        app.event("app_mention")(ack=self.ack, lazy=[self.answer_mention])
+        app.event("message", matchers=[self.is_answerable])(ack=self.ack, lazy=[self.answer_message])
+        app.event("message")(self.ack)  # every other message: acknowledged, ignored
+        app.event("reaction_added", matchers=[self.is_thumb])(ack=self.ack, lazy=[self.rate_by_reaction])
+        app.event("reaction_added")(self.ack)
+        app.event("app_home_opened")(ack=self.ack, lazy=[self.publish_home])
+        for command in self.commands:
+            app.command(command)(ack=self.ack_skill_command, lazy=[self.run_skill_command])
+        app.command(commands.COMMAND)(ack=self.ack_tierwise, lazy=[self.run_tierwise])
+        for callback_id in self.shortcuts:
+            app.message_shortcut(callback_id)(ack=self.ack, lazy=[self.run_shortcut])
+        app.action(FEEDBACK_UP)(ack=self.ack, lazy=[self.rate_up])
+        app.action(FEEDBACK_DOWN)(ack=self.ack, lazy=[self.rate_down])
+        app.view(FEEDBACK_MODAL)(ack=self.ack, lazy=[self.save_comment])
+
+    # Acks and matchers (request thread: pure, fast) -------------------------------------------
+
+    def ack(self, ack: Ack) -> None:
+        ack()
+
+    def is_answerable(self, event: dict[str, Any], context: BoltContext) -> bool:
+        return message_route(event, context.bot_user_id, context.bot_id) is not None
+
+    def is_thumb(self, event: dict[str, Any]) -> bool:
+        return (
+            reaction_score(event.get("reaction") or "") is not None
+            and (event.get("item") or {}).get("type") == "message"
+        )
+
+    def ack_skill_command(self, ack: Ack, command: dict[str, Any]) -> None:
+        skill = self.commands.get(command.get("command", ""))
+        if skill is not None and skill.uses_thread and not (command.get("text") or "").strip():
+            ack(text=thread_hint(skill))
+            return
+        ack()
+
+    def ack_tierwise(self, ack: Ack, command: dict[str, Any]) -> None:
+        """Answers that need no I/O go back in the ack itself (an ephemeral message)."""
+        action = commands.parse(command.get("text") or "")
+        admin = self.settings.is_admin(command.get("user_id"))
+        if isinstance(action, commands.ADMIN_ACTIONS) and not admin:
+            ack(text="Only Tierwise admins can see or change tier assignments.")
+        elif isinstance(action, commands.Help):
+            ack(text=commands.help_text(list(self.engine.registry), admin))
+        elif isinstance(action, commands.ListSkills):
+            ack(text=commands.skills_text(list(self.engine.registry)))
+        elif isinstance(action, commands.Invalid):
+            ack(text=action.message)
+        else:
+            ack()
+
+    # Conversations -------------------------------------------------------------------------------
+
+    def answer_mention(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+        """@Tierwise at a channel root → answer in a thread under it; inside a thread → in that thread."""
+        channel, ts = event["channel"], event["ts"]
+        root = event.get("thread_ts") or ts
+        history = (
+            self.thread_history(channel, event["thread_ts"], ts, context) if event.get("thread_ts") else []
+        )
+        request = Request(
+            text=plain_text(strip_mention(event.get("text") or "", context.bot_user_id)),
+            source=SOURCE,
+            user=event.get("user") or "unknown",
+            channel=channel,
+            channel_name=self.channel_name(channel),
+            thread=root,
+            event_id=body.get("event_id"),
+            history=history,
+        )
+        self.converse(request, Target(channel=channel, user=request.user, thread_ts=root))
+
+    def answer_message(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+        """DMs, and follow-ups in a thread the bot has already answered (no mention needed)."""
+        route = message_route(event, context.bot_user_id, context.bot_id)
+        channel, ts, thread = event["channel"], event["ts"], event.get("thread_ts")
+        if route is None or (route == "thread" and not self.ledger.bot_answered_thread(channel, thread)):
+            return
+        history = self.thread_history(channel, thread, ts, context) if thread else []
+        request = Request(
+            text=plain_text(strip_mention(event.get("text") or "", context.bot_user_id)),
+            source=SOURCE,
+            user=event["user"],
+            channel=channel,
+            channel_name=self.channel_name(channel),
+            thread=thread or ts,
+            event_id=body.get("event_id"),
+            history=history,
+        )
+        target = Target(channel=channel, user=event["user"], thread_ts=thread, assistant_thread=route == "dm")
+        self.converse(request, target)
+
+    def converse(self, request: Request, target: Target) -> None:
+        """Run the engine while showing progress, then deliver whatever it decided."""
+        progress = Progress(self.client, target, self.progress_delay)
+        progress.start()
+        try:
+            reply = self.engine.handle(request)
+        except Exception:  # a bug or the ledger down: one line for the user, the trace in the log
+            ref = uuid.uuid4().hex[:8]
+            log.exception(
+                "engine failed (ref %s, event %s, channel %s)", ref, request.event_id, request.channel
+            )
+            reply = Reply(text=f"Sorry: something went wrong on my side (ref {ref}).", status="error")
+        log.info(
+            "slack %s: request %s skill %s status %s",
+            request.channel,
+            reply.request_id,
+            reply.skill,
+            reply.status,
+        )
+        self.courier.deliver(reply, target, progress)
+
+    def thread_history(
+        self, channel: str, thread_ts: str, before_ts: str, context: BoltContext
+    ) -> list[dict[str, str]]:
+        """Earlier messages of the thread as user/assistant turns (the engine trims to its budget)."""
+        try:
+            messages = self.fetch_thread(channel, thread_ts)
+        except SLACK_FAILURES as exc:  # history helps but is not required: answer without it
+            log.warning("no history for thread %s in %s: %s", thread_ts, channel, slack_error(exc))
+            return []
+        return history_from_replies(
+            messages, before_ts=before_ts, bot_user_id=context.bot_user_id, bot_id=context.bot_id
+        )
+
+    def fetch_thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while len(messages) < THREAD_MESSAGES_MAX:
+            page = self.client.conversations_replies(channel=channel, ts=thread_ts, limit=200, cursor=cursor)
+            messages.extend(page.get("messages") or [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                break
+        return messages
+
+    def channel_name(self, channel: str) -> str | None:
+        """For channel allow-lists by name; DMs have none, and without restricted skills no lookup."""
+        if not self.restricted or channel.startswith("D"):
+            return None
+
+        def load() -> str | None:
+            try:
+                return (self.client.conversations_info(channel=channel).get("channel") or {}).get("name")
+            except SLACK_FAILURES as exc:
+                log.info("no name for channel %s: %s", channel, slack_error(exc))
+                return None
+
+        return self._channels.get(channel, load)
+
+    def user_names(self, users: Iterable[str]) -> dict[str, str]:
+        def loader(user: str) -> Callable[[], str | None]:
+            def load() -> str | None:
+                try:
+                    return display_name(self.client.users_info(user=user).get("user") or {})
+                except SLACK_FAILURES as exc:
+                    log.info("no name for user %s: %s", user, slack_error(exc))
+                    return None
+
+            return load
+
+        names = {user: self._users.get(user, loader(user)) for user in set(users)}
+        return {user: name for user, name in names.items() if name}
+
+    # Commands and shortcuts ----------------------------------------------------------------------
+
+    def run_skill_command(self, command: dict[str, Any], respond: Respond) -> None:
+        skill = self.commands.get(command.get("command", ""))
+        text = (command.get("text") or "").strip()
+        if skill is None or (skill.uses_thread and not text):
+            return  # answered in the ack
+        user, channel = command["user_id"], command["channel_id"]
+        request = Request(
+            text=plain_text(text),
+            source=SOURCE,
+            user=user,
+            channel=channel,
+            channel_name=command.get("channel_name"),
+            skill=skill.name,
+            explicit_via="slash command",
+        )
+        target = Target(
+            channel=channel,
+            user=user,
+            asked=asked_line(user, skill.slash, text),
+            respond=respond,
+            notes_via_respond=True,
+        )
+        self.converse(request, target)
+
+    def run_shortcut(self, shortcut: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        """A skill's message shortcut: the thread the message belongs to is the input."""
+        skill = self.shortcuts.get(shortcut.get("callback_id", ""))
+        if skill is None:
+            return
+        channel = shortcut["channel"]["id"]
+        user = shortcut["user"]["id"]
+        message = shortcut.get("message") or {}
+        root = message.get("thread_ts") or message.get("ts") or shortcut.get("message_ts")
+        target = Target(
+            channel=channel,
+            user=user,
+            thread_ts=root,
+            asked=asked_line(user, skill.shortcut or skill.name),
+            respond=respond,
+        )
+        try:
+            messages = self.fetch_thread(channel, root) or [message]
+        except SLACK_FAILURES as exc:
+            log.info("shortcut %s cannot read %s/%s: %s", skill.name, channel, root, slack_error(exc))
+            self.courier.notify(
+                target, "I can't read this conversation. Invite me first: `/invite @Tierwise`."
+            )
+            return
+        authors = [m["user"] for m in messages if m.get("user")]
+        names = self.user_names(
+            [*authors, *(u for m in messages for u in mentioned_users(m.get("text") or ""))]
+        )
+        if context.bot_user_id:
+            names[context.bot_user_id] = "Tierwise"
+        text = transcript(messages, names, bot_user_id=context.bot_user_id, tz=self.settings.timezone)
+        request = Request(
+            text=text,
+            source=SOURCE,
+            user=user,
+            channel=channel,
+            channel_name=(shortcut.get("channel") or {}).get("name"),
+            thread=root,
+            skill=skill.name,
+            explicit_via="message shortcut",
+        )
+        self.converse(request, target)
+
+    def run_tierwise(self, command: dict[str, Any], respond: Respond) -> None:
+        """The `/tierwise` actions that read or write the ledger (the others were answered in the ack)."""
+        action = commands.parse(command.get("text") or "")
+        user = command.get("user_id")
+        if isinstance(action, commands.ADMIN_ACTIONS) and not self.settings.is_admin(user):
+            return
+        try:
+            text = self.tierwise_text(action, user or "unknown")
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("/tierwise %s failed (ref %s)", type(action).__name__, ref)
+            text = f"Sorry: that failed on my side (ref {ref})."
+        if text is not None:
+            try:
+                respond(text=text, response_type="ephemeral", replace_original=False)
+            except SLACK_FAILURES as exc:
+                log.warning("could not answer /tierwise for %s: %s", user, slack_error(exc))
+
+    def tierwise_text(self, action: commands.Action, user: str) -> str | None:
+        from bot.ledger.models import utcnow
+        from bot.tiers import TierChangeError, set_tier
+
+        if isinstance(action, commands.Usage):
+            rows = self.ledger.usage(utcnow() - timedelta(days=action.days))
+            return commands.usage_text(rows, action.days)
+        if isinstance(action, commands.TierHistory):
+            return commands.history_text(self.ledger.tier_history(action.skill, limit=31), action.skill)
+        if isinstance(action, commands.TierSet):
+            try:
+                row = set_tier(
+                    self.engine, action.skill, action.tier, by=user, reason=action.reason, source=SOURCE
+                )
+            except TierChangeError as exc:
+                return f"Tier not changed: {exc}. {commands.TIER_SET_USAGE}"
+            log.info("tier of %s set to %s by %s: %s", row.skill, row.tier, user, row.reason)
+            return f"*{row.skill}*: {row.previous_tier or '-'} → *{row.tier}*, from the next request on."
+        return None
+
+    # Feedback --------------------------------------------------------------------------------------
+
+    def rate_up(self, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        created = self.rate_click(body, action, respond, 1)
+        if created is not None:
+            note = "Thanks for the 👍." if created else "Updated your rating to 👍."
+            self.courier.notify(click_target(body, respond), note)
+
+    def rate_down(self, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        """👎: open the comment modal first (its trigger_id expires in 3 s), then record the vote."""
+        opened = self.open_modal(body.get("trigger_id"), action.get("value") or "")
+        created = self.rate_click(body, action, respond, -1)
+        if created is not None:
+            note = "Noted your 👎." if created else "Updated your rating to 👎."
+            if opened:
+                note += " The form asks what was wrong (optional)."
+            self.courier.notify(click_target(body, respond), note)
+
+    def open_modal(self, trigger_id: str | None, request_id: str) -> bool:
+        if not trigger_id or not request_id:
+            return False
+        try:
+            self.client.views_open(trigger_id=trigger_id, view=build_feedback_modal(request_id))
+        except SLACK_FAILURES as exc:
+            log.info("no feedback modal for request %s: %s", request_id, slack_error(exc))
+            return False
+        return True
+
+    def rate_click(
+        self, body: dict[str, Any], action: dict[str, Any], respond: Respond, score: int
+    ) -> bool | None:
+        """Record a button vote; True new, False updated, None when the request is unknown."""
+        request_id = action.get("value") or ""
+        try:
+            return self.engine.rate(request_id, body["user"]["id"], score, source="slack-button")
+        except UnknownRequest:
+            self.courier.notify(click_target(body, respond), "I can't find that answer any more.")
+            return None
+
+    def save_comment(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The 👎 modal: the vote again (in case the click was lost) plus the optional comment."""
+        request_id = view.get("private_metadata") or ""
+        values = (view.get("state") or {}).get("values") or {}
+        comment = ((values.get(COMMENT_BLOCK) or {}).get(COMMENT_ACTION) or {}).get("value")
+        try:
+            self.engine.rate(
+                request_id, body["user"]["id"], -1, (comment or "").strip() or None, "slack-modal"
+            )
+        except UnknownRequest:
+            log.warning("feedback comment for unknown request %r", request_id)
+
+    def rate_by_reaction(self, event: dict[str, Any]) -> None:
+        """👍/👎 reactions on an answer count as feedback (reaction_removed is not subscribed)."""
+        item = event.get("item") or {}
+        score = reaction_score(event.get("reaction") or "")
+        request_id = self.ledger.request_for_message(item.get("channel", ""), item.get("ts", ""))
+        if score is None or request_id is None or not event.get("user"):
+            return  # a thumb on someone else's message
+        try:
+            self.engine.rate(request_id, event["user"], score, source="slack-reaction")
+        except UnknownRequest:
+            log.warning("reaction on a message of unknown request %s", request_id)
+
+    # App Home ------------------------------------------------------------------------------------
+
+    def publish_home(self, event: dict[str, Any]) -> None:
+        if event.get("tab") != "home" or not event.get("user"):
+            return
+        user = event["user"]
+        admin_rows = self.admin_rows() if self.settings.is_admin(user) else None
+        view = home_view(skill_cards(self.engine.registry), admin_rows, days=HOME_DAYS)
+        try:
+            self.client.views_publish(user_id=user, view=view)
+        except SLACK_FAILURES as exc:
+            log.warning("could not publish App Home for %s: %s", user, slack_error(exc))
+
+    def admin_rows(self) -> list[SkillAdminRow]:
+        from bot.ledger.models import utcnow
+
+        usage = {row.skill: row for row in self.ledger.usage(utcnow() - timedelta(days=HOME_DAYS))}
+        rows = []
+        for skill in self.engine.registry:
+            tier, why = self.engine.configured_tier(skill)
+            used = usage.get(skill.name)
+            rows.append(
+                SkillAdminRow(
+                    skill=skill.name,
+                    tier=tier,
+                    tier_source=why,
+                    requests=used.requests if used else 0,
+                    cost_usd=used.cost_usd if used else 0.0,
+                    unknown_cost=used.unknown_cost if used else 0,
+                    thumbs_up=used.thumbs_up if used else 0,
+                    thumbs_down=used.thumbs_down if used else 0,
+                )
+            )
+        return rows
+
+
+def thread_hint(skill: Skill) -> str:
+    """Slash commands carry no thread: say how to give a thread skill its thread."""
+    how = f"the message shortcut *{skill.shortcut}* on a message in the thread, or " if skill.shortcut else ""
+    return f"`{skill.slash}` needs text to work on. For a whole thread, use {how}mention me in the thread."
+
+
+def click_target(body: Mapping[str, Any], respond: Respond | None) -> Target:
+    """Where to confirm a button click: ephemerally, in the clicked message's channel and thread."""
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
+    thread = (body.get("message") or {}).get("thread_ts") or container.get("thread_ts")
+    return Target(channel=channel, user=body["user"]["id"], thread_ts=thread, respond=respond)
+
+
+def skill_cards(skills: Iterable[Skill]) -> list[SkillCard]:
+    return [SkillCard(s.name, s.slash, s.description, s.examples, s.shortcut) for s in skills]
+
+
+def build_app(
+    engine: Engine,
+    client: WebClient | None = None,
+    *,
+    signing_secret: str | None = None,
+    executor: Executor | None = None,
+    progress_delay: float = PROGRESS_DELAY,
+    token_verification_enabled: bool = True,
+) -> App:
+    """The bolt App for `engine`. `client` defaults to one built from settings (SLACK_API_URL,
+    SLACK_BOT_TOKEN, retry handlers); `executor` runs the lazy listeners."""
+    settings = engine.settings
+    client = client or make_client(settings)
+    if signing_secret is None and settings.slack_signing_secret is not None:
+        signing_secret = settings.slack_signing_secret.get_secret_value()
+    app = App(
+        name="tierwise",
+        client=client,
+        signing_secret=signing_secret or "",
+        process_before_response=True,
+        listener_executor=executor
+        or ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tierwise-slack"),
+        token_verification_enabled=token_verification_enabled,
+        logger=logging.getLogger("bot.slack.bolt"),
+    )
+    SlackBot(engine, client, progress_delay).register(app)
+    return app

@@ -1,0 +1,166 @@
+"""`tierwise serve`: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on /slack/events (+ GET /healthz).
+
+The HTTP server is bolt's development server made fit for production use: one thread per request
+(a slow request never blocks an ack), a cap on body size, socket timeouts against idle clients,
+access logs through `logging` (never stderr), and a graceful stop on SIGTERM/SIGINT that lets
+answers in progress finish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.request import BoltRequest
+
+from bot.config import ConfigError
+from bot.slack.app import WORKERS, build_app
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.engine import Engine
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; a bigger body is not from Slack
+
+
+class SlackHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128  # bursts of events arrive together
+
+    def __init__(self, app: App, host: str, port: int, path: str = EVENTS_PATH) -> None:
+        self.app = app
+        self.path = path
+        super().__init__((host, port), _Handler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: SlackHTTPServer
+    protocol_version = "HTTP/1.1"  # keep-alive: Slack reuses connections
+    server_version = "Tierwise"
+    sys_version = ""
+    timeout = 30  # an idle or stalled client cannot hold a thread forever
+
+    def do_GET(self) -> None:
+        if self.path.partition("?")[0] == HEALTH_PATH:
+            self._send(200, {"content-type": ["application/json"]}, json.dumps({"ok": True}))
+        else:
+            self._send(404, {}, "")
+
+    def do_POST(self) -> None:
+        path, _, query = self.path.partition("?")
+        if path != self.server.path:
+            self._send(404, {}, "")
+            return
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self._send(411, {}, "")
+            return
+        if int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(413, {}, "")
+            return
+        body = self.rfile.read(int(length)).decode("utf-8", "replace")
+        headers = {key.lower(): self.headers.get_all(key) or [] for key in self.headers}
+        response = self.server.app.dispatch(BoltRequest(body=body, query=query, headers=headers))
+        self._send(response.status, response.headers, response.body)
+
+    def _send(self, status: int, headers: dict[str, Any], body: str | dict[str, Any] | None) -> None:
+        payload = (body if isinstance(body, str) else json.dumps(body) if body else "").encode("utf-8")
+        self.send_response(status)
+        for key, values in headers.items():
+            if key.lower() == "content-length":
+                continue
+            for value in values if isinstance(values, list | tuple) else [values]:
+                self.send_header(key, str(value))
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def make_http_server(app: App, host: str = "0.0.0.0", port: int = 3000) -> SlackHTTPServer:
+    """A bound, not yet serving, HTTP server for `app` (port 0 picks a free port; see `.port`)."""
+    return SlackHTTPServer(app, host, port)
+
+
+def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
+    """Run until SIGTERM/SIGINT. Socket Mode if SLACK_APP_TOKEN is set, else HTTP on host:port."""
+    settings = engine.settings
+    if settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
+    socket_mode = settings.slack_app_token is not None
+    if not socket_mode and settings.slack_signing_secret is None:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set (needed in HTTP mode; or set SLACK_APP_TOKEN)")
+    executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tierwise-slack")
+    app = build_app(engine, executor=executor)
+    threading.Thread(target=_warm_up, name="tierwise-warm-up", daemon=True).start()
+    stop = threading.Event()
+    try:
+        if socket_mode:
+            _run_socket_mode(app, settings.slack_app_token.get_secret_value(), stop)  # type: ignore[union-attr]
+        else:
+            _run_http(app, host, port, stop)
+    finally:
+        log.info("waiting for answers in progress")
+        executor.shutdown(wait=True)
+
+
+def _run_socket_mode(app: App, app_token: str, stop: threading.Event) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(app, app_token)
+    _on_signals(stop.set)
+    handler.connect()
+    log.info("Tierwise is connected to Slack (Socket Mode)")
+    try:
+        stop.wait()
+    finally:
+        handler.close()
+
+
+def _run_http(app: App, host: str, port: int, stop: threading.Event) -> None:
+    server = make_http_server(app, host, port)
+    # shutdown() waits for serve_forever() to return, so it must run outside the signal handler's thread.
+    _on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
+    log.info("Tierwise listens on http://%s:%s%s (health: %s)", host, server.port, EVENTS_PATH, HEALTH_PATH)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        stop.set()
+        server.server_close()
+
+
+def _on_signals(callback: Any) -> None:
+    def handle(signum: int, _frame: Any) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        callback()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handle)
+
+
+def _warm_up() -> None:
+    """Import litellm in the background, so the first answer does not pay for it."""
+    try:
+        from bot.llm import litellm_module
+
+        litellm_module()
+    except Exception:  # the first request will report the real problem
+        log.debug("warm-up failed", exc_info=True)
