@@ -301,7 +301,7 @@ def usage(
     console().print(table)
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # so "-1" is a score, not an option
 def feedback(
     request_id: Annotated[str, typer.Argument(help="The request id from the answer's footer.")],
     score: Annotated[str, typer.Argument(help="+1 or -1")],

@@ -274,6 +274,15 @@ class Settings(BaseSettings):
         return bool(user_id) and user_id in self.admins
 
 
+def env_value(name: str) -> str | None:
+    """A variable from the environment, else from `.env` (where Tierwise's own settings may live too)."""
+    if name in os.environ:
+        return os.environ[name]
+    from dotenv import dotenv_values
+
+    return dotenv_values(".env").get(name) if Path(".env").is_file() else None
+
+
 def config_file_path() -> Path | None:
     explicit = os.environ.get("TIERWISE_CONFIG")
     if explicit:
@@ -324,7 +333,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
         data["database_url"] = redacted_url(data["database_url"])
     for tier in data.get("tiers", {}).values():
         env = tier.get("api_key_env")
-        tier["api_key"] = (SECRET_MARK if os.environ.get(env) else "(not set)") if env else None
+        tier["api_key"] = (SECRET_MARK if env_value(env) else "(not set)") if env else None
     data["effective_database_url"] = redacted_url(settings.effective_database_url)
     data["config_file"] = str(config_file_path()) if config_file_path() else None
     return data

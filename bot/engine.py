@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.ledger.models import RequestRow, new_id
 from bot.llm import LLM, CallResult, ModelCallError, short_error
 from bot.packs import Pack, builtin_packs_dir, load_packs, select_context
-from bot.prompt import PromptParts, build_parts, parse_output, trim_text
+from bot.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, parse_output, trim_text
 from bot.routing import Route, Router
 from bot.skills import InputError, Registry, Skill, load_registry
 
@@ -333,7 +333,17 @@ class Engine:
             kept.insert(0, message)
             used += cost
         packs = [self.packs[p] for p in skill.packs]
-        fixed = count(skill.instructions) + count(text) + used + skill.max_output_tokens + PROMPT_MARGIN
+        # Everything but the pack context: instructions, the scaffolding around the context, the user's
+        # text, history, the reply, and the chat template's per-message framing.
+        scaffolding = count(CONTEXT_HEADER) + count(citation_rule()) + 4 * (len(kept) + 2) + 3
+        fixed = (
+            count(skill.instructions)
+            + scaffolding
+            + count(text)
+            + used
+            + skill.max_output_tokens
+            + PROMPT_MARGIN
+        )
         if skill.output is not None:
             fixed += count(build_parts(skill, "", "").output_contract)
         budget = max(0, min(skill.context_budget, window - fixed))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from bot.config import EMBEDDED_MODEL, TierConfig
+from bot.config import EMBEDDED_MODEL, TierConfig, env_value
 
 log = logging.getLogger(__name__)
 
@@ -91,30 +91,37 @@ MockResponse = str | Callable[[str, list[dict[str, Any]]], str | Exception]
 
 def _classify(exc: Exception) -> str:
     name = type(exc).__name__
+    text = str(exc).lower()
+    status = getattr(exc, "status_code", None) or 0
     if "Timeout" in name:
         return "timeout"
-    if "RateLimit" in name:
+    if "RateLimit" in name or status == 429:
         return "rate_limited"
-    if "Authentication" in name or "PermissionDenied" in name:
+    if "Authentication" in name or "PermissionDenied" in name or status in (401, 403):
         return "auth"
-    if "NotFound" in name:
+    if "NotFound" in name or status == 404:
         return "model_not_found"
-    text = str(exc).lower()
+    # litellm often wraps a refused connection as an InternalServerError: look at the message too.
     if (
         "Connection" in name
         or "ServiceUnavailable" in name
         or "connection error" in text
         or "refused" in text
     ):
-        return "unreachable"  # litellm often wraps a refused connection as an InternalServerError
+        return "unreachable"
+    if "InternalServerError" in name or status >= 500:
+        return "server_error"
     return "error"
 
+
+RETRYABLE = frozenset({"timeout", "rate_limited", "unreachable", "server_error"})
 
 _KIND_TEXT = {
     "timeout": "the model did not answer in time",
     "rate_limited": "the model provider is rate-limiting us",
     "auth": "the model provider rejected our credentials",
     "model_not_found": "the model provider does not know this model",
+    "server_error": "the model provider had an internal error",
     "unreachable": "the model could not be reached",
     "error": "the model call failed",
 }
@@ -201,12 +208,14 @@ class LLM:
             "max_tokens": max_tokens,
             "temperature": tier.temperature,
             "timeout": tier.timeout,
-            "num_retries": tier.max_retries,
+            # Retries are ours (below): litellm's num_retries stacks on the SDK's own and makes 2N+1 calls.
+            "num_retries": 0,
+            "max_retries": 0,
         }
         if tier.api_base:
             kwargs["api_base"] = tier.api_base
         if tier.api_key_env:
-            key = os.environ.get(tier.api_key_env)
+            key = env_value(tier.api_key_env)
             if key:
                 kwargs["api_key"] = key
         elif tier.api_base and tier.model.startswith("openai/"):
@@ -218,13 +227,21 @@ class LLM:
             mock = self.mock_response
             kwargs["mock_response"] = mock(tier_name, messages) if callable(mock) else mock
         started = time.perf_counter()
-        try:
-            response = litellm.completion(**kwargs)
-        except Exception as exc:
-            latency = time.perf_counter() - started
-            kind = _classify(exc)
-            log.warning("model call failed on tier %s (%s): %s", tier_name, tier.model, exc)
-            raise ModelCallError(kind, f"{type(exc).__name__}: {exc}"[:2000], latency, tier.model) from exc
+        for attempt in range(tier.max_retries + 1):
+            try:
+                response = litellm.completion(**kwargs)
+                break
+            except Exception as exc:
+                kind = _classify(exc)
+                if kind in RETRYABLE and attempt < tier.max_retries:
+                    log.info("retrying tier %s after %s (attempt %d)", tier_name, kind, attempt + 1)
+                    time.sleep(min(8.0, 0.5 * 2**attempt))
+                    continue
+                latency = time.perf_counter() - started
+                log.warning("model call failed on tier %s (%s): %s", tier_name, tier.model, exc)
+                raise ModelCallError(
+                    kind, f"{type(exc).__name__}: {exc}"[:2000], latency, tier.model
+                ) from exc
         latency = time.perf_counter() - started
         text = response.choices[0].message.content or ""
         model_used = str(getattr(response, "model", None) or tier.model)

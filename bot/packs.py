@@ -205,7 +205,12 @@ def chunk_document(doc: Document, max_words: int = CHUNK_WORDS) -> list[Chunk]:
 
     chunks: list[Chunk] = []
     for heading, body in sections:
-        paragraphs = [p.strip() for p in "\n".join(body).split("\n\n") if p.strip()]
+        paragraphs = [
+            piece
+            for p in "\n".join(body).split("\n\n")
+            if p.strip()
+            for piece in _split_long(p.strip(), max_words)
+        ]
         current: list[str] = []
         words = 0
         for para in paragraphs:
@@ -218,6 +223,32 @@ def chunk_document(doc: Document, max_words: int = CHUNK_WORDS) -> list[Chunk]:
         if current:
             chunks.append(Chunk(doc.path, doc.title, heading, "\n\n".join(current)))
     return chunks
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _split_long(paragraph: str, max_words: int) -> list[str]:
+    """A paragraph over the chunk size is cut at sentence ends, and at words when a sentence is too long."""
+    if len(paragraph.split()) <= max_words:
+        return [paragraph]
+    pieces: list[str] = []
+    current: list[str] = []
+    for sentence in _SENTENCE_END.split(paragraph):
+        words = sentence.split()
+        while len(words) > max_words:  # a run-on "sentence" (or a text file without punctuation)
+            if current:
+                pieces.append(" ".join(current))
+                current = []
+            pieces.append(" ".join(words[:max_words]))
+            words = words[max_words:]
+        if current and len(current) + len(words) > max_words:
+            pieces.append(" ".join(current))
+            current = []
+        current.extend(words)
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,9 +302,11 @@ def _save_index(retriever: Any, target: Path, pack: Pack, count: int) -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     retriever.save(str(tmp))
     (tmp / "chunks.json").write_text(json.dumps({"pack": pack.name, "hash": pack.hash, "count": count}))
-    # Drop indexes of older versions of this pack, then publish the new one atomically.
-    for old in target.parent.glob(f"{pack.name}-*"):
-        if old != tmp and old.name.rsplit("-", 1)[-1] != pack.hash:
+    # Drop indexes of older versions of this pack (exactly "<name>-<hash>": not a pack whose name
+    # merely starts with ours), and a stale copy of this version, then publish atomically.
+    own = re.compile(rf"{re.escape(pack.name)}-[0-9a-f]{{{HASH_LEN}}}")
+    for old in target.parent.iterdir():
+        if old != tmp and own.fullmatch(old.name):
             shutil.rmtree(old, ignore_errors=True)
     try:
         tmp.rename(target)

