@@ -40,10 +40,18 @@ def set_contains(expected: Any, actual: Any) -> bool:
 
 
 def technique_match(expected: Any, actual: Any) -> bool:
-    """ATT&CK ids: each expected id is present, or its parent/child is (T1566 ~ T1566.001)."""
+    """ATT&CK ids: each expected id is present, or its parent or a child of it is (T1566 ~ T1566.001);
+    a sibling sub-technique (T1566.002 for T1566.001) is a different technique and does not count."""
     got = _as_set(actual)
-    parents = {g.split(".")[0] for g in got}
-    return all(e in got or e.split(".")[0] in parents for e in _as_set(expected))
+
+    def found(want: str) -> bool:
+        if want in got:
+            return True
+        if "." in want:
+            return want.split(".")[0] in got
+        return any(g.split(".")[0] == want for g in got)
+
+    return all(found(e) for e in _as_set(expected))
 
 
 def fields_comparator(checks: dict[str, FieldCheck]) -> Comparator:
