@@ -405,13 +405,17 @@ def run_evals(
         cases, problems = load_cases(path)
         for problem in problems:
             typer.echo(f"warning: {problem}", err=True)
-        plan.append((name, cases[:limit] if limit else cases))
+        runnable = [t for t in tier_list if eng.allowed_tier(eng.registry.skills[name], t)[0] == t]
+        for skipped in sorted(set(tier_list) - set(runnable), key=tier_list.index):
+            typer.echo(f"warning: {name} is sensitive: tier {skipped} is external, skipped", err=True)
+        if runnable:
+            plan.append((name, runnable, cases[:limit] if limit else cases))
     if not plan:
         fail("nothing to evaluate")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     summaries = []
-    total = sum(len(cases) for _, cases in plan) * len(tier_list)
+    total = sum(len(cases) * len(tiers_) for _, tiers_, cases in plan)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -422,12 +426,12 @@ def run_evals(
         disable=as_json,
     ) as progress:
         task = progress.add_task("evaluating", total=total)
-        for name, cases in plan:
+        for name, tiers_, cases in plan:
 
             def tick(tier: str, case: object, name: str = name) -> None:
                 progress.update(task, advance=1, description=f"{name} on {tier}")
 
-            summaries.extend(run_eval(eng, name, tier_list, cases, judge_tier=judge, on_case=tick))
+            summaries.extend(run_eval(eng, name, tiers_, cases, judge_tier=judge, on_case=tick))
     if as_json:
         typer.echo(json.dumps({"runs": [s.as_dict() for s in summaries]}, indent=2))
         return

@@ -38,11 +38,13 @@ def compare(expected: dict[str, Any], output: dict[str, Any]) -> CaseScore:
         scores.append(
             FieldScore("fields", sorted(want_fields), sorted(got_fields), want_fields <= got_fields)
         )
+    if not scores:
+        return CaseScore(passed=False, score=0.0, detail="nothing to compare")
     passed = sum(s.passed for s in scores)
     misses = [f"{s.field}: expected {s.expected!r}, got {s.actual!r}" for s in scores if not s.passed]
     return CaseScore(
-        passed=bool(scores) and passed == len(scores),
-        score=passed / len(scores) if scores else 0.0,
+        passed=passed == len(scores),
+        score=passed / len(scores),
         fields=tuple(scores),
         detail="; ".join(misses) or "log source and fields match",
     )

@@ -52,7 +52,7 @@ def looks_like_alert(text: str) -> bool:
 
 
 def prepare(text: str) -> str:
-    """A JSON alert is re-serialised compactly (cheaper, unambiguous); anything else is raw log text."""
+    """A JSON alert is re-serialised (normalised, unambiguous); anything else is raw log text, said so."""
     try:
         alert = json.loads(text)
     except ValueError:

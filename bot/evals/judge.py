@@ -3,6 +3,7 @@ randomized (so a judge's position bias cannot favour either side). Verdicts are 
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,7 +64,8 @@ def rubric_score(
         score = float(data["score"])
     except (TypeError, KeyError, ValueError):
         return Verdict("error", None, "the judge's reply was not a JSON score", cost, rid)
-    score = min(5.0, max(1.0, score))
+    # Whole points, halves rounded down: an undecided "3.5" is a 3, which the reference comparison settles.
+    score = float(min(5, max(1, math.ceil(score - 0.5))))
     return Verdict("win" if score >= 4 else "loss", score, str(data.get("reason", ""))[:500], cost, rid)
 
 

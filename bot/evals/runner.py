@@ -112,6 +112,8 @@ def load_cases(path: Path) -> tuple[list[EvalCase], list[str]]:
                 raise ValueError("'expected' must be an object")
             if expected is None and not data.get("rubric"):
                 raise ValueError("a case needs 'expected' fields or a 'rubric'")
+            if not isinstance(data.get("critical", False), bool):
+                raise ValueError("'critical' must be true or false")
             case_id = str(data.get("id") or f"line-{number}")
             if case_id in seen:
                 raise ValueError(f"duplicate id {case_id!r}")
@@ -176,6 +178,10 @@ def run_eval(
     rng = random.Random(seed)
     summaries = []
     for tier in tiers:
+        allowed, why = engine.allowed_tier(skill, tier)
+        if allowed != tier:
+            # The engine would quietly run the cases elsewhere; a run stored under this tier would lie.
+            raise ValueError(f"{skill_name} cannot run on tier {tier}: {why}")
         outcomes: list[CaseOutcome] = []
         for case in cases:
             reply = engine.handle(

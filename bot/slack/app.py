@@ -57,7 +57,9 @@ log = logging.getLogger(__name__)
 
 WORKERS = 48  # lazy listeners: 20+ concurrent model calls, plus feedback, App Home, history fetches
 PROGRESS_DELAY = 0.8  # seconds before a placeholder appears (fast outcomes never flash one)
-THREAD_MESSAGES_MAX = 1000  # conversations.replies pages fetched for history and transcripts
+THREAD_MESSAGES_MAX = 1000  # messages kept per thread (history, transcripts): the newest
+THREAD_PAGE_SIZE = 200  # messages per conversations.replies call
+THREAD_PAGES_MAX = 10  # pages read at most per thread
 CACHE_SECONDS = 600
 HOME_DAYS = 7
 SOURCE = "slack"
@@ -232,14 +234,19 @@ class SlackBot:
         )
 
     def fetch_thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The thread, oldest first; of a very long one the root and the newest messages."""
         messages: list[dict[str, Any]] = []
         cursor: str | None = None
-        while len(messages) < THREAD_MESSAGES_MAX:
-            page = self.client.conversations_replies(channel=channel, ts=thread_ts, limit=200, cursor=cursor)
+        for _ in range(THREAD_PAGES_MAX):
+            page = self.client.conversations_replies(
+                channel=channel, ts=thread_ts, limit=THREAD_PAGE_SIZE, cursor=cursor
+            )
             messages.extend(page.get("messages") or [])
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not page.get("has_more") or not cursor:
                 break
+        if len(messages) > THREAD_MESSAGES_MAX:  # replies come oldest first; the root says what it is about
+            messages = [messages[0], *messages[-(THREAD_MESSAGES_MAX - 1) :]]
         return messages
 
     def channel_name(self, channel: str) -> str | None:
