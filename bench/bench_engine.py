@@ -23,11 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(p * len(ordered) + 0.5)) - 1))]
-
-
 def main(n: int = 2000) -> None:
     tmp = tempfile.mkdtemp(prefix="tierwise-bench-")
     os.chdir(tmp)
@@ -35,6 +30,7 @@ def main(n: int = 2000) -> None:
     from bot.config import load_settings
     from bot.engine import Engine, Request
     from bot.llm import LLM, litellm_module
+    from bot.stats import percentile as pct
 
     settings = load_settings()
     reply = "Request VPN access in Okta, then install Zscaler. Sources: [it/vpn-access.md]"

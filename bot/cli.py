@@ -502,14 +502,13 @@ def digest(
         fail(f"--week {period!r}: {exc}")
     if post:
         from bot import tier_review
-        from bot.slack.web import make_client
+        from bot.slack.client import make_client
 
         if not eng.settings.admin_channel:
             fail("--post needs TIERWISE_ADMIN_CHANNEL (the channel id to post the digest to)")
-        try:
-            client = make_client(eng.settings)
-        except ValueError as exc:
-            fail(str(exc))
+        if eng.settings.slack_bot_token is None:
+            fail("--post needs SLACK_BOT_TOKEN")
+        client = make_client(eng.settings)
         rows = tier_review.store(eng, d.recommendations, period)
         d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
         posted = digest_mod.post_digest(client, eng.settings.admin_channel, d)
@@ -532,9 +531,12 @@ def serve(
     host: Annotated[str, typer.Option(help="HTTP bind address.")] = "0.0.0.0",
 ) -> None:
     """Run the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP at /slack/events (+ /healthz)."""
+    from bot.logs import setup_logging
     from bot.slack.server import serve as run
 
-    run(engine(), host=host, port=port)
+    eng = engine()
+    setup_logging(eng.settings.log_level)  # a server logs at its configured level (INFO by default)
+    run(eng, host=host, port=port)
 
 
 @app.command()

@@ -31,10 +31,11 @@ from bot.slack.blocks import (
     FEEDBACK_UP,
     asked_line,
 )
+from bot.slack.blocks import context as context_block
 from bot.slack.blocks import feedback_modal as build_feedback_modal
 from bot.slack.client import make_client
 from bot.slack.delivery import SLACK_FAILURES, Courier, Progress, Target, slack_error
-from bot.slack.home import SkillAdminRow, SkillCard, home_view
+from bot.slack.home import RecommendationCard, SkillAdminRow, SkillCard, home_view
 from bot.slack.manifest import shortcut_callback_id, skill_commands
 from bot.slack.threads import (
     display_name,
@@ -63,6 +64,9 @@ THREAD_PAGES_MAX = 10  # pages read at most per thread
 CACHE_SECONDS = 600
 HOME_DAYS = 7
 SOURCE = "slack"
+# The weekly digest (bot.digest) posts tier recommendations with these buttons; value = recommendation id.
+REC_APPLY = "tierwise_rec_apply"
+REC_DISMISS = "tierwise_rec_dismiss"
 
 
 class TTLCache:
@@ -121,6 +125,8 @@ class SlackBot:
         app.action(FEEDBACK_UP)(ack=self.ack, lazy=[self.rate_up])
         app.action(FEEDBACK_DOWN)(ack=self.ack, lazy=[self.rate_down])
         app.view(FEEDBACK_MODAL)(ack=self.ack, lazy=[self.save_comment])
+        app.action(REC_APPLY)(ack=self.ack, lazy=[self.decide_recommendation])
+        app.action(REC_DISMISS)(ack=self.ack, lazy=[self.decide_recommendation])
 
     # Acks and matchers (request thread: pure, fast) -------------------------------------------
 
@@ -373,6 +379,12 @@ class SlackBot:
             return commands.usage_text(rows, action.days)
         if isinstance(action, commands.TierHistory):
             return commands.history_text(self.ledger.tier_history(action.skill, limit=31), action.skill)
+        if isinstance(action, commands.Review):
+            from bot.tier_review import review
+
+            return commands.review_text(review(self.engine))
+        if isinstance(action, commands.DigestNow):
+            return self.post_digest_now()
         if isinstance(action, commands.TierSet):
             try:
                 row = set_tier(
@@ -383,6 +395,22 @@ class SlackBot:
             log.info("tier of %s set to %s by %s: %s", row.skill, row.tier, user, row.reason)
             return f"*{row.skill}*: {row.previous_tier or '-'} → *{row.tier}*, from the next request on."
         return None
+
+    def post_digest_now(self) -> str:
+        """Build last week's digest, keep its recommendations (for the buttons) and post it."""
+        from bot import digest, tier_review
+        from bot.ledger.models import utcnow
+        from bot.scheduler import digest_period_for
+
+        channel = self.settings.admin_channel
+        if not channel:
+            return "No admin channel is configured (TIERWISE_ADMIN_CHANNEL): nowhere to post the digest."
+        period = digest_period_for(utcnow(), self.settings.timezone)
+        d = digest.build_digest(self.engine, period)
+        rows = tier_review.store(self.engine, d.recommendations, period)
+        d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
+        digest.post_digest(self.client, channel, d)
+        return f"Posted the {period} digest to <#{channel}>."
 
     # Feedback --------------------------------------------------------------------------------------
 
@@ -447,18 +475,84 @@ class SlackBot:
         except UnknownRequest:
             log.warning("reaction on a message of unknown request %s", request_id)
 
+    # Digest recommendations -------------------------------------------------------------------------
+
+    def decide_recommendation(self, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        """Apply/Dismiss on a digest recommendation: admins only; the buttons become who decided what."""
+        from bot.tier_review import RecommendationError, apply, dismiss
+
+        user = body["user"]["id"]
+        target = click_target(body, respond)
+        if not self.settings.is_admin(user):
+            self.courier.notify(target, "Only Tierwise admins can apply or dismiss recommendations.")
+            return
+        applying = action.get("action_id") == REC_APPLY
+        try:
+            rec_id = int(action.get("value") or "")
+            row = (
+                apply(self.engine, rec_id, user, source=SOURCE)
+                if applying
+                else dismiss(self.engine, rec_id, user)
+            )
+        except ValueError as exc:  # RecommendationError is a ValueError: stale, decided, unknown
+            self.courier.notify(
+                target,
+                f"Not done: {exc}." if isinstance(exc, RecommendationError) else "Not done: bad button.",
+            )
+            return
+        verdict = (
+            f"✅ Applied by <@{user}>: `{row.skill}` {row.current_tier} → {row.target_tier}"
+            if applying
+            else f"✖️ Dismissed by <@{user}>: `{row.skill}` stays on {row.current_tier}"
+        )
+        log.info("recommendation %s %s by %s", rec_id, "applied" if applying else "dismissed", user)
+        self.mark_decided(body, action.get("block_id"), verdict, target)
+
+    def mark_decided(self, body: dict[str, Any], block_id: str | None, verdict: str, target: Target) -> None:
+        """Replace the clicked buttons in the digest message with the decision (or say it ephemerally)."""
+        message = body.get("message") or {}
+        blocks = [
+            context_block([verdict], markdown=True) if block.get("block_id") == block_id else block
+            for block in message.get("blocks") or []
+        ]
+        container = body.get("container") or {}
+        try:
+            self.client.chat_update(
+                channel=target.channel,
+                ts=container.get("message_ts") or message.get("ts"),
+                text=message.get("text") or verdict,
+                blocks=blocks,
+            )
+        except SLACK_FAILURES as exc:
+            log.info("digest message not updated: %s", slack_error(exc))
+            self.courier.notify(target, verdict)
+
     # App Home ------------------------------------------------------------------------------------
 
     def publish_home(self, event: dict[str, Any]) -> None:
         if event.get("tab") != "home" or not event.get("user"):
             return
         user = event["user"]
-        admin_rows = self.admin_rows() if self.settings.is_admin(user) else None
-        view = home_view(skill_cards(self.engine.registry), admin_rows, days=HOME_DAYS)
+        admin = self.settings.is_admin(user)
+        admin_rows = self.admin_rows() if admin else None
+        view = home_view(
+            skill_cards(self.engine.registry),
+            admin_rows,
+            days=HOME_DAYS,
+            recommendations=self.recommendation_cards() if admin else (),
+        )
         try:
             self.client.views_publish(user_id=user, view=view)
         except SLACK_FAILURES as exc:
             log.warning("could not publish App Home for %s: %s", user, slack_error(exc))
+
+    def recommendation_cards(self) -> list[RecommendationCard]:
+        from bot.tier_review import latest
+
+        return [
+            RecommendationCard(r.skill, r.action, r.current_tier, r.target_tier, r.reason, r.period, r.status)
+            for r in latest(self.engine)
+        ]
 
     def admin_rows(self) -> list[SkillAdminRow]:
         from bot.ledger.models import utcnow

@@ -16,7 +16,8 @@ from bot.slack.mrkdwn import escape
 COMMAND = "/tierwise"
 USAGE = (
     "Usage: `/tierwise help` · `/tierwise skills` · `/tierwise usage [7d]` · admins: "
-    "`/tierwise tier set SKILL TIER reason…` · `/tierwise tier history [SKILL]`"
+    "`/tierwise tier set SKILL TIER reason…` · `/tierwise tier history [SKILL]` · `/tierwise review` · "
+    "`/tierwise digest now`"
 )
 TIER_SET_USAGE = "Usage: `/tierwise tier set SKILL TIER reason…` (the reason is kept in the tier history)"
 MAX_DAYS = 366
@@ -50,12 +51,22 @@ class TierHistory:
 
 
 @dataclass(frozen=True)
+class Review:
+    pass
+
+
+@dataclass(frozen=True)
+class DigestNow:
+    pass
+
+
+@dataclass(frozen=True)
 class Invalid:
     message: str
 
 
-Action = Help | ListSkills | Usage | TierSet | TierHistory | Invalid
-ADMIN_ACTIONS = (TierSet, TierHistory)
+Action = Help | ListSkills | Usage | TierSet | TierHistory | Review | DigestNow | Invalid
+ADMIN_ACTIONS = (TierSet, TierHistory, Review, DigestNow)
 
 
 def parse(text: str) -> Action:
@@ -70,6 +81,12 @@ def parse(text: str) -> Action:
         return _usage(rest)
     if head == "tier":
         return _tier(rest)
+    if head == "review":
+        return Review() if not rest else Invalid("Usage: `/tierwise review` (no arguments).")
+    if head == "digest":
+        if [w.lower() for w in rest] == ["now"]:
+            return DigestNow()
+        return Invalid("Usage: `/tierwise digest now` (posts last week's digest to the admin channel).")
     return Invalid(f"Unknown subcommand `{escape(words[0][:40])}`. {USAGE}")
 
 
@@ -137,7 +154,10 @@ def help_text(skills: Sequence[SkillLike], is_admin: bool) -> str:
         "• `/tierwise skills` — skills with examples · `/tierwise usage [7d]` — requests, cost, 👍 rate",
     ]
     if is_admin:
-        lines.append("• Admins: `/tierwise tier set SKILL TIER reason…` · `/tierwise tier history [SKILL]`")
+        lines.append(
+            "• Admins: `/tierwise tier set SKILL TIER reason…` · `/tierwise tier history [SKILL]` · "
+            "`/tierwise review` · `/tierwise digest now`"
+        )
     lines.append("Rate answers with 👍/👎 (buttons or reactions): it decides which tier each skill deserves.")
     return "\n".join(lines)
 
@@ -195,3 +215,28 @@ def _who(user: str) -> str:
 def _first_sentence(text: str, limit: int = 120) -> str:
     sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
+
+
+class RecommendationLike(Protocol):
+    skill: str
+    action: str
+    current_tier: str
+    target_tier: str | None
+    reason: str
+
+
+ACTION_ICON = {"downgrade": "⬇️", "upgrade": "⬆️", "keep": "✅", "fix": "🛠️"}
+
+
+def review_text(recs: Sequence[RecommendationLike]) -> str:
+    if not recs:
+        return "No skills to review."
+    lines = ["*Tier review* (advice; apply from the weekly digest or with `/tierwise tier set`)"]
+    for r in recs:
+        move = (
+            f"{escape(r.current_tier)} → {escape(r.target_tier)}" if r.target_tier else escape(r.current_tier)
+        )
+        lines.append(
+            f"{ACTION_ICON.get(r.action, '•')} *{escape(r.skill)}*: {r.action} {move} — {escape(r.reason)}"
+        )
+    return "\n".join(lines)

@@ -49,12 +49,24 @@ class SkillAdminRow:
     thumbs_down: int = 0
 
 
+@dataclass(frozen=True)
+class RecommendationCard:
+    skill: str
+    action: str
+    current_tier: str
+    target_tier: str | None
+    reason: str
+    period: str
+    status: str
+
+
 def home_view(
     cards: Sequence[SkillCard],
     admin_rows: Sequence[SkillAdminRow] | None = None,
     *,
     days: int = 7,
     max_blocks: int = VIEW_BLOCKS_MAX,
+    recommendations: Sequence[RecommendationCard] = (),
 ) -> dict[str, Any]:
     """The Home tab view; `admin_rows` is None for non-admins (and then nothing of it is shown)."""
     intro = [
@@ -66,6 +78,8 @@ def home_view(
         DividerBlock().to_dict(),
     ]
     admin = _admin_blocks(admin_rows, days) if admin_rows is not None else []
+    if admin_rows is not None and recommendations:
+        admin += _recommendation_blocks(recommendations)
     budget = max_blocks - len(intro) - len(admin)
     return View(type="home", blocks=[*intro, *_skill_blocks(cards, budget), *admin]).to_dict()
 
@@ -109,6 +123,24 @@ def _admin_blocks(rows: Sequence[SkillAdminRow], days: int) -> list[dict[str, An
         _context(["Change a tier: `/tierwise tier set SKILL TIER reason…` · `/tierwise tier history`"])
     )
     return blocks
+
+
+def _recommendation_blocks(recs: Sequence[RecommendationCard]) -> list[dict[str, Any]]:
+    from bot.slack.commands import ACTION_ICON
+
+    lines = []
+    for r in recs[:20]:
+        move = (
+            f"{escape(r.current_tier)} → {escape(r.target_tier)}" if r.target_tier else escape(r.current_tier)
+        )
+        lines.append(
+            f"{ACTION_ICON.get(r.action, '•')} *{escape(r.skill)}* {r.action} {move} "
+            f"_({escape(r.period)}, {escape(r.status)})_ — {escape(r.reason)}"
+        )
+    return [
+        HeaderBlock(text=PlainTextObject(text="Latest tier recommendations")).to_dict(),
+        _section("\n".join(lines)),
+    ]
 
 
 def _section(text: str) -> dict[str, Any]:

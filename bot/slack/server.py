@@ -110,6 +110,7 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed in HTTP mode; or set SLACK_APP_TOKEN)")
     executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tierwise-slack")
     app = build_app(engine, executor=executor)
+    scheduler = _start_admin_jobs(engine, app.client)
     threading.Thread(target=_warm_up, name="tierwise-warm-up", daemon=True).start()
     stop = threading.Event()
     try:
@@ -119,7 +120,43 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
             _run_http(app, host, port, stop)
     finally:
         log.info("waiting for answers in progress")
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         executor.shutdown(wait=True)
+
+
+def _start_admin_jobs(engine: Engine, client: Any) -> Any:
+    """The weekly digest job and budget alerts go to the admin channel; without one, they only log."""
+    from bot.scheduler import start_scheduler
+
+    channel = engine.settings.admin_channel
+    if not channel:
+        log.warning("TIERWISE_ADMIN_CHANNEL is not set: weekly digests are built but not posted")
+        return start_scheduler(engine, None)
+
+    def alert(text: str) -> None:
+        try:
+            client.chat_postMessage(channel=channel, text=text)
+        except Exception as exc:  # an alert that cannot be posted must not fail the user's request
+            log.warning("budget alert not posted to %s: %s (%s)", channel, text, exc)
+
+    if engine.budget is not None:
+        engine.budget.notify = alert
+
+    def post(d: Any) -> dict[str, Any]:
+        from bot.digest import post_digest
+
+        return post_digest(client, channel, d)
+
+    scheduler = start_scheduler(engine, post)
+    job = scheduler.get_job("tierwise-weekly-digest")
+    log.info(
+        "weekly digest scheduled (%s, %s); next: %s",
+        engine.settings.digest_cron,
+        engine.settings.timezone,
+        job.next_run_time if job else "?",
+    )
+    return scheduler
 
 
 def _run_socket_mode(app: App, app_token: str, stop: threading.Event) -> None:
