@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from bot.config import Settings, TierConfig
+from bot.ledger import rollups
 from bot.ledger.models import RequestRow
 from bot.ledger.store import Ledger
 from bot.llm import price_tokens
@@ -81,6 +82,7 @@ def recompute(settings: Settings, ledger: Ledger, since: datetime) -> RecomputeR
             rows += int(count)
             before += float(cost)
             unknown += 0 if known else int(count)
+        rollups.invalidate_since(s, since)  # the daily rollups hold the old costs
         s.commit()
         after = float(
             s.execute(

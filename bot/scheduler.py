@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOB_ID = "tierwise-weekly-digest"
+ROLLUP_JOB_ID = "tierwise-nightly-rollups"
+ROLLUP_DAYS = 40  # covers a 28-day review plus the digest's two weeks
 MISFIRE_GRACE_S = 3 * 24 * 3600  # a digest up to three days late is better than none
 
 # The running process's engine and poster; APScheduler stores the job by reference, not by value.
@@ -100,6 +102,19 @@ def weekly_digest_job() -> None:
     run_digest(engine, _runtime.get("post"), digest_period_for(utcnow(), engine.settings.timezone))
 
 
+def nightly_rollups_job() -> None:
+    """Roll up the days that just closed, so the digest and the review never scan raw history."""
+    from datetime import timedelta
+
+    from bot.ledger import rollups
+
+    engine: Engine = _runtime["engine"]
+    now = utcnow()
+    with engine.ledger.session() as s:
+        days, _ = rollups.split(now - timedelta(days=ROLLUP_DAYS), now, now)
+        rollups.ensure(s, days)
+
+
 def build_scheduler(engine: Engine, post: Callable[[Any], dict[str, Any]] | None) -> BackgroundScheduler:
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -127,5 +142,15 @@ def start_scheduler(engine: Engine, post: Callable[[Any], dict[str, Any]] | None
         )
     elif (str(existing.trigger), str(existing.trigger.timezone)) != (str(trigger), str(trigger.timezone)):
         scheduler.reschedule_job(JOB_ID, trigger=trigger)
+    # Idempotent and cheap: replacing it on start loses nothing (a missed night is rolled up lazily).
+    scheduler.add_job(
+        "bot.scheduler:nightly_rollups_job",
+        trigger=CronTrigger(hour=0, minute=10, timezone="UTC"),
+        id=ROLLUP_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=24 * 3600,
+    )
     scheduler.resume()
     return scheduler

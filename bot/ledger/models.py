@@ -25,12 +25,28 @@ class RequestRow(SQLModel, table=True):
         Index("ix_requests_created_skill", "created_at", "skill"),
         Index("ix_requests_skill_tier_created", "skill", "tier", "created_at"),
         Index("ix_requests_user_created", "user_id", "created_at"),
+        # Covers every query over a window of user traffic (the digest, the review, usage): SQLite
+        # answers them from the index alone, without touching the table.
+        Index(
+            "ix_requests_user_window",
+            "purpose",
+            "created_at",
+            "skill",
+            "tier",
+            "escalated_from",
+            "status",
+            "cost_known",
+            "cost_usd",
+            "latency_ms",
+            "user_id",
+            "id",
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     source: str = Field(default="cli", max_length=32)
-    purpose: str = Field(default="user", max_length=16, index=True)  # user | shadow | judge | eval
+    purpose: str = Field(default="user", max_length=16)  # user | shadow | judge | eval
     user_id: str | None = Field(default=None, max_length=64)
     channel: str | None = Field(default=None, max_length=64)
     thread_ts: str | None = Field(default=None, max_length=32)
@@ -62,7 +78,10 @@ class Feedback(SQLModel, table=True):
     """One rating per user per request; changing your mind updates the row."""
 
     __tablename__ = "feedback"
-    __table_args__ = (UniqueConstraint("request_id", "user_id", name="uq_feedback_request_user"),)
+    __table_args__ = (
+        UniqueConstraint("request_id", "user_id", name="uq_feedback_request_user"),
+        Index("ix_feedback_request_score", "request_id", "score"),  # thumbs per request from the index alone
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     request_id: str = Field(foreign_key="requests.id", max_length=32, index=True)
@@ -212,3 +231,32 @@ class SlackMessage(SQLModel, table=True):
     thread_ts: str | None = Field(default=None, max_length=32)
     request_id: str = Field(max_length=32, index=True)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class DailyRollup(SQLModel, table=True):
+    """Additive figures of user traffic per UTC day, skill and the tier each request started on.
+    Built once per closed day (see bot/ledger/rollups.py), so a 28-day review reads ~28 rows per
+    skill and tier instead of every request; any later write to that day drops the rollup."""
+
+    __tablename__ = "daily_rollups"
+
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD (UTC)
+    skill: str = Field(primary_key=True, max_length=64)
+    tier: str = Field(primary_key=True, max_length=32)
+    requests: int = 0
+    cost_sum: float = 0.0
+    errors: int = 0
+    escalations: int = 0
+    unknown_cost: int = 0
+    feedback: int = 0
+    thumbs_up: int = 0
+    thumbs_down: int = 0
+
+
+class RollupDay(SQLModel, table=True):
+    """A closed day whose rollup rows are complete (a day with no traffic has a marker and no rows)."""
+
+    __tablename__ = "rollup_days"
+
+    day: str = Field(primary_key=True, max_length=10)
+    built_at: datetime = Field(default_factory=utcnow)

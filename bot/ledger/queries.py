@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.orm import aliased
 
 from bot.evidence import EvalStats, ShadowStats, TierWindowStats
+from bot.ledger import rollups
 from bot.ledger.models import EvalRun, Feedback, RequestRow, ShadowPair
 from bot.ledger.store import Ledger, percentile_query
 
@@ -20,72 +20,58 @@ def _user_window(since: datetime, until: datetime) -> Any:
     return and_(RequestRow.created_at >= since, RequestRow.created_at < until, RequestRow.purpose == "user")
 
 
-def _attributed(since: datetime, until: datetime) -> Any:
-    """User rows with the tier each request *started* on: an escalation row (and its feedback)
-    counts against the tier that escalated, not the stronger tier that rescued it."""
-    origin = aliased(RequestRow)
-    return (
-        select(
-            RequestRow.id.label("id"),
-            RequestRow.skill.label("skill"),
-            func.coalesce(origin.tier, RequestRow.tier).label("tier"),
-            RequestRow.cost_usd.label("cost"),
-            RequestRow.latency_ms.label("latency"),
-            RequestRow.status.label("status"),
-            RequestRow.escalated_from.label("escalated_from"),
-            RequestRow.cost_known.label("cost_known"),
-        )
-        .outerjoin(origin, origin.id == RequestRow.escalated_from)
-        .where(_user_window(since, until), RequestRow.tier.is_not(None))
-        .subquery()
-    )
+PERCENTILE_DAYS = 7  # latency/cost percentiles describe the latest week of a window (they need raw rows)
 
 
 def tier_window_stats(
     ledger: Ledger, since: datetime, until: datetime
 ) -> dict[tuple[str, str], TierWindowStats]:
-    rows = _attributed(since, until)
-    totals = select(
-        rows.c.skill,
-        rows.c.tier,
-        func.count().filter(rows.c.escalated_from.is_(None)),
-        func.coalesce(func.sum(rows.c.cost), 0.0),
-        func.count().filter(rows.c.status.in_(("error", "invalid")), rows.c.escalated_from.is_(None)),
-        func.count().filter(rows.c.escalated_from.is_not(None)),
-        func.count().filter(rows.c.cost_known.is_(False)),
-    ).group_by(rows.c.skill, rows.c.tier)
-    thumbs = (
-        select(rows.c.skill, rows.c.tier, func.count(), func.count().filter(Feedback.score > 0))
-        .join(Feedback, Feedback.request_id == rows.c.id)
-        .group_by(rows.c.skill, rows.c.tier)
-    )
-    key = rows.c.skill + "\x1f" + rows.c.tier
-    first = rows.c.escalated_from.is_(None)  # percentiles per request, not per attempt
+    """Per skill and starting tier: additive figures from daily rollups (closed days) plus raw edges;
+    percentiles over the window's latest week, from raw rows through the covering index."""
+    recent = max(since, until - timedelta(days=PERCENTILE_DAYS))
     with ledger.session() as s:
-        latency = {g: v for g, *v in s.execute(percentile_query(rows.c.latency, key, first, (0.5, 0.95)))}
-        cost = {g: v for g, *v in s.execute(percentile_query(rows.c.cost, key, first, (0.95,)))}
-        votes = {(sk, t): (n, up) for sk, t, n, up in s.execute(thumbs)}
-        out: dict[tuple[str, str], TierWindowStats] = {}
-        for skill, tier, n, total, errors, esc, unknown in s.execute(totals):
-            k = f"{skill}\x1f{tier}"
-            p50, p95 = latency.get(k, (0, 0))
-            feedback, up = votes.get((skill, tier), (0, 0))
-            out[(skill, tier)] = TierWindowStats(
-                skill=skill,
-                tier=tier,
-                requests=int(n),
-                cost_sum=float(total),
-                cost_mean=float(total) / n if n else 0.0,
-                cost_p95=float(cost.get(k, (0.0,))[0] or 0.0),
-                latency_p50_ms=float(p50 or 0),
-                latency_p95_ms=float(p95 or 0),
-                errors=int(errors),
-                escalations=int(esc),
-                feedback=int(feedback),
-                thumbs_up=int(up),
-                unknown_cost=int(unknown),
+        figures = rollups.window(s, since, until)
+        latency = {
+            g: v
+            for g, *v in s.execute(
+                _first_attempt_percentiles(RequestRow.latency_ms, recent, until, (0.5, 0.95))
             )
+        }
+        cost = {
+            g: v
+            for g, *v in s.execute(_first_attempt_percentiles(RequestRow.cost_usd, recent, until, (0.95,)))
+        }
+    out: dict[tuple[str, str], TierWindowStats] = {}
+    for (skill, tier), f in figures.by_tier.items():
+        k = f"{skill}\x1f{tier}"
+        p50, p95 = latency.get(k, (0, 0))
+        out[(skill, tier)] = TierWindowStats(
+            skill=skill,
+            tier=tier,
+            requests=f.requests,
+            cost_sum=f.cost_sum,
+            cost_mean=f.cost_sum / f.requests if f.requests else 0.0,
+            cost_p95=float(cost.get(k, (0.0,))[0] or 0.0),
+            latency_p50_ms=float(p50 or 0),
+            latency_p95_ms=float(p95 or 0),
+            errors=f.errors,
+            escalations=f.escalations,
+            feedback=f.feedback,
+            thumbs_up=f.thumbs_up,
+            unknown_cost=f.unknown_cost,
+        )
     return out
+
+
+def _first_attempt_percentiles(
+    column: Any, since: datetime, until: datetime, fractions: tuple[float, ...]
+) -> Any:
+    """Percentiles per request (first attempts), grouped by skill and tier (a first attempt's tier is
+    the tier its request started on)."""
+    where = and_(
+        _user_window(since, until), RequestRow.tier.is_not(None), RequestRow.escalated_from.is_(None)
+    )
+    return percentile_query(column, RequestRow.skill + "\x1f" + RequestRow.tier, where, fractions)
 
 
 def shadow_stats(ledger: Ledger, since: datetime, until: datetime) -> list[ShadowStats]:
@@ -150,33 +136,27 @@ class WeekSkillFigures:
 
 
 def week_skill_figures(ledger: Ledger, since: datetime, until: datetime) -> list[WeekSkillFigures]:
-    where = _user_window(since, until)
-    totals = (
-        select(
-            RequestRow.skill,
-            func.count().filter(RequestRow.escalated_from.is_(None)),
-            func.count(func.distinct(RequestRow.user_id)),
-            func.coalesce(func.sum(RequestRow.cost_usd), 0.0),
-            func.count().filter(RequestRow.cost_known.is_(False)),
-            func.count().filter(RequestRow.status.in_(("error", "invalid"))),
-        )
-        .where(where)
-        .group_by(RequestRow.skill)
-    )
-    thumbs = (
-        select(
-            RequestRow.skill, func.count().filter(Feedback.score > 0), func.count().filter(Feedback.score < 0)
-        )
-        .join(Feedback, Feedback.request_id == RequestRow.id)
-        .where(where)
+    users_stmt = (
+        select(RequestRow.skill, func.count(func.distinct(RequestRow.user_id)))
+        .where(_user_window(since, until))
         .group_by(RequestRow.skill)
     )
     with ledger.session() as s:
-        votes = {sk: (up, down) for sk, up, down in s.execute(thumbs)}
-        rows = [
-            WeekSkillFigures(sk, int(n), int(u), float(c), *votes.get(sk, (0, 0)), int(unk), int(err))
-            for sk, n, u, c, unk, err in s.execute(totals)
-        ]
+        per_skill = rollups.window(s, since, until).by_skill()
+        users = {skill: int(n) for skill, n in s.execute(users_stmt)}
+    rows = [
+        WeekSkillFigures(
+            skill,
+            f.requests,
+            users.get(skill, 0),
+            f.cost_sum,
+            f.thumbs_up,
+            f.thumbs_down,
+            f.unknown_cost,
+            f.errors,
+        )
+        for skill, f in per_skill.items()
+    ]
     return sorted(rows, key=lambda r: (-r.cost_usd, r.skill))
 
 
