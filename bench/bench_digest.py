@@ -402,8 +402,11 @@ def baseline(engine: Any, period: str) -> dict[str, Any]:
     this, last = week(start, end), week(*week_bounds(previous_week(period), engine.settings.timezone))
     users = {r["user_id"] for r in requests if r["purpose"] == "user" and start <= r["created_at"] < end}
     # The review's window per (skill, tier): an escalation counts against the tier it escalated
-    # from; requests and percentiles are over first attempts.
+    # from; requests and percentiles are over first attempts, percentiles over the latest week only.
+    from bot.ledger.queries import PERCENTILE_DAYS
+
     since = end - timedelta(days=engine.settings.review.window_days)
+    recent = max(since, end - timedelta(days=PERCENTILE_DAYS))
     tier_of = {r["id"]: r["tier"] for r in requests}
     window: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {"lat": [], "cost": [], "n": 0, "sum": 0.0}
@@ -416,8 +419,9 @@ def baseline(engine: Any, period: str) -> dict[str, Any]:
         w["sum"] += r["cost_usd"]
         if first:
             w["n"] += 1
-            w["lat"].append(r["latency_ms"])
-            w["cost"].append(r["cost_usd"])
+            if r["created_at"] >= recent:
+                w["lat"].append(r["latency_ms"])
+                w["cost"].append(r["cost_usd"])
     review = {
         key: {
             "requests": w["n"],

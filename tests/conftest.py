@@ -73,7 +73,14 @@ def engine(make_engine: Callable[..., Any]) -> Any:
     return make_engine()
 
 
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
+@pytest.fixture(scope="session")
+def shared_openai() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:
         yield server
+
+
+@pytest.fixture
+def fake_openai(shared_openai: FakeOpenAI) -> FakeOpenAI:
+    """One server for the whole run (stopping one takes ~0.5 s), reset for every test."""
+    shared_openai.reset()
+    return shared_openai

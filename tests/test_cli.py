@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from bot.config import load_settings
 from bot.ledger.models import Feedback, RequestRow
 from bot.ledger.store import Ledger
 from bot.packs import load_pack
-from tests.fakes.fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 IN, OUT = 0.000001, 0.000002
@@ -39,23 +37,6 @@ helpdesk = Skill(
     examples=("How do I reset my blorptastic token?",),
 )
 """
-
-
-@pytest.fixture(scope="module")
-def shared_openai() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def fake_openai(shared_openai: FakeOpenAI) -> FakeOpenAI:
-    """One fake server per module (stopping one takes ~0.5 s), reset for every test."""
-    with shared_openai._lock:
-        shared_openai.requests.clear()
-        shared_openai._queues.clear()
-    shared_openai.delay = 0.0
-    shared_openai.default = "ok"
-    return shared_openai
 
 
 FOOTER = re.compile(
@@ -221,7 +202,10 @@ def test_ask_model_error_exits_1_with_one_line(cli) -> None:
     result = run("ask", "--skill", "helpdesk", "hello")
     assert result.exit_code == 1
     [row] = all_rows()
-    assert result.stdout.splitlines()[0] == f"Sorry: the model provider had an internal error. (request {row.id})"
+    assert (
+        result.stdout.splitlines()[0]
+        == f"Sorry: the model provider had an internal error. (request {row.id})"
+    )
     assert "Traceback" not in result.output
     assert row.status == "error" and "upstream exploded" in row.error
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from typer.testing import CliRunner
 from bot.config import TierConfig, load_settings
 from bot.engine import Engine, Request
 from bot.ledger.models import RequestRow
-from tests.fakes.fake_openai import FakeOpenAI
 
 IN = 0.000003  # $3 per million input tokens
 OUT = 0.000015  # $15 per million output tokens
@@ -34,23 +32,6 @@ class Answer(BaseModel):
 costly = Skill(name="costly", description="Priced answers", instructions="Answer.")
 costly_json = Skill(name="costly-json", description="Priced JSON", instructions="JSON.", output=Answer)
 """
-
-
-@pytest.fixture(scope="module")
-def shared_openai() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def fake_openai(shared_openai: FakeOpenAI) -> FakeOpenAI:
-    """One fake server per module (stopping one takes ~0.5 s), reset for every test."""
-    with shared_openai._lock:
-        shared_openai.requests.clear()
-        shared_openai._queues.clear()
-    shared_openai.delay = 0.0
-    shared_openai.default = "ok"
-    return shared_openai
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ channel allow-lists, model errors, bad input, event dedupe and tier resolution."
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from bot.config import EMBEDDED_MODEL, load_settings
 from bot.engine import Engine, Request
 from bot.ledger.models import RequestRow
 from bot.tiers import TierChangeError, set_tier
-from tests.fakes.fake_openai import FakeOpenAI
 
 SKILLS = """
 from pydantic import BaseModel, Field
@@ -109,23 +107,6 @@ PACKS = {
         {"room.md": "# Room\n\nIncident room rules.\n"},
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def shared_openai() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def fake_openai(shared_openai: FakeOpenAI) -> FakeOpenAI:
-    """One fake server per module (stopping one takes ~0.5 s), reset for every test."""
-    with shared_openai._lock:
-        shared_openai.requests.clear()
-        shared_openai._queues.clear()
-    shared_openai.delay = 0.0
-    shared_openai.default = "ok"
-    return shared_openai
 
 
 VALID = '{"label": "widget", "confidence": 0.9}'

@@ -277,7 +277,10 @@ def test_run_eval_counts_model_errors(priced: Engine, fake_openai: Any) -> None:
     cases, _ = load_cases(SMALL_SET)
     [summary] = run_eval(priced, "label-email", ["small"], cases[:2])
     assert (summary.cases, summary.passed, summary.errors, summary.critical_failures) == (2, 0, 2, 1)
-    assert all(o.detail.startswith("error: Sorry: the model provider had an internal error.") for o in summary.outcomes)
+    assert all(
+        o.detail.startswith("error: Sorry: the model provider had an internal error.")
+        for o in summary.outcomes
+    )
     assert _runs(priced)[0].errors == 2
 
 

@@ -75,7 +75,9 @@ def digest_run(engine: Engine, period: str) -> DigestRun | None:
 def job_rows(engine: Engine) -> list[tuple[str, float]]:
     with engine.ledger.engine.connect() as conn:
         # The digest job's rows (the nightly rollup job lives in the same store).
-        rows = conn.execute(text("SELECT id, next_run_time FROM apscheduler_jobs WHERE id = :id"), {"id": JOB_ID})
+        rows = conn.execute(
+            text("SELECT id, next_run_time FROM apscheduler_jobs WHERE id = :id"), {"id": JOB_ID}
+        )
         return [tuple(r) for r in rows]
 
 

@@ -34,6 +34,14 @@ class FakeOpenAI:
         with self._lock:
             self._queues[model].extend(replies)
 
+    def reset(self) -> None:
+        """Forget scripts, requests and settings (a shared server between tests)."""
+        with self._lock:
+            self.requests.clear()
+            self._queues.clear()
+        self.delay = 0.0
+        self.default = "ok"
+
     @property
     def url(self) -> str:
         assert self._server is not None
