@@ -74,9 +74,7 @@ class TierConfig(BaseModel):
 
 
 def _embedded_tier() -> TierConfig:
-    # A 135M model on a CPU: a 2k-token window keeps prompts short enough to answer in seconds,
-    # and such a small model follows a short, focused context better than a long one anyway.
-    return TierConfig(model=EMBEDDED_MODEL, data_boundary="local", context_window=2048, timeout=300)
+    return TierConfig(model=EMBEDDED_MODEL, data_boundary="local", context_window=8192, timeout=300)
 
 
 def _comma_list(value: Any) -> Any:

