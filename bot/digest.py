@@ -9,13 +9,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.evidence import TierRecommendation
+from bot.evidence import ACTION_ICON, TierRecommendation
 from bot.ledger import queries
 
 if TYPE_CHECKING:
     from bot.engine import Engine
-
-ACTION_ICON = {"downgrade": "⬇️", "upgrade": "⬆️", "keep": "✅", "fix": "🛠️"}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 Action = Literal["downgrade", "upgrade", "keep", "fix"]
+ACTION_ICON: dict[str, str] = {"downgrade": "⬇️", "upgrade": "⬆️", "keep": "✅", "fix": "🛠️"}
 
 
 @dataclass(frozen=True)

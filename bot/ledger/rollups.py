@@ -172,9 +172,8 @@ def window(session: Session, since: datetime, until: datetime, now: datetime | N
         for r in session.execute(stmt).scalars():
             result.merge(
                 (r.skill, r.tier),
-                Figures(r.requests, r.cost_sum, r.errors, r.escalations, r.unknown_cost, r.feedback,
-                        r.thumbs_up, r.thumbs_down),
-            )  # fmt: skip
+                Figures(**{name: getattr(r, name) for name in Figures.__dataclass_fields__}),
+            )
     for start, end in raw:
         for key, figures in raw_figures(session, start, end).items():
             result.merge(key, figures)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from bot.evidence import ACTION_ICON
 from bot.slack.mrkdwn import escape
 
 COMMAND = "/tierwise"
@@ -223,9 +224,6 @@ class RecommendationLike(Protocol):
     current_tier: str
     target_tier: str | None
     reason: str
-
-
-ACTION_ICON = {"downgrade": "⬇️", "upgrade": "⬆️", "keep": "✅", "fix": "🛠️"}
 
 
 def review_text(recs: Sequence[RecommendationLike]) -> str:

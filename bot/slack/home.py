@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.evidence import ACTION_ICON
 from bot.slack.blocks import truncate
 from bot.slack.commands import thumbs_rate
 from bot.slack.mrkdwn import escape
@@ -126,8 +127,6 @@ def _admin_blocks(rows: Sequence[SkillAdminRow], days: int) -> list[dict[str, An
 
 
 def _recommendation_blocks(recs: Sequence[RecommendationCard]) -> list[dict[str, Any]]:
-    from bot.slack.commands import ACTION_ICON
-
     lines = []
     for r in recs[:20]:
         move = (
