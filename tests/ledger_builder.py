@@ -284,6 +284,17 @@ class LedgerBuilder:
 
 W46 = "2026-W46"
 W46_END = at(2026, 11, 16, 0)
+# The week-46 scenario's digest totals (asserted by the renderer and the CLI tests alike).
+W46_TOTALS = {
+    "requests": 18,
+    "users": 6,
+    "cost_usd": 0.6796875,
+    "prev_requests": 6,
+    "prev_cost_usd": 0.28125,
+    "thumbs_up": 1,
+    "thumbs_down": 3,
+    "unknown_cost": 1,
+}
 SCENARIO_SKILLS = {"label-email": {"tier": "medium"}, "summarize": {"tier": "medium"}}
 
 

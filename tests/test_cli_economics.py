@@ -23,7 +23,7 @@ from bot.engine import Engine
 from bot.llm import LLM
 from bot.review import format_recommendation
 from tests.fakes.fake_slack import BOT_TOKEN
-from tests.ledger_builder import W46, W46_END, seed_week46, seeded_database
+from tests.ledger_builder import W46, W46_END, W46_TOTALS, seed_week46, seeded_database
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LABEL_REASON = (
@@ -97,16 +97,7 @@ def test_digest_json_numbers(seeded: Engine) -> None:
     result = run("digest", "--week", W46, "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["totals"] == {
-        "requests": 18,
-        "users": 6,
-        "cost_usd": 0.6796875,
-        "prev_requests": 6,
-        "prev_cost_usd": 0.28125,
-        "thumbs_up": 1,
-        "thumbs_down": 3,
-        "unknown_cost": 1,
-    }
+    assert data["totals"] == W46_TOTALS
     assert [(s["skill"], s["tier"], s["requests"], s["cost_usd"]) for s in data["skills"]] == [
         ("label-email", "medium", 8, 0.5),
         ("ask", "small", 6, 0.09375),
