@@ -48,7 +48,8 @@ class Budgets:
         self.notify = notify or (lambda text: log.warning("budget alert: %s", text))
         self.clock = clock
 
-    def check(self, skill: Skill, tier: str, request: Request) -> BudgetDecision:
+    def check(self, skill: Skill, tier: str, request: Request, cheaper: str | None = None) -> BudgetDecision:
+        """`cheaper` is the Ladder's next allowed cheaper tier for this skill (None: there is none)."""
         now = self.clock()
         cap = self.settings.user_daily_request_cap
         if cap is not None and request.user:
@@ -69,15 +70,11 @@ class Budgets:
             self._alert_once(skill.name, period, spent, budget)
         if spent < budget:
             return BudgetDecision(tier)
-        if conf.on_budget_exceeded == "step_down":
-            order = self.settings.tier_names
-            index = order.index(tier)
-            if index > 0:
-                lower = order[index - 1]
-                return BudgetDecision(
-                    lower,
-                    note=f"monthly budget ${budget:,.2f} used (${spent:,.2f}): stepped down {tier} → {lower}",
-                )
+        if conf.on_budget_exceeded == "step_down" and cheaper is not None:
+            return BudgetDecision(
+                cheaper,
+                note=f"monthly budget ${budget:,.2f} used (${spent:,.2f}): stepped down {tier} → {cheaper}",
+            )
         return BudgetDecision(
             tier,
             refuse=(

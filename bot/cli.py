@@ -405,7 +405,8 @@ def run_evals(
         cases, problems = load_cases(path)
         for problem in problems:
             typer.echo(f"warning: {problem}", err=True)
-        runnable = [t for t in tier_list if eng.allowed_tier(eng.registry.skills[name], t)[0] == t]
+        allowed = eng.ladder.allowed(eng.is_sensitive(eng.registry.skills[name]))
+        runnable = [t for t in tier_list if t in allowed]
         for skipped in sorted(set(tier_list) - set(runnable), key=tier_list.index):
             typer.echo(f"warning: {name} is sensitive: tier {skipped} is external, skipped", err=True)
         if runnable:

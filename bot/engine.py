@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.ladder import Ladder
 from bot.config import Settings
 from bot.ledger.models import RequestRow, new_id
 from bot.llm import LLM, CallResult, ModelCallError, short_error
@@ -83,7 +84,9 @@ class BudgetDecision:
 
 
 class BudgetGuard(Protocol):
-    def check(self, skill: Skill, tier: str, request: Request) -> BudgetDecision: ...
+    def check(
+        self, skill: Skill, tier: str, request: Request, cheaper: str | None = None
+    ) -> BudgetDecision: ...
 
 
 AfterReply = Callable[[Request, Skill, PromptParts, Reply, RequestRow], None]
@@ -174,26 +177,17 @@ class Engine:
         override = self.settings.skill_settings(skill.name).sensitive
         return bool(skill.sensitive or override or any(self.packs[p].sensitive for p in skill.packs))
 
+    @property
+    def ladder(self) -> Ladder:
+        return Ladder.of((name, conf.boundary) for name, conf in self.settings.tiers.items())
+
     def allowed_tier(self, skill: Skill, tier: str) -> tuple[str | None, str | None]:
         """Sensitive work never leaves the local boundary: move to the nearest local tier, or refuse."""
-        if not self.is_sensitive(skill) or self.settings.tiers[tier].boundary == "local":
-            return tier, None
-        order = self.tiers
-        index = order.index(tier)
-        below = [t for t in reversed(order[:index]) if self.settings.tiers[t].boundary == "local"]
-        above = [t for t in order[index + 1 :] if self.settings.tiers[t].boundary == "local"]
-        choice = (below or above or [None])[0]
-        if choice is None:
-            return None, f"{skill.name} handles sensitive data and no local tier is configured"
-        return choice, f"sensitive: moved from external tier {tier} to local tier {choice}"
+        placed = self.ladder.place(tier, self.is_sensitive(skill), who=skill.name)
+        return placed.tier, placed.note
 
     def next_tier(self, skill: Skill, tier: str) -> str | None:
-        order = self.tiers
-        for candidate in order[order.index(tier) + 1 :]:
-            allowed, _ = self.allowed_tier(skill, candidate)
-            if allowed == candidate:
-                return candidate
-        return None
+        return self.ladder.stronger(tier, self.is_sensitive(skill))
 
     def channels_for(self, skill: Skill) -> list[str]:
         conf = self.settings.skill_settings(skill.name).channels
@@ -271,12 +265,10 @@ class Engine:
             notes.append(moved)
         tier = tier_ok
         if self.budget is not None and req.purpose == "user" and req.tier is None:
-            decision = self.budget.check(skill, tier, req)
+            cheaper = self.ladder.cheaper(tier, self.is_sensitive(skill))
+            decision = self.budget.check(skill, tier, req, cheaper=cheaper)
             if decision.refuse:
                 return self._refuse(base, decision.refuse, tier)
-            if decision.tier != tier and self.allowed_tier(skill, decision.tier)[0] != decision.tier:
-                # Stepping down must not carry sensitive data across the boundary.
-                return self._refuse(base, decision.note or "over budget, and no cheaper local tier", tier)
             if decision.note:
                 notes.append(decision.note)
             tier = decision.tier

@@ -54,18 +54,12 @@ class Shadow:
     # Which tier -------------------------------------------------------------------------
 
     def candidate_tier(self, skill: Skill, tier: str, direction: str) -> str | None:
-        order = self.engine.tiers
-        index = order.index(tier) + (1 if direction == "up" else -1)
-        if not 0 <= index < len(order):
-            return None
-        candidate = order[index]
-        if self.engine.is_sensitive(skill) and self.engine.settings.tiers[candidate].boundary != "local":
-            return None
-        return candidate
+        """The nearest allowed tier in `direction` (the Ladder skips tiers this skill may not use)."""
+        return self.engine.ladder.neighbour(tier, "up" if direction == "up" else "down", self.engine.is_sensitive(skill))
 
     def judge_tier(self, skill: Skill) -> str | None:
         tier = self.engine.settings.judge_tier or self.engine.tiers[-1]
-        if self.engine.is_sensitive(skill) and self.engine.settings.tiers[tier].boundary != "local":
+        if not self.engine.ladder.allows(tier, self.engine.is_sensitive(skill)):
             return None
         return tier
 
