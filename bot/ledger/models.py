@@ -72,6 +72,17 @@ class RequestRow(SQLModel, table=True):
     input_chars: int = 0
     response: str | None = None
     notes: str | None = None
+    # How structured output was obtained: grammar (embedded model) | schema (provider-native
+    # response_format) | prompt (instructions only) | text (a free-text skill).
+    output_mode: str | None = Field(default=None, max_length=16)
+    # The skill's verifiers on this answer: passed | failed | not_run (None: the skill has none).
+    verify_status: str | None = Field(default=None, max_length=16)
+    verify_detail: str | None = None
+    ttft_ms: int | None = None  # the model's first token, from the call's start
+    visible_ttft_ms: int | None = None  # the first text a user could see (e.g. Slack), from receipt
+    queue_ms: int = 0  # time spent waiting for a model slot (counted in latency_ms too)
+    delivery: str | None = Field(default=None, max_length=16)  # stream | update | post | response_url
+    redactions: int = 0  # spans redacted before storage or before an external tier
 
 
 class Feedback(SQLModel, table=True):
