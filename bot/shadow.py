@@ -55,7 +55,9 @@ class Shadow:
 
     def candidate_tier(self, skill: Skill, tier: str, direction: str) -> str | None:
         """The nearest allowed tier in `direction` (the Ladder skips tiers this skill may not use)."""
-        return self.engine.ladder.neighbour(tier, "up" if direction == "up" else "down", self.engine.is_sensitive(skill))
+        return self.engine.ladder.neighbour(
+            tier, "up" if direction == "up" else "down", self.engine.is_sensitive(skill)
+        )
 
     def judge_tier(self, skill: Skill) -> str | None:
         tier = self.engine.settings.judge_tier or self.engine.tiers[-1]

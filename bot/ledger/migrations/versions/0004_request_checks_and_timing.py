@@ -20,7 +20,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("requests") as batch:
         batch.add_column(sa.Column("output_mode", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
-        batch.add_column(sa.Column("verify_status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
+        batch.add_column(
+            sa.Column("verify_status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True)
+        )
         batch.add_column(sa.Column("verify_detail", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
         batch.add_column(sa.Column("ttft_ms", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("visible_ttft_ms", sa.Integer(), nullable=True))
