@@ -194,9 +194,11 @@ def list_skills(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 def list_packs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the context packs with document counts and content hashes (their versions)."""
     from bot.packs import builtin_packs_dir, load_packs
+    from bot.skills import discover_skills, plugin_pack_dirs
 
     conf = settings()
-    packs, problems = load_packs([builtin_packs_dir(), *conf.pack_dirs])
+    found, _ = discover_skills(conf.skill_dirs)
+    packs, problems = load_packs([builtin_packs_dir(), *conf.pack_dirs, *plugin_pack_dirs(found)])
     rows = [
         {
             "name": p.name,
@@ -383,7 +385,7 @@ def run_evals(
     """Run golden sets on tiers: pass rate, critical failures, mean cost per case, p50 latency."""
     from pathlib import Path
 
-    from bot.evals.runner import evals_dir, load_cases, run_eval
+    from bot.evals.runner import golden_set_path, load_cases, run_eval
 
     eng = engine(announce=not as_json)
     names = skill or eng.registry.names()
@@ -398,7 +400,7 @@ def run_evals(
         fail("--file needs exactly one --skill")
     plan = []
     for name in names:
-        path = Path(file) if file else evals_dir() / f"{name}.jsonl"
+        path = Path(file) if file else golden_set_path(eng.registry.skills[name])
         if not path.is_file():
             typer.echo(f"warning: no golden set for {name} ({path})", err=True)
             continue

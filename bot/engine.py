@@ -18,7 +18,7 @@ from bot.llm import LLM, CallResult, ModelCallError, short_error
 from bot.packs import Pack, builtin_packs_dir, load_packs, select_context
 from bot.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, parse_output, trim_text
 from bot.routing import Route, Router
-from bot.skills import InputError, Registry, Skill, load_registry
+from bot.skills import InputError, Registry, Skill, discover_skills, load_registry, plugin_pack_dirs
 
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
@@ -144,8 +144,10 @@ class Engine:
     ) -> Engine:
         from bot.ledger.store import Ledger
 
-        packs, _ = load_packs([builtin_packs_dir(), *settings.pack_dirs])
-        registry = load_registry(settings.tier_names, packs, settings.skill_dirs)
+        discovered = discover_skills(settings.skill_dirs)
+        pack_dirs = [builtin_packs_dir(), *settings.pack_dirs, *plugin_pack_dirs(discovered[0])]
+        packs, _ = load_packs(pack_dirs)
+        registry = load_registry(settings.tier_names, packs, discovered=discovered)
         ledger = ledger or Ledger(settings.effective_database_url)
         engine = cls(settings, registry, packs, ledger, llm or LLM(settings.tiers))
         if with_economics:

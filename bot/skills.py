@@ -3,6 +3,9 @@
 Built-in skills are the modules of the top-level `skills` package; other installed packages add
 skills through the entry-point group `tierwise.skills`; `TIERWISE_SKILL_DIRS` adds folders of
 modules. A broken skill is reported with its module and reason and skipped; the others load.
+
+A plugin's folder (the package an entry point names, or a skill folder) may ship `context_packs/`
+and `evals/<skill>.jsonl` beside its modules: they are loaded with it, with no extra settings.
 """
 
 from __future__ import annotations
@@ -87,6 +90,9 @@ class Skill:
     postprocess: Callable[[str, dict[str, Any] | None], str] | None = None
     comparator: Comparator | None = None
     module: str = field(default="", compare=False)
+    # The folder of the package that declared the skill (None for built-ins): a plugin ships its
+    # own `context_packs/` and `evals/` there, found without any configuration.
+    home: Path | None = field(default=None, compare=False)
 
     @property
     def structured(self) -> bool:
@@ -149,8 +155,11 @@ def _skills_in(obj: Any) -> list[Skill]:
     return found
 
 
-def _candidates(skill_dirs: Sequence[Path]) -> Iterable[tuple[str, Callable[[], Any]]]:
-    """(module label, loader) pairs: built-ins, then extra folders, then entry points."""
+Found = tuple[str, Skill, Path | None]  # (module label, declaration, the folder it came from)
+
+
+def _candidates(skill_dirs: Sequence[Path]) -> Iterable[tuple[str, Callable[[], Any], Callable[[], Path | None]]]:
+    """(module label, loader, home) triples: built-ins, then extra folders, then entry points."""
     try:
         import skills as builtin
     except ImportError as exc:  # pragma: no cover - packaging error
@@ -159,22 +168,29 @@ def _candidates(skill_dirs: Sequence[Path]) -> Iterable[tuple[str, Callable[[], 
         def broken() -> Any:
             raise error
 
-        yield "skills", broken
+        yield "skills", broken, lambda: None
     else:
         for info in sorted(pkgutil.iter_modules(builtin.__path__), key=lambda i: i.name):
             if info.name.startswith("_"):
                 continue
             name = f"skills.{info.name}"
-            yield name, (lambda n=name: importlib.import_module(n))
+            yield name, (lambda n=name: importlib.import_module(n)), lambda: None
     for folder in skill_dirs:
         for path in sorted(Path(folder).glob("*.py")):
             if path.name.startswith("_"):
                 continue
-            yield str(path), (lambda p=path: _import_file(p))
+            yield str(path), (lambda p=path: _import_file(p)), (lambda p=path: p.resolve().parent)
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        yield f"{ep.value} (entry point {ep.name})", ep.load
+        yield f"{ep.value} (entry point {ep.name})", ep.load, (lambda m=ep.module: _module_home(m))
+
+
+def _module_home(module: str) -> Path | None:
+    """The folder of an imported plugin module's top-level package."""
+    top = sys.modules.get(module.split(".")[0])
+    origin = getattr(top, "__file__", None)
+    return Path(origin).resolve().parent if origin else None
 
 
 def _import_file(path: Path) -> Any:
@@ -220,14 +236,15 @@ def validate_skill(skill: Skill, tiers: Sequence[str], packs: Iterable[str]) -> 
 
 
 def build_registry(
-    found: Iterable[tuple[str, Skill]], tiers: Sequence[str], packs: Iterable[str]
+    found: Iterable[tuple[str, Skill] | Found], tiers: Sequence[str], packs: Iterable[str]
 ) -> Registry:
     """Validate declarations in order; the first of a duplicate name or command wins."""
     pack_names = list(packs)
     registry = Registry(skills={})
     commands: dict[str, str] = {}
     seen: set[int] = set()
-    for module, skill in found:
+    for module, skill, *rest in found:
+        home = rest[0] if rest else None
         if id(skill) in seen:  # the same object re-exported by another module
             continue
         seen.add(id(skill))
@@ -241,16 +258,17 @@ def build_registry(
             log.warning("skill skipped: %s: %s", module, reason)
             continue
         registry.skills[skill.name] = replace(
-            skill, module=module, tier=ladder_tier(skill.tier, tiers) or skill.tier
+            skill, module=module, tier=ladder_tier(skill.tier, tiers) or skill.tier, home=home
         )
         commands[skill.slash] = skill.name
     return registry
 
 
-def load_registry(tiers: Sequence[str], packs: Iterable[str], skill_dirs: Sequence[Path] = ()) -> Registry:
-    found: list[tuple[str, Skill]] = []
+def discover_skills(skill_dirs: Sequence[Path] = ()) -> tuple[list[Found], list[LoadProblem]]:
+    """Import every skill module; a broken one is a problem, not a crash."""
+    found: list[Found] = []
     problems: list[LoadProblem] = []
-    for label, loader in _candidates(skill_dirs):
+    for label, loader, home in _candidates(skill_dirs):
         try:
             obj = loader()
         except Exception as exc:  # a broken plugin must not take the bot down
@@ -261,7 +279,28 @@ def load_registry(tiers: Sequence[str], packs: Iterable[str], skill_dirs: Sequen
         if not skills:
             problems.append(LoadProblem(label, "declares no Skill"))
             continue
-        found.extend((label, s) for s in skills)
+        folder = home()
+        found.extend((label, s, folder) for s in skills)
+    return found, problems
+
+
+def plugin_pack_dirs(found: Iterable[Found]) -> list[Path]:
+    """`context_packs/` folders shipped beside plugin skills, in discovery order."""
+    dirs: list[Path] = []
+    for _, _, home in found:
+        candidate = home / "context_packs" if home else None
+        if candidate is not None and candidate.is_dir() and candidate not in dirs:
+            dirs.append(candidate)
+    return dirs
+
+
+def load_registry(
+    tiers: Sequence[str],
+    packs: Iterable[str],
+    skill_dirs: Sequence[Path] = (),
+    discovered: tuple[list[Found], list[LoadProblem]] | None = None,
+) -> Registry:
+    found, problems = discovered if discovered is not None else discover_skills(skill_dirs)
     registry = build_registry(found, tiers, packs)
     registry.problems[:0] = problems
     return registry

@@ -92,6 +92,15 @@ def evals_dir() -> Path:
     return here.parent / "evals"
 
 
+def golden_set_path(skill: Skill) -> Path:
+    """A plugin's own `evals/<skill>.jsonl` beside its package, else the built-in golden sets."""
+    if skill.home is not None:
+        own = skill.home / "evals" / f"{skill.name}.jsonl"
+        if own.is_file():
+            return own
+    return evals_dir() / f"{skill.name}.jsonl"
+
+
 def load_cases(path: Path) -> tuple[list[EvalCase], list[str]]:
     """Parse a JSONL golden set; a broken line is reported with its number and skipped."""
     cases: list[EvalCase] = []
