@@ -158,7 +158,9 @@ def _skills_in(obj: Any) -> list[Skill]:
 Found = tuple[str, Skill, Path | None]  # (module label, declaration, the folder it came from)
 
 
-def _candidates(skill_dirs: Sequence[Path]) -> Iterable[tuple[str, Callable[[], Any], Callable[[], Path | None]]]:
+def _candidates(
+    skill_dirs: Sequence[Path],
+) -> Iterable[tuple[str, Callable[[], Any], Callable[[], Path | None]]]:
     """(module label, loader, home) triples: built-ins, then extra folders, then entry points."""
     try:
         import skills as builtin

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.testing import Script
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.fake_slack import fake_slack  # noqa: F401  (a fixture, re-exported for every test)
 
@@ -28,25 +28,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TIERWISE_DATA_DIR", str(tmp_path / "data"))
     return tmp_path
-
-
-class Script:
-    """A litellm `mock_response` that answers per tier from queues, then falls back to a default."""
-
-    def __init__(self, default: str | Callable[[str, list[dict[str, Any]]], Any] = "ok") -> None:
-        self.default = default
-        self.queues: dict[str, deque[Any]] = defaultdict(deque)
-        self.calls: list[tuple[str, list[dict[str, Any]]]] = []
-
-    def on(self, tier: str, *replies: Any) -> Script:
-        self.queues[tier].extend(replies)
-        return self
-
-    def __call__(self, tier: str, messages: list[dict[str, Any]]) -> Any:
-        self.calls.append((tier, messages))
-        if self.queues[tier]:
-            return self.queues[tier].popleft()
-        return self.default(tier, messages) if callable(self.default) else self.default
 
 
 @pytest.fixture

@@ -55,13 +55,18 @@ def _run(runner: CliRunner, *args: str) -> Any:
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def test_the_plugin_skill_and_its_pack_load_from_the_entry_point(plugin_installed: None, make_engine: Any) -> None:
+def test_the_plugin_skill_and_its_pack_load_from_the_entry_point(
+    plugin_installed: None, make_engine: Any
+) -> None:
     engine = make_engine()
     skill = engine.registry.get("glossary")
     assert skill is not None, [str(p) for p in engine.registry.problems]
     assert skill.home == (PLUGIN / "tierwise_glossary").resolve()
     assert skill.module == "tierwise_glossary:glossary (entry point glossary)"
-    assert engine.packs["acme-glossary"].root == (PLUGIN / "tierwise_glossary/context_packs/acme-glossary").resolve()
+    assert (
+        engine.packs["acme-glossary"].root
+        == (PLUGIN / "tierwise_glossary/context_packs/acme-glossary").resolve()
+    )
     assert "ask" in engine.registry.names()  # built-ins still load beside it
 
 
