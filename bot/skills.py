@@ -18,9 +18,10 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 if TYPE_CHECKING:
     from bot.prompt import PromptParts
@@ -52,10 +53,17 @@ class CaseScore:
 
 Comparator = Callable[[dict[str, Any], dict[str, Any]], CaseScore]
 
+# The output model; a free-text skill is a `Skill[BaseModel]` with no output.
+Out = TypeVar("Out", bound=BaseModel, default=BaseModel)
+
 
 @dataclass(frozen=True)
-class Skill:
+class Skill(Generic[Out]):
     """What a skill is: a declaration, not code paths. Twenty lines and a pack make a skill.
+
+    Typed over its output model: `Skill[EmailLabel]` has `output=EmailLabel`, and its hooks receive
+    an `EmailLabel`. Output rules belong in the model (pydantic constraints and validators) where
+    they can be: they then reach the model through the JSON schema, not only the parser.
 
     Optional hooks:
     - `build_prompt(parts) -> parts`: adjust the assembled prompt parts (never the tier or pack).
@@ -76,7 +84,7 @@ class Skill:
         str, ...
     ] = ()  # regexes (case-insensitive, multiline) whose match is a strong signal
     detect: Callable[[str], bool] | None = None  # the same, as code (e.g. "this parses as a JSON alert")
-    output: type[BaseModel] | None = None
+    output: type[Out] | None = None
     max_output_tokens: int = 512
     context_budget: int = 1200
     sensitive: bool = False
@@ -86,7 +94,7 @@ class Skill:
     uses_thread: bool = False  # the whole thread is the input when the text is empty
     build_prompt: Callable[[PromptParts], PromptParts] | None = None
     prepare_input: Callable[[str], str] | None = None
-    check_output: Callable[[BaseModel], None] | None = None
+    check_output: Callable[[Out], None] | None = None
     postprocess: Callable[[str, dict[str, Any] | None], str] | None = None
     comparator: Comparator | None = None
     module: str = field(default="", compare=False)

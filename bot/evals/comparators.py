@@ -6,7 +6,8 @@ score outputs the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bot.skills import CaseScore, Comparator, FieldScore
@@ -54,19 +55,31 @@ def technique_match(expected: Any, actual: Any) -> bool:
     return all(found(e) for e in _as_set(expected))
 
 
-def fields_comparator(checks: dict[str, FieldCheck]) -> Comparator:
-    """A comparator over the fields named in `expected` (fields it does not name are not scored)."""
+@dataclass(frozen=True)
+class FieldsComparator:
+    """Scores the fields named in `expected` with a check per field (`exact` where none is given).
 
-    def compare(expected: dict[str, Any], output: dict[str, Any]) -> CaseScore:
+    Shadow evaluation compares two tiers' outputs on `fields` only: the ones the skill declared.
+    """
+
+    checks: Mapping[str, FieldCheck]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.checks)
+
+    def __call__(self, expected: dict[str, Any], output: dict[str, Any]) -> CaseScore:
         scores = []
         for name, want in expected.items():
-            check = checks.get(name, exact)
+            check = self.checks.get(name, exact)
             got = output.get(name)
             scores.append(FieldScore(name, want, got, bool(check(want, got))))
         return summarize(scores)
 
-    compare.fields = tuple(checks)  # type: ignore[attr-defined]  # shadow compares these fields only
-    return compare
+
+def fields_comparator(checks: Mapping[str, FieldCheck]) -> FieldsComparator:
+    """A comparator over the fields named in `expected` (fields it does not name are not scored)."""
+    return FieldsComparator(dict(checks))
 
 
 def summarize(scores: Iterable[FieldScore]) -> CaseScore:
