@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from bot.app import build_engine
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -596,13 +598,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.config import load_settings
     from bot.digest import build_digest, to_text
-    from bot.engine import Engine
     from bot.llm import LLM
 
     # Each skill is configured on its main tier, so the review looks at the traffic it has.
     skills = {name: {"tier": spec[1]} for name, spec in SKILLS.items()}
     settings = load_settings(database_url=f"sqlite:///{path}", skills=skills)
-    engine = Engine.from_settings(settings, llm=LLM(settings.tiers, mock_response="x"))
+    engine = build_engine(settings, llm=LLM(settings.tiers, mock_response="x"))
 
     # Closed days are rolled up once (the scheduler's nightly job does this as days close); time that
     # one-off catch-up for the whole 8 weeks separately, then the digest itself.

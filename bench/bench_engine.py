@@ -19,6 +19,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from bot.app import build_engine
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -28,13 +30,13 @@ def main(n: int = 2000) -> None:
     os.chdir(tmp)
     os.environ["TIERWISE_DATA_DIR"] = tmp
     from bot.config import load_settings
-    from bot.engine import Engine, Request
+    from bot.engine import Request
     from bot.llm import LLM, litellm_module
     from bot.stats import percentile as pct
 
     settings = load_settings()
     reply = "Request VPN access in Okta, then install Zscaler. Sources: [it/vpn-access.md]"
-    engine = Engine.from_settings(settings, llm=LLM(settings.tiers, mock_response=reply))
+    engine = build_engine(settings, llm=LLM(settings.tiers, mock_response=reply))
     questions = [
         json.loads(line)["input"] for line in (ROOT / "evals" / "ask.jsonl").read_text().splitlines() if line
     ]

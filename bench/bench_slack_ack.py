@@ -24,6 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.app import build_engine  # noqa: E402
 from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, post_signed  # noqa: E402
 
 ACK_LIMIT_MS = 1000.0
@@ -68,7 +69,6 @@ def count_answers(slack: FakeSlack) -> Counter[str]:
 
 def run(events: int, model_seconds: float, retries: bool) -> int:
     from bot.config import load_settings
-    from bot.engine import Engine
     from bot.llm import LLM, litellm_module
     from bot.slack.app import build_app
     from bot.slack.server import make_http_server
@@ -87,7 +87,7 @@ def run(events: int, model_seconds: float, retries: bool) -> int:
             slack_signing_secret=SIGNING_SECRET,
             slack_api_url=slack.api_url,
         )
-        engine = Engine.from_settings(settings, llm=LLM(settings.tiers, mock_response=slow_model))
+        engine = build_engine(settings, llm=LLM(settings.tiers, mock_response=slow_model))
         executor = ThreadPoolExecutor(max_workers=48, thread_name_prefix="bench-lazy")
         app = build_app(engine, executor=executor)
         server = make_http_server(app, "127.0.0.1", 0)

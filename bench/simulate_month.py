@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.app import build_engine  # noqa: E402
 from bot.evals.judge import PAIR_SYSTEM, RUBRIC_SYSTEM  # noqa: E402
 from bot.evals.runner import EvalCase, evals_dir, load_cases  # noqa: E402
 
@@ -237,7 +238,7 @@ def redate(engine: Any, day: datetime, batch_start: datetime) -> int:
 def simulate(config: SimConfig, database_url: str, log: Any = None) -> SimResult:
     """Run the month against a fresh ledger at `database_url`; returns the review and the digest."""
     from bot.digest import build_digest
-    from bot.engine import Engine, Request
+    from bot.engine import Request
     from bot.evals.runner import run_eval
     from bot.ledger.models import utcnow
     from bot.llm import LLM
@@ -260,7 +261,7 @@ def simulate(config: SimConfig, database_url: str, log: Any = None) -> SimResult
 
     with FakeOpenAI(default=model) as fake:
         settings = settings_for(fake.url, database_url, config.price_scale)
-        engine = Engine.from_settings(settings, llm=LLM(settings.tiers))
+        engine = build_engine(settings, llm=LLM(settings.tiers))
         # The real Shadow hook, run inline with a seeded RNG so the month is reproducible.
         engine.after_reply.remove(engine.shadow)
         engine.shadow = Shadow(engine, rng=random.Random(config.seed), background=False)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from bot.app import build_engine
 from bot.config import ConfigError
 
 if TYPE_CHECKING:
@@ -44,12 +45,12 @@ def settings() -> Settings:
 
 
 def engine(announce: bool = True) -> Engine:
-    from bot.engine import Engine, embedded_notice
+    from bot.engine import embedded_notice
     from bot.logs import setup_logging
 
     conf = settings()
     setup_logging(conf.log_level if conf.log_level != "INFO" else "WARNING")
-    eng = Engine.from_settings(conf)
+    eng = build_engine(conf)
     if announce:
         notice = embedded_notice(conf)
         if notice:

@@ -15,10 +15,10 @@ from bot.config import Settings
 from bot.ladder import Ladder
 from bot.ledger.models import RequestRow, new_id
 from bot.llm import LLM, CallResult, ModelCallError, short_error
-from bot.packs import Pack, builtin_packs_dir, load_packs, select_context
+from bot.packs import Pack, select_context
 from bot.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, parse_output, trim_text
 from bot.routing import Route, Router
-from bot.skills import InputError, Registry, Skill, discover_skills, load_registry, plugin_pack_dirs
+from bot.skills import InputError, Registry, Skill
 
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
@@ -133,31 +133,6 @@ class Engine:
         self.budget = budget
         self.after_reply: list[AfterReply] = list(after_reply)
         self.shadow: Any = None  # the Shadow hook when economics are on (tests drain it)
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        llm: LLM | None = None,
-        ledger: Ledger | None = None,
-        with_economics: bool = True,
-    ) -> Engine:
-        from bot.ledger.store import Ledger
-
-        discovered = discover_skills(settings.skill_dirs)
-        pack_dirs = [builtin_packs_dir(), *settings.pack_dirs, *plugin_pack_dirs(discovered[0])]
-        packs, _ = load_packs(pack_dirs)
-        registry = load_registry(settings.tier_names, packs, discovered=discovered)
-        ledger = ledger or Ledger(settings.effective_database_url)
-        engine = cls(settings, registry, packs, ledger, llm or LLM(settings.tiers))
-        if with_economics:
-            from bot.budgets import Budgets
-            from bot.shadow import Shadow
-
-            engine.budget = Budgets(settings, ledger)
-            engine.shadow = Shadow(engine)
-            engine.after_reply.append(engine.shadow)
-        return engine
 
     # Tiers -------------------------------------------------------------------------------
 

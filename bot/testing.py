@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from bot.app import build_engine
+
 if TYPE_CHECKING:
     from bot.engine import Engine, Reply
     from bot.skills import Skill
@@ -65,13 +67,12 @@ class TestBot:
         **settings: Any,
     ) -> None:
         from bot.config import load_settings
-        from bot.engine import Engine
         from bot.llm import LLM
         from bot.skills import validate_skill
 
         self.script = Script()
         conf = load_settings(data_dir=data_dir, pack_dirs=list(pack_dirs), **settings)
-        self.engine: Engine = Engine.from_settings(conf, llm=LLM(conf.tiers, mock_response=self.script))
+        self.engine: Engine = build_engine(conf, llm=LLM(conf.tiers, mock_response=self.script))
         for skill in skills:  # declarations handed over directly, validated like discovered ones
             problem = validate_skill(skill, conf.tier_names, self.engine.packs)
             if problem:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.app import build_engine
 from bot.testing import Script
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.fake_slack import fake_slack  # noqa: F401  (a fixture, re-exported for every test)
@@ -44,7 +45,7 @@ def make_engine(script: Script) -> Callable[..., Any]:
 
     def build(mock: Any = None, **overrides: Any) -> Engine:
         settings = load_settings(**overrides)
-        return Engine.from_settings(settings, llm=LLM(settings.tiers, mock_response=mock or script))
+        return build_engine(settings, llm=LLM(settings.tiers, mock_response=mock or script))
 
     return build
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.app import build_engine
 from bot.ledger.models import EvalRun, Feedback, RequestRow, ShadowPair, TierAssignment
 from bot.ledger.store import Ledger
 
@@ -446,12 +447,11 @@ def scenario_engine(data_dir: Path, **overrides: Any) -> Any:
 
     Its model is a fixed string and its shadow sampling is off: nothing here calls a model."""
     from bot.config import load_settings
-    from bot.engine import Engine
     from bot.llm import LLM
 
     seeded_database(data_dir)
     settings = load_settings(**scenario_settings(data_dir=data_dir, **overrides))
-    return Engine.from_settings(settings, llm=LLM(settings.tiers, mock_response="unused"))
+    return build_engine(settings, llm=LLM(settings.tiers, mock_response="unused"))
 
 
 # Engines whose model calls have exact costs ---------------------------------------------------------

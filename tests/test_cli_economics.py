@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from bot import cli, tier_review
 from bot import digest as digest_mod
+from bot.app import build_engine
 from bot.config import load_settings
 from bot.engine import Engine
 from bot.llm import LLM
@@ -61,7 +62,7 @@ def run(*args: str) -> Any:
 def engine_here() -> Engine:
     """The engine the CLI builds in this directory (same config, same database)."""
     settings = load_settings()
-    return Engine.from_settings(settings, llm=LLM(settings.tiers, mock_response="unused"))
+    return build_engine(settings, llm=LLM(settings.tiers, mock_response="unused"))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from bot.app import build_engine
 from bot.config import TierConfig, load_settings
 from bot.engine import Engine, Request
 from bot.ledger.models import RequestRow
@@ -78,9 +79,7 @@ USAGE = [(1000, 200), (1, 1), (12345, 678), (0, 50), (999999, 0)]
 def test_priced_tier_cost_is_exact(skill_dir: Path, fake_openai) -> None:
     for n, m in USAGE:
         fake_openai.script("cheap", {"content": f"answer {n}", "prompt_tokens": n, "completion_tokens": m})
-    engine = Engine.from_settings(
-        load_settings(tiers={"small": priced(fake_openai.url)}, skill_dirs=[skill_dir])
-    )
+    engine = build_engine(load_settings(tiers={"small": priced(fake_openai.url)}, skill_dirs=[skill_dir]))
     replies = [engine.handle(Request(text=f"question {i}", skill="costly")) for i in range(len(USAGE))]
     assert all(r.ok for r in replies), [r.text for r in replies]
     assert [r["model"] for r in fake_openai.requests] == ["cheap"] * len(USAGE)
@@ -145,7 +144,7 @@ def test_escalation_costs_both_attempts(skill_dir: Path, fake_openai) -> None:
         ),
         "large": priced(fake_openai.url, "openai/top"),
     }
-    engine = Engine.from_settings(load_settings(tiers=tiers, skill_dirs=[skill_dir]))
+    engine = build_engine(load_settings(tiers=tiers, skill_dirs=[skill_dir]))
     reply = engine.handle(Request(text="q", skill="costly-json"))
     assert reply.ok and reply.escalated
     first, second = rows(engine)
@@ -161,7 +160,7 @@ def test_unknown_model_without_prices_is_cost_unknown(skill_dir: Path, fake_open
     fake_openai.script("cheap", {"content": "hi", "prompt_tokens": 500, "completion_tokens": 50})
     tier = priced(fake_openai.url)
     del tier["input_cost_per_token"], tier["output_cost_per_token"]
-    engine = Engine.from_settings(load_settings(tiers={"small": tier}, skill_dirs=[skill_dir]))
+    engine = build_engine(load_settings(tiers={"small": tier}, skill_dirs=[skill_dir]))
     reply = engine.handle(Request(text="q", skill="costly"))
     assert reply.ok
     assert not reply.cost_known

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot import local_model
+from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, load_settings
-from bot.engine import Engine, Request
+from bot.engine import Request
 
 pytestmark = [
     pytest.mark.embedded,
@@ -42,7 +43,7 @@ def test_embedded_model_answers_a_handbook_question(tmp_path: Path) -> None:
     (skills / "tiny.py").write_text(TINY)
     settings = load_settings(skill_dirs=[skills])
     assert all(t.model == EMBEDDED_MODEL for t in settings.tiers.values())
-    engine = Engine.from_settings(settings)  # no mock: the real litellm → llama.cpp path
+    engine = build_engine(settings)  # no mock: the real litellm → llama.cpp path
 
     reply = engine.handle(Request(text="How do I get VPN access?", skill="tiny-ask"))
 

@@ -12,6 +12,7 @@ import litellm
 import pytest
 from sqlmodel import select
 
+from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, load_settings
 from bot.engine import Engine, Request
 from bot.ledger.models import RequestRow
@@ -139,7 +140,7 @@ def rows(engine: Engine) -> list[RequestRow]:
 
 def real_engine(**overrides: Any) -> Engine:
     """No mock: every call goes over HTTP to whatever api_base the tiers name."""
-    return Engine.from_settings(load_settings(**overrides))
+    return build_engine(load_settings(**overrides))
 
 
 def tier(url: str, name: str, boundary: str, **extra: Any) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 
 from bot import local_model
+from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, load_settings
-from bot.engine import Engine
 from bot.evals.runner import evals_dir, load_cases, run_eval
 from bot.ledger.models import EvalResult, EvalRun, RequestRow
 
@@ -27,7 +27,7 @@ pytestmark = [
 def test_label_email_eval_on_the_embedded_model() -> None:
     settings = load_settings()
     assert settings.tiers["small"].model == EMBEDDED_MODEL  # the defaults, nothing configured
-    engine = Engine.from_settings(settings)  # the real model edge, no mock
+    engine = build_engine(settings)  # the real model edge, no mock
     cases, problems = load_cases(evals_dir() / "label-email.jsonl")
     assert problems == []
     two = sorted(cases, key=lambda c: len(c.input))[:2]  # the shortest, to keep the test fast

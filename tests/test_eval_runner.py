@@ -15,6 +15,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from bot.app import build_engine
 from bot.config import load_settings
 from bot.engine import Engine
 from bot.evals import judge
@@ -94,7 +95,7 @@ def priced(fake_openai: Any) -> Engine:
             "medium": _tier("pricey", fake_openai.url, PRICEY),
         }
     )
-    return Engine.from_settings(settings)
+    return build_engine(settings)
 
 
 def _runs(engine: Engine) -> list[EvalRun]:
@@ -536,7 +537,7 @@ def test_judge_cost_is_counted_separately(fake_openai: Any) -> None:
 
     fake_openai.default = answer
     judge_price = {"in": 2e-6, "out": 4e-6}
-    engine = Engine.from_settings(
+    engine = build_engine(
         load_settings(
             tiers={
                 "small": _tier("cheap", fake_openai.url, CHEAP),

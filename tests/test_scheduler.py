@@ -17,6 +17,7 @@ import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from sqlalchemy import select, text
 
+from bot.app import build_engine
 from bot.config import load_settings
 from bot.digest import Digest
 from bot.engine import Engine
@@ -64,7 +65,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
 def new_engine(**overrides: Any) -> Engine:
     """Another "process": its own settings, ledger connection pool and engine on the same database."""
     settings = load_settings(**overrides)
-    return Engine.from_settings(settings, llm=LLM(settings.tiers, mock_response="unused"))
+    return build_engine(settings, llm=LLM(settings.tiers, mock_response="unused"))
 
 
 def digest_run(engine: Engine, period: str) -> DigestRun | None:

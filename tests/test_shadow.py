@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.app import build_engine
 from bot.config import load_settings
 from bot.engine import Engine, Request
 from bot.ledger import queries
@@ -342,7 +343,7 @@ def boundary_engine(fake_openai: Any, boundaries: dict[str, str], **ask_conf: An
     settings = load_settings(
         tiers=tiers, skills={"ask": {"sensitive": True, "tier": "medium", "shadow_rate": 1.0, **ask_conf}}
     )
-    engine = Engine.from_settings(settings, llm=LLM(settings.tiers))
+    engine = build_engine(settings, llm=LLM(settings.tiers))
     inline_shadow(engine)
     return engine
 

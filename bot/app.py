@@ -1,0 +1,45 @@
+"""The composition root: builds Tierwise's services from settings. Nothing else constructs them.
+
+Adapters (CLI, Slack, the shell), benchmarks and tests ask this module for an engine; the engine's
+stages and the economics services receive what they use, never a service locator.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.engine import Engine
+    from bot.ledger.store import Ledger
+    from bot.llm import LLM
+
+
+def build_engine(
+    settings: Settings,
+    llm: LLM | None = None,
+    ledger: Ledger | None = None,
+    with_economics: bool = True,
+) -> Engine:
+    """Skills (built-in, plugin, folders), their packs, the ledger, the model edge and, unless told
+    otherwise, budgets and shadow sampling."""
+    from bot.engine import Engine
+    from bot.ledger.store import Ledger
+    from bot.llm import LLM
+    from bot.packs import builtin_packs_dir, load_packs
+    from bot.skills import discover_skills, load_registry, plugin_pack_dirs
+
+    discovered = discover_skills(settings.skill_dirs)
+    pack_dirs = [builtin_packs_dir(), *settings.pack_dirs, *plugin_pack_dirs(discovered[0])]
+    packs, _ = load_packs(pack_dirs)
+    registry = load_registry(settings.tier_names, packs, discovered=discovered)
+    ledger = ledger or Ledger(settings.effective_database_url)
+    engine = Engine(settings, registry, packs, ledger, llm or LLM(settings.tiers))
+    if with_economics:
+        from bot.budgets import Budgets
+        from bot.shadow import Shadow
+
+        engine.budget = Budgets(settings, ledger)
+        engine.shadow = Shadow(engine)
+        engine.after_reply.append(engine.shadow)
+    return engine
