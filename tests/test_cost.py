@@ -20,27 +20,12 @@ from bot.ledger.models import RequestRow
 IN = 0.000003  # $3 per million input tokens
 OUT = 0.000015  # $15 per million output tokens
 
-SKILLS = """
-from pydantic import BaseModel
-
-from bot.skills import Skill
-
-
-class Answer(BaseModel):
-    answer: str
-
-
-costly = Skill(name="costly", description="Priced answers", instructions="Answer.")
-costly_json = Skill(name="costly-json", description="Priced JSON", instructions="JSON.", output=Answer)
-"""
+SKILLS = Path(__file__).parent / "skill_sources" / "cost"
 
 
 @pytest.fixture
-def skill_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "skills"
-    folder.mkdir()
-    (folder / "cost_skills.py").write_text(SKILLS)
-    return folder
+def skill_dir() -> Path:
+    return SKILLS
 
 
 def priced(url: str, model: str = "openai/cheap", **extra: Any) -> dict[str, Any]:

@@ -23,25 +23,11 @@ pytestmark = [
     ),
 ]
 
-TINY = """
-from bot.skills import Skill
-
-tiny = Skill(
-    name="tiny-ask",
-    description="Handbook questions, briefly",
-    instructions="Answer the employee's question from the handbook context in one short sentence.",
-    packs=("company-handbook",),
-    max_output_tokens=32,
-    context_budget=120,
-)
-"""
+TINY = Path(__file__).parent / "skill_sources" / "tiny"
 
 
 def test_embedded_model_answers_a_handbook_question(tmp_path: Path) -> None:
-    skills = tmp_path / "skills"
-    skills.mkdir()
-    (skills / "tiny.py").write_text(TINY)
-    settings = load_settings(skill_dirs=[skills])
+    settings = load_settings(skill_dirs=[TINY])
     assert all(t.model == EMBEDDED_MODEL for t in settings.tiers.values())
     engine = build_engine(settings)  # no mock: the real litellm → llama.cpp path
 

@@ -718,19 +718,7 @@ def test_custom_ladder_free_text_never_crashes(isolated: Path, make_engine, scri
 # The context window
 
 
-WINDOW_SKILL = """
-from bot.skills import Skill
-
-filler = Skill(
-    name="filler",
-    description="Long answers from many notes",
-    instructions="You answer from the notes. Quote the notes you used and keep the answer short.",
-    packs=("many-notes",),
-    cite_sources=True,
-    max_output_tokens=400,
-    context_budget=5000,
-)
-"""
+WINDOW_SKILLS = Path(__file__).parent / "skill_sources" / "window"
 
 
 @pytest.mark.parametrize("window", [1024, 1500, 2048])
@@ -746,12 +734,10 @@ def test_prompt_plus_output_fits_the_context_window(make_engine, tmp_path: Path,
         (pack / f"note-{i:02d}.md").write_text(
             f"# Note {i}\n\nVPN access and monitor expenses, note {i}: file a ticket, wait {i} days.\n"
         )
-    (tmp_path / "window-skills").mkdir()
-    (tmp_path / "window-skills" / "filler.py").write_text(WINDOW_SKILL)
     engine = make_engine(
         tiers={"small": {"model": "openai/gpt-4o-mini", "context_window": window, "data_boundary": "local"}},
         pack_dirs=[tmp_path / "window-packs"],
-        skill_dirs=[tmp_path / "window-skills"],
+        skill_dirs=[WINDOW_SKILLS],
     )
     reply = engine.handle(
         Request(text="How do I get VPN access and expense a monitor? " * 300, skill="filler")
