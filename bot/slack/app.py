@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
+from bot import tracing
 from bot.engine import Reply, Request
 from bot.ledger.store import UnknownRequest
 from bot.slack import commands
@@ -205,6 +206,7 @@ class SlackBot:
         target = Target(channel=channel, user=event["user"], thread_ts=thread, assistant_thread=route == "dm")
         self.converse(request, target)
 
+    @tracing.traced("slack.event", lambda _, self, request, target: {"slack.channel": request.channel})
     def converse(self, request: Request, target: Target) -> None:
         """Run the engine while showing progress, then deliver whatever it decided."""
         progress = Progress(self.client, target, self.progress_delay)
