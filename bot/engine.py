@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import privacy, tracing
-from bot.ladder import Ladder
 from bot.config import Settings
+from bot.ladder import Ladder
 from bot.ledger.models import RequestRow, new_id
 from bot.llm import LLM, CallResult, ModelCallError, short_error
 from bot.packs import Pack, builtin_packs_dir, load_packs, select_context

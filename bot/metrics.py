@@ -42,7 +42,9 @@ class _Queues(Collector):
         self.queues: dict[str, tuple[Callable[[], int], Callable[[], float]]] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        depth = GaugeMetricFamily("tierwise_work_queue_depth", "Work items waiting to start.", labels=["queue"])
+        depth = GaugeMetricFamily(
+            "tierwise_work_queue_depth", "Work items waiting to start.", labels=["queue"]
+        )
         age = GaugeMetricFamily(
             "tierwise_work_queue_oldest_age_seconds",
             "Age of the oldest work item waiting to start (0 when none waits).",
@@ -63,44 +65,65 @@ class Metrics:
         r = self.registry
         by = ["skill", "tier", "purpose"]
         self.requests = Counter(
-            "tierwise_requests", "Requests by final status (model calls, and requests refused before one).",
-            [*by, "status"], registry=r,
+            "tierwise_requests",
+            "Requests by final status (model calls, and requests refused before one).",
+            [*by, "status"],
+            registry=r,
         )
         self.errors = Counter(
             "tierwise_request_errors", "Requests that failed (model error or invalid output).", by, registry=r
         )
         self.escalations = Counter(
-            "tierwise_escalations", "Retries on a stronger tier after an invalid answer (tier: the stronger one).",
-            ["skill", "tier"], registry=r,
+            "tierwise_escalations",
+            "Retries on a stronger tier after an invalid answer (tier: the stronger one).",
+            ["skill", "tier"],
+            registry=r,
         )
         self.refusals = Counter(
-            "tierwise_refusals", "Requests refused (channel, budget, data boundary).", ["skill", "tier"], registry=r
+            "tierwise_refusals",
+            "Requests refused (channel, budget, data boundary).",
+            ["skill", "tier"],
+            registry=r,
         )
         self.latency = Histogram(
-            "tierwise_request_duration_seconds", "Model call latency, queue wait included.", by,
-            buckets=LATENCY_BUCKETS, registry=r,
+            "tierwise_request_duration_seconds",
+            "Model call latency, queue wait included.",
+            by,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.ttft = Histogram(
-            "tierwise_time_to_first_token_seconds", "Time to the model's first token.", ["skill", "tier"],
-            buckets=TTFT_BUCKETS, registry=r,
+            "tierwise_time_to_first_token_seconds",
+            "Time to the model's first token.",
+            ["skill", "tier"],
+            buckets=TTFT_BUCKETS,
+            registry=r,
         )
         self.visible_ttft = Histogram(
-            "tierwise_visible_time_to_first_token_seconds", "Time from receipt to the first text a user saw.",
-            ["skill", "tier"], buckets=TTFT_BUCKETS, registry=r,
+            "tierwise_visible_time_to_first_token_seconds",
+            "Time from receipt to the first text a user saw.",
+            ["skill", "tier"],
+            buckets=TTFT_BUCKETS,
+            registry=r,
         )
-        self.tokens = Counter(
-            "tierwise_tokens", "Tokens sent and received.", [*by, "direction"], registry=r
-        )
+        self.tokens = Counter("tierwise_tokens", "Tokens sent and received.", [*by, "direction"], registry=r)
         self.cost = Counter("tierwise_cost_usd", "Spend in US dollars (known prices).", by, registry=r)
         self.unpriced = Counter(
             "tierwise_unpriced_requests", "Model calls whose price is unknown.", by, registry=r
         )
         self.shadow_cost = Counter(
-            "tierwise_shadow_cost_usd", "Spend on shadow and judge calls, in US dollars.", ["skill"], registry=r
+            "tierwise_shadow_cost_usd",
+            "Spend on shadow and judge calls, in US dollars.",
+            ["skill"],
+            registry=r,
         )
-        self.feedback = Counter("tierwise_feedback", "Ratings given (score: up or down).", ["score"], registry=r)
+        self.feedback = Counter(
+            "tierwise_feedback", "Ratings given (score: up or down).", ["score"], registry=r
+        )
         self.redactions = Counter(
-            "tierwise_redactions", "Spans redacted before storage or before an external tier.", ["skill"],
+            "tierwise_redactions",
+            "Spans redacted before storage or before an external tier.",
+            ["skill"],
             registry=r,
         )
         self._queues = _Queues()

@@ -125,9 +125,7 @@ def wants_outbound_redaction(engine: Engine, skill_name: str) -> bool:
     if engine.settings.skill_settings(skill_name).redact_external:
         return True
     skill = engine.registry.skills.get(skill_name)
-    return bool(skill) and any(
-        engine.packs[p].redact_external for p in skill.packs if p in engine.packs
-    )
+    return bool(skill) and any(engine.packs[p].redact_external for p in skill.packs if p in engine.packs)
 
 
 def outbound(
@@ -197,9 +195,7 @@ def export_user(ledger: Ledger, user: str, actor: str = "cli") -> dict[str, Any]
         assignments = list(
             s.execute(select(TierAssignment).where(TierAssignment.assigned_by == user)).scalars()
         )
-        decisions = list(
-            s.execute(select(Recommendation).where(Recommendation.decided_by == user)).scalars()
-        )
+        decisions = list(s.execute(select(Recommendation).where(Recommendation.decided_by == user)).scalars())
     if not (requests or feedback or assignments or decisions):
         return None
     data = {

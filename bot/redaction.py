@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 DETECTORS = ("email", "phone", "card", "secret")
 
-_EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d|\(\d|\d)[\d ().-]{6,}\d(?![\w])")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
@@ -95,7 +97,9 @@ def detectors(names: Iterable[str]) -> tuple[Detector, ...]:
     wanted = set(names)
     unknown = sorted(wanted - set(_ALL))
     if unknown:
-        raise ValueError(f"unknown redaction detector(s) {', '.join(unknown)} (valid: {', '.join(DETECTORS)})")
+        raise ValueError(
+            f"unknown redaction detector(s) {', '.join(unknown)} (valid: {', '.join(DETECTORS)})"
+        )
     return tuple(d for name, d in _ALL.items() if name in wanted)
 
 

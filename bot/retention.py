@@ -93,7 +93,8 @@ def _text_targets(cutoff: datetime) -> dict[str, tuple[type, ColumnElement[bool]
         ),
         "eval_results": (
             EvalResult,
-            EvalResult.run_id.in_(old_runs) & or_(EvalResult.output.is_not(None), EvalResult.detail.is_not(None)),
+            EvalResult.run_id.in_(old_runs)
+            & or_(EvalResult.output.is_not(None), EvalResult.detail.is_not(None)),
             {"output": None, "detail": None},
         ),
     }
@@ -118,11 +119,15 @@ def purge(
             if table is RequestRow:
                 _keep_error_kinds(s, where)
             # Core UPDATE (no ORM flush): no figure column changes, so the rollups stay valid.
-            s.execute(update(table).where(where).values(**values), execution_options={"synchronize_session": False})
+            s.execute(
+                update(table).where(where).values(**values), execution_options={"synchronize_session": False}
+            )
         for name, expiry in EXPIRED_ROWS.items():
             table, where = expiry(now)
             if dry_run:
-                report.deleted[name] = int(s.execute(select(func.count()).select_from(table).where(where)).scalar_one())
+                report.deleted[name] = int(
+                    s.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+                )
             else:
                 report.deleted[name] = int(s.execute(delete(table).where(where)).rowcount or 0)
         if not dry_run:
@@ -197,7 +202,9 @@ def data_summary(ledger: Ledger, settings: Settings, now: datetime | None = None
             for name, (table, where, _) in _text_targets(now + timedelta(days=36500)).items()
         }
         oldest = s.execute(
-            select(func.min(RequestRow.created_at)).where(_text_targets(now + timedelta(days=36500))["requests"][1])
+            select(func.min(RequestRow.created_at)).where(
+                _text_targets(now + timedelta(days=36500))["requests"][1]
+            )
         ).scalar_one_or_none()
     return {
         "retention": policy,
@@ -214,14 +221,16 @@ def data_summary(ledger: Ledger, settings: Settings, now: datetime | None = None
 def data_text(summary: dict[str, Any]) -> str:
     """The summary as a few lines of Slack mrkdwn (also readable as plain text)."""
     r, ledger, last = summary["retention"], summary["ledger"], summary["last_purge"]
-    mode = "metadata only (no message text stored)" if r["metadata_only"] else f"text kept {r['text_days']} days"
+    mode = (
+        "metadata only (no message text stored)" if r["metadata_only"] else f"text kept {r['text_days']} days"
+    )
     redact = ", ".join(r["redact"]) or "none"
     size = f"{ledger['bytes'] / 1_048_576:.1f} MB" if ledger["bytes"] is not None else "size unknown"
     rows = ", ".join(f"{n} {name}" for name, n in ledger["rows"].items())
     text = ", ".join(f"{n} {name}" for name, n in ledger["rows_with_text"].items())
     purged = (
         f"{last['at'][:16].replace('T', ' ')} UTC (blanked "
-        + ", ".join(f"{n} {k}" for k, n in last.get("blanked", {}).items())
+        + (", ".join(f"{n} {k}" for k, n in last.get("blanked", {}).items() if n) or "nothing")
         + ")"
         if last
         else "never"

@@ -39,9 +39,7 @@ def configure(settings: Settings, exporter: Any = None) -> bool:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     except ImportError as exc:
-        raise ConfigError(
-            "tracing.enabled = true needs OpenTelemetry: pip install 'tierwise[otel]'"
-        ) from exc
+        raise ConfigError("tracing.enabled = true needs OpenTelemetry: pip install 'tierwise[otel]'") from exc
     provider = TracerProvider(resource=Resource.create({"service.name": settings.tracing.service_name}))
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -107,7 +105,9 @@ def model_call_name(engine: Any, row: Any, tier: str, *_: Any, **__: Any) -> str
     return f"chat {engine.settings.tiers[tier].model}"
 
 
-def model_call_attributes(out: Any, engine: Any, row: Any, tier: str, messages: Any, max_tokens: int) -> dict[str, Any]:
+def model_call_attributes(
+    out: Any, engine: Any, row: Any, tier: str, messages: Any, max_tokens: int
+) -> dict[str, Any]:
     result, failure = out
     conf = engine.settings.tiers[tier]
     return {

@@ -387,6 +387,10 @@ class SlackBot:
             return commands.review_text(review(self.engine))
         if isinstance(action, commands.DigestNow):
             return self.post_digest_now()
+        if isinstance(action, commands.DataView):
+            from bot.retention import data_summary, data_text
+
+            return data_text(data_summary(self.ledger, self.settings))
         if isinstance(action, commands.TierSet):
             try:
                 row = set_tier(
