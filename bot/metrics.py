@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import event, inspect
@@ -33,6 +33,9 @@ FINAL = frozenset({"ok", "error", "invalid", "refused"})
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# `*_created` series double the exposition and Prometheus' text format has no use for them.
+disable_created_metrics()
 
 
 class _Queues(Collector):
