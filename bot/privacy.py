@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import weakref
 from collections.abc import Iterable
@@ -39,12 +40,23 @@ if TYPE_CHECKING:
 # Columns that may hold message text (a prompt's words, an answer, a comment, a judge's reasoning).
 # `error` keeps its kind ("timeout", "invalid output") when its text must go: it is operational.
 TEXT_COLUMNS: dict[type, tuple[str, ...]] = {
-    RequestRow: ("response", "notes", "verify_detail", "error"),
+    RequestRow: ("response", "notes", "verify_detail", "error", "route_reason"),
     Feedback: ("comment",),
     EvalResult: ("output", "detail"),
     ShadowPair: ("detail",),
 }
-KIND_COLUMNS = frozenset({"error"})
+KIND_COLUMNS = frozenset({"error", "route_reason"})
+_MATCHED = re.compile(r"matched (.+?) \(score")
+
+
+def route_kind(reason: str) -> str:
+    """A routing reason without the message's words: "matched 2 term(s) (score 0.40); tier …"."""
+    return _MATCHED.sub(lambda m: f"matched {len(m.group(1).split(', '))} term(s) (score", reason)
+
+
+def kind_of(column: str, text: str) -> str | None:
+    """What a kind column keeps when its text must go."""
+    return route_kind(text) if column == "route_reason" else error_kind(text)
 
 
 def error_kind(text: str | None) -> str | None:
@@ -74,7 +86,7 @@ class StoragePolicy:
     def store(self, column: str, value: str) -> tuple[str | None, int]:
         """The value to store for `column`, and how many spans were redacted."""
         if self.metadata_only:
-            return (error_kind(value) if column in KIND_COLUMNS else None), 0
+            return (kind_of(column, value) if column in KIND_COLUMNS else None), 0
         if self.detectors:
             return redact(value, self.detectors)
         return value, 0
@@ -220,8 +232,14 @@ def erase_user(ledger: Ledger, user: str, actor: str = "cli") -> dict[str, int] 
         ids = _user_request_ids(s, user)
         pairs, derived = _derived_request_ids(s, ids)
         touched = ids + derived
-        errors = (
-            list(s.execute(select(RequestRow.id, RequestRow.error).where(RequestRow.id.in_(touched))))
+        kinds = (
+            list(
+                s.execute(
+                    select(RequestRow.id, RequestRow.error, RequestRow.route_reason).where(
+                        RequestRow.id.in_(touched)
+                    )
+                )
+            )
             if touched
             else []
         )
@@ -253,11 +271,10 @@ def erase_user(ledger: Ledger, user: str, actor: str = "cli") -> dict[str, int] 
                 .where(RequestRow.id.in_(touched))
                 .values(response=None, notes=None, verify_detail=None)
             )
-            for request_id, error in errors:
-                if error is not None and error_kind(error) != error:
-                    s.execute(
-                        update(RequestRow).where(RequestRow.id == request_id).values(error=error_kind(error))
-                    )
+            for request_id, error, reason in kinds:
+                values = {"error": error_kind(error), "route_reason": route_kind(reason or "")}
+                if (error, reason) != (values["error"], values["route_reason"]):
+                    s.execute(update(RequestRow).where(RequestRow.id == request_id).values(**values))
         if pairs:
             s.execute(update(ShadowPair).where(ShadowPair.id.in_([p.id for p in pairs])).values(detail=None))
         s.commit()

@@ -28,7 +28,7 @@ from bot.ledger.models import (
     ShadowPair,
     utcnow,
 )
-from bot.privacy import audit, error_kind
+from bot.privacy import audit, error_kind, route_kind
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -66,6 +66,12 @@ class PurgeReport:
         )
 
 
+# A routing reason that still names the words it matched ("matched invoice, vendor (score …").
+_WORDS_IN_ROUTE = RequestRow.route_reason.like("matched %") & RequestRow.route_reason.not_like(
+    "matched % term(s) (score%"
+)
+
+
 def _text_targets(cutoff: datetime) -> dict[str, tuple[type, ColumnElement[bool], dict[str, Any]]]:
     """Per kind of row: its table, which expired rows still hold text, and the blanking values."""
     old_runs = select(EvalRun.id).where(EvalRun.created_at < cutoff)
@@ -78,6 +84,7 @@ def _text_targets(cutoff: datetime) -> dict[str, tuple[type, ColumnElement[bool]
                 RequestRow.notes.is_not(None),
                 RequestRow.verify_detail.is_not(None),
                 RequestRow.error.contains(":"),
+                _WORDS_IN_ROUTE,
             ),
             {"response": None, "notes": None, "verify_detail": None},
         ),
@@ -138,10 +145,17 @@ def purge(
 
 
 def _keep_error_kinds(s: Session, where: ColumnElement[bool]) -> None:
-    rows = s.execute(select(RequestRow.id, RequestRow.error).where(where, RequestRow.error.contains(":")))
-    for request_id, error in rows.all():
+    """Errors keep their kind and routing reasons their shape; both lose the message's words."""
+    rows = s.execute(
+        select(RequestRow.id, RequestRow.error, RequestRow.route_reason).where(
+            where, RequestRow.error.contains(":") | _WORDS_IN_ROUTE
+        )
+    )
+    for request_id, error, reason in rows.all():
         s.execute(
-            update(RequestRow).where(RequestRow.id == request_id).values(error=error_kind(error)),
+            update(RequestRow)
+            .where(RequestRow.id == request_id)
+            .values(error=error_kind(error), route_reason=route_kind(reason or "")),
             execution_options={"synchronize_session": False},
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,8 @@ def run_traffic(engine: Engine, script: Any) -> None:
     script.on("large", json.dumps(LABEL))
     label = engine.handle(Request(text=f"From: a@b.example\n{QUESTION}", skill="label-email", user="U2"))
     assert label.ok and label.escalated
+    routed = engine.handle(Request(text="please label this email: invoice overdue from a vendor", user="U3"))
+    assert routed.route_reason.startswith("matched ")
     with engine.ledger.session() as s:
         run = EvalRun(skill="ask", tier="small", cases=1, passed=1)
         s.add(run)
@@ -109,6 +112,9 @@ def test_metadata_only_stores_no_text_anywhere(make_engine: Any, script: Any, tr
     assert len(pairs) == 2 and all(p.verdict in ("win", "tie", "loss", "error") for p in pairs)
     invalid = next(r for r in rows if r.status == "invalid")
     assert invalid.error == "invalid output"  # the kind stays, the text does not
+    # The router's matched words are the message's words: only their count stays.
+    matched = [r.route_reason for r in rows if r.route_reason.startswith("matched")]
+    assert matched and all(re.match(r"matched \d+ term\(s\) \(score", reason) for reason in matched)
 
 
 def test_without_metadata_only_the_same_traffic_does_store_text(

@@ -46,6 +46,11 @@ def fill_text(engine: Any) -> None:
         s.execute(
             update(RequestRow).where(RequestRow.status != "ok").values(error="invalid output: said 'blue'")
         )
+        s.execute(
+            update(RequestRow)
+            .where(RequestRow.skill == "label-email")
+            .values(route_reason="matched invoice, vendor (score 0.42); tier medium (configuration)")
+        )
         s.execute(update(ShadowPair).values(detail="judge: the candidate said blue, the primary said red"))
         s.execute(update(Feedback).values(comment="wrong office, I am in Lisbon"))
         for run_id in s.execute(select(EvalRun.id)).scalars().all():
@@ -69,9 +74,11 @@ def text_left(engine: Any, before: Any = None) -> dict[str, int]:
     with engine.ledger.session() as s:
         for table, columns in TEXT_COLUMNS.items():
             stmt = select(func.count()).select_from(table)
-            conds = [getattr(table, c).is_not(None) for c in columns if c != "error"]
+            conds = [getattr(table, c).is_not(None) for c in columns if c not in ("error", "route_reason")]
             if "error" in columns:
                 conds.append(table.error.contains(":"))
+            if "route_reason" in columns:  # words of the message in "matched invoice, vendor (score …)"
+                conds.append(table.route_reason.like("matched %") & ~table.route_reason.like("% term(s) %"))
             stmt = stmt.where(or_(*conds))
             if before is not None and hasattr(table, "created_at"):
                 stmt = stmt.where(table.created_at < before)
@@ -101,7 +108,11 @@ def test_purge_keeps_digest_and_review_figures_exact(make_engine: Any) -> None:
         # The purge changed no figure column, so no day's rollup was dropped and rebuilt.
         assert s.execute(select(func.count()).select_from(DailyRollup)).scalar_one() == rollups_before
         errors = set(s.execute(select(RequestRow.error).where(RequestRow.error.is_not(None))).scalars())
+        reasons = set(
+            s.execute(select(RequestRow.route_reason).where(RequestRow.skill == "label-email")).scalars()
+        )
     assert errors == {"invalid output"}  # an error keeps its kind
+    assert reasons == {"matched 2 term(s) (score 0.42); tier medium (configuration)"}  # a route, its shape
 
 
 def test_purge_blanks_only_text_older_than_the_retention(make_engine: Any) -> None:
