@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -90,6 +92,14 @@ def part_one(events: int, model_seconds: float) -> int:
             )
         time.sleep(model_seconds / 2)
         during = scrape(f"{base}/metrics")
+        if shutil.which("curl"):  # the operator's view: the metric families' TYPE lines, as curl sees them
+            out = subprocess.run(
+                ["curl", "-s", "--noproxy", "*", f"{base}/metrics"], capture_output=True, text=True
+            )
+            types = [line for line in out.stdout.splitlines() if line.startswith("# TYPE tierwise_")]
+            print(f"  curl {base}/metrics during the run: {len(types)} families")
+            for line in types:
+                print(f"    {line}")
         deadline = time.monotonic() + 60 + events * model_seconds
         while time.monotonic() < deadline:
             done = sum(s.value for s in scrape(f"{base}/metrics").get("tierwise_requests", []))

@@ -283,3 +283,29 @@ def test_tierwise_data_is_for_admins(slack: Any, make_engine: Any, tmp_path: Any
         assert bad.payload == {"text": "Usage: `/tierwise data` (no arguments)."}
     finally:
         env.stop()
+
+
+def test_tierwise_serve_exposes_metrics_on_its_http_port(
+    slack: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real process: `tierwise serve` in HTTP mode answers GET /metrics next to /slack/events."""
+    import signal
+    from pathlib import Path
+
+    from tests.test_slack_serve import _free_port, _healthy, _start, _wait
+
+    # The process runs from a temporary folder: make it import this checkout's code.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+
+    port = _free_port()
+    process = _start("http", slack, tmp_path / "serve" / "data", port)
+    try:
+        _wait(lambda: _healthy(port) or process.poll() is not None)
+        families = scrape(f"http://127.0.0.1:{port}/metrics")
+        assert set(families) >= FAMILIES
+        assert [s.labels for s in families["tierwise_work_queue_depth"].samples] == [{"queue": "slack"}]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
