@@ -75,7 +75,10 @@ def traced(
             tracer = _tracer
             if tracer is None:
                 return fn(*args, **kwargs)
-            span_name = name(*args, **kwargs) if callable(name) else name
+            try:
+                span_name = name(*args, **kwargs) if callable(name) else name
+            except Exception:  # a name is a nicety too: a changed signature must not break the call
+                span_name = fn.__qualname__
             with tracer.start_as_current_span(span_name) as span:
                 result = fn(*args, **kwargs)  # an exception is recorded by the span's context manager
                 if attributes is not None:
@@ -106,9 +109,10 @@ def model_call_name(engine: Any, row: Any, tier: str, *_: Any, **__: Any) -> str
 
 
 def model_call_attributes(
-    out: Any, engine: Any, row: Any, tier: str, messages: Any, max_tokens: int
+    out: Any, engine: Any, row: Any, tier: str, *rest: Any, **kwargs: Any
 ) -> dict[str, Any]:
     result, failure = out
+    max_tokens = kwargs.get("max_tokens", rest[1] if len(rest) > 1 else None)
     conf = engine.settings.tiers[tier]
     return {
         "gen_ai.operation.name": "chat",

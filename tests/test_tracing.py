@@ -163,3 +163,25 @@ def test_off_by_default_imports_no_opentelemetry(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_broken_name_or_attribute_function_never_breaks_the_traced_call(spans: Any) -> None:
+    @tracing.traced(lambda *a: 1 / 0, lambda *a: 1 / 0)
+    def add_one(x: int) -> int:
+        return x + 1
+
+    assert add_one(1) == 2
+    [span] = spans.get_finished_spans()
+    assert span.name.endswith("add_one") and dict(span.attributes) == {}
+
+
+def test_an_exception_marks_the_span_as_an_error(spans: Any) -> None:
+    @tracing.traced("boom")
+    def fail() -> None:
+        raise ValueError("bad")
+
+    with pytest.raises(ValueError):
+        fail()
+    [span] = spans.get_finished_spans()
+    assert span.status.status_code.name == "ERROR"
+    assert span.events[0].name == "exception"
