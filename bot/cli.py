@@ -52,7 +52,7 @@ def engine(announce: bool = True) -> Engine:
     from bot.logs import setup_logging
 
     conf = settings()
-    setup_logging(conf.log_level if conf.log_level != "INFO" else "WARNING")
+    setup_logging(conf.log_level if conf.log_level != "INFO" else "WARNING", conf)
     eng = Engine.from_settings(conf)
     if announce:
         notice = embedded_notice(conf)
@@ -540,7 +540,7 @@ def serve(
     from bot.slack.server import serve as run
 
     eng = engine()
-    setup_logging(eng.settings.log_level)  # a server logs at its configured level (INFO by default)
+    setup_logging(eng.settings.log_level, eng.settings)  # a server logs at its level (INFO by default)
     run(eng, host=host, port=port)
 
 

@@ -94,3 +94,29 @@ def test_log_lines_lose_secrets_even_inside_tracebacks() -> None:
     line = RedactingFormatter("%(message)s").format(failing)
     assert "Traceback" in line and "bad key [secret]" in line and "sk-proj-" not in line
     assert redact_secrets("mail a@b.example") == "mail a@b.example"  # logs keep addresses and ids
+
+
+def test_configured_secrets_of_any_shape_are_masked_in_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import logs
+    from bot.config import load_settings
+
+    monkeypatch.setattr(logs, "_literals", set())
+    monkeypatch.setenv("MY_VLLM_KEY", "plain-vllm-key-4242")
+    settings = load_settings(
+        slack_signing_secret="plain-signing-secret-0042",
+        slack_bot_token="short",  # too short to mask safely: left alone
+        tiers={
+            "small": {"model": "openai/m", "api_base": "http://127.0.0.1:9/v1", "api_key_env": "MY_VLLM_KEY"}
+        },
+    )
+    logs.register_secrets(settings)
+    record = logging.LogRecord(
+        "t",
+        logging.INFO,
+        __file__,
+        1,
+        "sig %s key %s bot %s",
+        ("plain-signing-secret-0042", "plain-vllm-key-4242", "short"),
+        None,
+    )
+    assert RedactingFormatter("%(message)s").format(record) == "sig [secret] key [secret] bot short"
