@@ -29,7 +29,8 @@ from bot.ledger.models import Feedback, RequestRow
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
 
-FINAL = frozenset({"ok", "error", "invalid", "refused"})
+# "interrupted": a call left in flight by a process that died (closed on the next start).
+FINAL = frozenset({"ok", "error", "invalid", "refused", "interrupted"})
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
