@@ -4,7 +4,7 @@ Every request, escalation, refusal, shadow or judge call is a ledger row, and ev
 feedback row: a session hook observes them when their transaction commits, so the metrics count
 exactly what the ledger records, whichever code path wrote it, and a rolled-back write counts
 nothing. A request row counts once, when its status first becomes final (ok, error, invalid,
-refused), so a row written before its model call and completed after is not counted twice.
+refused, interrupted), so a row written before its model call and completed after is not counted twice.
 Work queues register a depth and an oldest-age function and are read at scrape time.
 """
 
