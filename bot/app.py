@@ -23,6 +23,7 @@ def build_engine(
 ) -> Engine:
     """Skills (built-in, plugin, folders), their packs, the ledger, the model edge and, unless told
     otherwise, budgets and shadow sampling."""
+    from bot import privacy
     from bot.engine import Engine
     from bot.ledger.store import Ledger
     from bot.llm import LLM
@@ -34,6 +35,7 @@ def build_engine(
     packs, _ = load_packs(pack_dirs)
     registry = load_registry(settings.tier_names, packs, discovered=discovered)
     ledger = ledger or Ledger(settings.effective_database_url)
+    privacy.install(ledger, settings)  # what text this ledger may store (redaction, metadata-only)
     engine = Engine(settings, registry, packs, ledger, llm or LLM(settings.tiers))
     if with_economics:
         from bot.budgets import Budgets

@@ -28,7 +28,11 @@ app = typer.Typer(
 tier_app = typer.Typer(help="See and change which tier each skill runs on.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 cost_app = typer.Typer(help="Costs in the ledger.", no_args_is_help=True)
+privacy_app = typer.Typer(
+    help="Data-subject requests: export or erase one person's data.", no_args_is_help=True
+)
 app.add_typer(tier_app, name="tier")
+app.add_typer(privacy_app, name="privacy")
 app.add_typer(db_app, name="db")
 app.add_typer(cost_app, name="cost")
 
@@ -49,7 +53,7 @@ def engine(announce: bool = True) -> Engine:
     from bot.logs import setup_logging
 
     conf = settings()
-    setup_logging(conf.log_level if conf.log_level != "INFO" else "WARNING")
+    setup_logging(conf.log_level if conf.log_level != "INFO" else "WARNING", conf)
     eng = build_engine(conf)
     if announce:
         notice = embedded_notice(conf)
@@ -539,7 +543,7 @@ def serve(
     from bot.slack.server import serve as run
 
     eng = engine()
-    setup_logging(eng.settings.log_level)  # a server logs at its configured level (INFO by default)
+    setup_logging(eng.settings.log_level, eng.settings)  # a server logs at its level (INFO by default)
     run(eng, host=host, port=port)
 
 
@@ -565,7 +569,83 @@ def show_config() -> None:
     """Print the effective configuration (secrets masked)."""
     from bot.config import redacted
 
-    typer.echo(json.dumps(redacted(settings()), indent=2, default=str))
+    conf = settings()
+    data = redacted(conf)
+    data["data"] = _data_summary(conf)
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _data_summary(conf: Settings) -> dict[str, Any]:
+    """Retention in force, the last purge, the ledger's size; a ledger not yet created is not created."""
+    from pathlib import Path
+
+    from bot.ledger.store import Ledger
+    from bot.retention import data_summary
+
+    url = conf.effective_database_url
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    if path and path != ":memory:" and not Path(path).is_file():
+        return {"ledger": f"not created yet ({path})"}
+    try:
+        return data_summary(Ledger(url), conf)
+    except Exception as exc:  # e.g. an unreachable database server: say so, the config still prints
+        return {"ledger": f"unavailable ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"}
+
+
+@app.command()
+def purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go; change nothing.")] = False,
+) -> None:
+    """Blank message text older than `retention.text_days` (figures are kept) and drop expired event ids."""
+    from bot.ledger.store import Ledger
+    from bot.retention import purge as run_purge
+
+    conf = settings()
+    report = run_purge(Ledger(conf.effective_database_url), conf, dry_run=dry_run)
+    typer.echo(report.summary())
+
+
+@privacy_app.command("export")
+def privacy_export(
+    user: Annotated[str, typer.Argument(help="Slack user id, e.g. U012ABCDEF.")],
+    out: Annotated[str | None, typer.Option("--out", help="Write the JSON here instead of stdout.")] = None,
+) -> None:
+    """Everything the ledger holds about one person, as JSON (logged in the privacy audit)."""
+    from pathlib import Path
+
+    from bot.ledger.store import Ledger
+    from bot.privacy import export_user
+
+    conf = settings()
+    data = export_user(Ledger(conf.effective_database_url), user)
+    if data is None:
+        fail(f"no data about user {user!r} in the ledger; nothing exported")
+    text = json.dumps(data, indent=2, default=str)
+    if out:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+        typer.echo(
+            f"Exported {len(data['requests'])} request(s) and {len(data['feedback'])} rating(s) to {out}."
+        )
+    else:
+        typer.echo(text)
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    user: Annotated[str, typer.Argument(help="Slack user id, e.g. U012ABCDEF.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase one person: their id is replaced by a pseudonym and their texts blanked; figures stay."""
+    from bot.ledger.store import Ledger
+    from bot.privacy import erase_user
+
+    conf = settings()
+    if not yes and not typer.confirm(f"Erase every trace of {user} from the ledger? This cannot be undone"):
+        fail("not erased")
+    counts = erase_user(Ledger(conf.effective_database_url), user)
+    if counts is None:
+        fail(f"no data about user {user!r} in the ledger; nothing changed")
+    typer.echo(f"Erased {user}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
 
 
 @db_app.command("upgrade")

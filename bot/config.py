@@ -106,6 +106,8 @@ class SkillSettings(BaseModel):
     shadow_weekly_max_usd: float = Field(default=5.0, ge=0)
     margin: float | None = Field(default=None, gt=0, lt=1)
     auto_apply: bool = False
+    # Redact `privacy.redact` detectors from what this skill sends to an `external` tier.
+    redact_external: bool = False
 
     _split = field_validator("channels", mode="before")(classmethod(lambda cls, v: _comma_list(v)))
 
@@ -125,6 +127,58 @@ class ReviewSettings(BaseModel):
     min_ratings: int = Field(default=10, ge=1)
     target_thumbs_up: float = Field(default=0.8, gt=0, le=1)
     cooldown_days: int = Field(default=28, ge=0)
+
+
+REDACTION_DETECTORS = ("email", "phone", "card", "secret")
+
+
+class RetentionSettings(BaseModel):
+    """How long message text is kept. Figures (tokens, cost, latency, tier, status) are kept forever."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Request/response text, feedback comments, shadow and eval texts; 0: none survives the next purge.
+    text_days: int = Field(default=30, ge=0, le=36500)
+    purge_cron: str = "30 0 * * *"  # nightly, UTC
+
+    @field_validator("purge_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a valid crontab expression ({exc})") from exc
+        return value
+
+
+class PrivacySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metadata_only: bool = False  # store no message text at all, only figures and verdicts
+    # Detectors applied to every stored text, and to external-tier prompts of skills/packs that ask.
+    redact: Annotated[list[Literal["email", "phone", "card", "secret"]], NoDecode] = Field(
+        default_factory=list
+    )
+
+    _split = field_validator("redact", mode="before")(classmethod(lambda cls, v: _comma_list(v)))
+
+
+class MetricsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True  # `/metrics` on the HTTP server
+    port: int | None = Field(default=None, ge=1, le=65535)  # a separate listener (needed in Socket Mode)
+    host: str = "0.0.0.0"
+
+
+class TracingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False  # OpenTelemetry spans; needs `pip install 'tierwise[otel]'`
+    otlp_endpoint: str | None = None  # e.g. http://collector:4318/v1/traces (else OTEL_* variables)
+    service_name: str = "tierwise"
 
 
 class Settings(BaseSettings):
@@ -154,6 +208,10 @@ class Settings(BaseSettings):
     max_input_tokens: int = Field(default=4000, gt=0)
     event_ttl_hours: int = Field(default=72, gt=0)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     judge_tier: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     embedded_model_path: Path | None = None

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot import privacy, tracing
 from bot.config import Settings
 from bot.ladder import Ladder
 from bot.ledger.models import RequestRow, new_id
@@ -175,6 +176,7 @@ class Engine:
 
     # Pipeline ----------------------------------------------------------------------------
 
+    @tracing.traced("tierwise.route", tracing.route_attributes)
     def route(self, req: Request) -> Route | Reply:
         if req.skill:
             skill = self.registry.get(req.skill) or self.registry.by_command(req.skill)
@@ -186,6 +188,7 @@ class Engine:
             return self.router.route(req.text, explicit=skill.name, explicit_via=req.explicit_via)
         return self.router.route(req.text)
 
+    @tracing.traced("tierwise.request", tracing.request_attributes)
     def handle(self, req: Request) -> Reply:
         if req.tier is not None and req.tier not in self.settings.tiers:
             return Reply(
@@ -284,6 +287,7 @@ class Engine:
         self.ledger.record(base)
         return Reply(text=message, status="refused", skill=base.skill, request_id=base.id, tier=tier)
 
+    @tracing.traced("tierwise.context", tracing.context_attributes)
     def _prompt(
         self, skill: Skill, tier: str, text: str, history: list[dict[str, str]], notes: list[str]
     ) -> tuple[PromptParts, tuple[str, ...], str | None]:
@@ -336,10 +340,13 @@ class Engine:
                 row.status, row.error = "invalid", f"invalid output: {problem}"
         return Attempt(row, result, structured, problem)
 
+    @tracing.traced(tracing.model_call_name, tracing.model_call_attributes)
     def _call(
         self, row: RequestRow, tier: str, messages: list[dict[str, Any]], max_tokens: int
     ) -> tuple[CallResult | None, str | None]:
         """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure."""
+        messages, redacted = privacy.outbound(self, row.skill, tier, messages)
+        row.redactions = (row.redactions or 0) + redacted
         try:
             result = self.llm.complete(tier, messages, max_tokens)
         except ModelCallError as exc:

@@ -1,31 +1,75 @@
-"""Logging setup. A filter masks Slack tokens and API keys wherever they might appear in a record."""
+"""Logging setup. Secrets (Slack tokens, provider keys, bearer tokens…) are masked in every line,
+tracebacks included: the filter rewrites the message, the formatter the finished line."""
 
 from __future__ import annotations
 
 import logging
-import re
+import threading
+from typing import TYPE_CHECKING
 
-_SECRET = re.compile(r"\b(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,})")
+from bot.redaction import redact_secrets
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+# The configured secrets themselves (a signing secret has no recognisable shape): masked wherever
+# they appear. Short values are skipped, so a placeholder such as "x" cannot blank every line.
+_literals: set[str] = set()
+_literals_lock = threading.Lock()
+MIN_LITERAL = 8
+
+
+def register_secrets(settings: Settings) -> None:
+    """Mask the Slack tokens, the signing secret and every tier's API key of `settings` in logs."""
+    from bot.config import env_value
+
+    values = [
+        s.get_secret_value()
+        for s in (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token)
+        if s
+    ]
+    values += [env_value(t.api_key_env) or "" for t in settings.tiers.values() if t.api_key_env]
+    with _literals_lock:
+        _literals.update(v for v in values if len(v) >= MIN_LITERAL)
+
+
+def _mask(text: str) -> str:
+    text = redact_secrets(text)
+    for literal in _literals:
+        if literal in text:
+            text = text.replace(literal, "[secret]")
+    return text
 
 
 class RedactSecrets(logging.Filter):
+    """Masks secrets in a record's message (for handlers that use their own formatter)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if _SECRET.search(message):
-            record.msg = _SECRET.sub("[redacted]", message)
-            record.args = None
+        cleaned = _mask(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
         return True
 
 
+class RedactingFormatter(logging.Formatter):
+    """Masks secrets in the whole formatted line, so an exception's text cannot leak one either."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _mask(super().format(record))
+
+
 def redact(text: str) -> str:
-    return _SECRET.sub("[redacted]", text)
+    return _mask(text)
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str = "INFO", settings: Settings | None = None) -> None:
+    if settings is not None:
+        register_secrets(settings)
     root = logging.getLogger()
     if not any(isinstance(f, RedactSecrets) for h in root.handlers for f in h.filters):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(RedactSecrets())
         root.addHandler(handler)
     root.setLevel(level)

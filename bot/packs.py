@@ -59,6 +59,7 @@ class Pack:
     root: Path
     documents: tuple[Document, ...]
     hash: str
+    redact_external: bool = False  # redact detectors from prompts with this pack sent to external tiers
     _chunks: list[Chunk] | None = field(default=None, repr=False)
     _index: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -146,6 +147,9 @@ def load_pack(root: Path) -> Pack:
     sensitive = meta.get("sensitive", False)
     if not isinstance(sensitive, bool):
         raise ValueError("pack.toml: sensitive must be true or false")
+    redact_external = meta.get("redact_external", False)
+    if not isinstance(redact_external, bool):
+        raise ValueError("pack.toml: redact_external must be true or false")
     return Pack(
         name=name,
         description=str(meta.get("description", "")),
@@ -156,6 +160,7 @@ def load_pack(root: Path) -> Pack:
         root=root,
         documents=tuple(documents),
         hash=pack_hash(root, [meta_path, *doc_files]),
+        redact_external=redact_external,
     )
 
 

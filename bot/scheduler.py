@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 JOB_ID = "tierwise-weekly-digest"
 ROLLUP_JOB_ID = "tierwise-nightly-rollups"
+PURGE_JOB_ID = "tierwise-nightly-purge"
 ROLLUP_DAYS = 40  # covers a 28-day review plus the digest's two weeks
 MISFIRE_GRACE_S = 3 * 24 * 3600  # a digest up to three days late is better than none
 
@@ -147,6 +148,16 @@ def start_scheduler(engine: Engine, post: Callable[[Any], dict[str, Any]] | None
         "bot.scheduler:nightly_rollups_job",
         trigger=CronTrigger(hour=0, minute=10, timezone="UTC"),
         id=ROLLUP_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=24 * 3600,
+    )
+    # Expired text is blanked nightly (bot.retention); figures are never touched.
+    scheduler.add_job(
+        "bot.retention:nightly_purge_job",
+        trigger=CronTrigger.from_crontab(engine.settings.retention.purge_cron, timezone="UTC"),
+        id=PURGE_JOB_ID,
         replace_existing=True,
         coalesce=True,
         max_instances=1,

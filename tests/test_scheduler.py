@@ -25,6 +25,7 @@ from bot.ledger.models import DigestRun, utcnow
 from bot.llm import LLM
 from bot.scheduler import (
     JOB_ID,
+    PURGE_JOB_ID,
     ROLLUP_JOB_ID,
     build_scheduler,
     digest_period_for,
@@ -163,7 +164,7 @@ def test_job_fires_and_posts_once_then_survives_a_restart(make_engine: Any, sche
     engine = make_engine(digest_cron="0 9 * * mon")
     post = Poster()
     scheduler, ran = start(engine, post, schedulers)
-    assert sorted(job.id for job in scheduler.get_jobs()) == sorted([JOB_ID, ROLLUP_JOB_ID])
+    assert sorted(job.id for job in scheduler.get_jobs()) == sorted([JOB_ID, ROLLUP_JOB_ID, PURGE_JOB_ID])
 
     scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
     assert post.posted.wait(10) and ran.wait(10)
@@ -177,7 +178,7 @@ def test_job_fires_and_posts_once_then_survives_a_restart(make_engine: Any, sche
     # restart: a new process on the same database
     engine2 = new_engine(digest_cron="0 9 * * mon")
     scheduler2, ran2 = start(engine2, post, schedulers)
-    assert sorted(job.id for job in scheduler2.get_jobs()) == sorted([JOB_ID, ROLLUP_JOB_ID])
+    assert sorted(job.id for job in scheduler2.get_jobs()) == sorted([JOB_ID, ROLLUP_JOB_ID, PURGE_JOB_ID])
     assert len(job_rows(engine2)) == 1
     assert scheduler2.get_job(JOB_ID).next_run_time == next_run
 

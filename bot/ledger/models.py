@@ -271,3 +271,17 @@ class RollupDay(SQLModel, table=True):
 
     day: str = Field(primary_key=True, max_length=10)
     built_at: datetime = Field(default_factory=utcnow)
+
+
+class PrivacyAudit(SQLModel, table=True):
+    """Data-protection actions (export, erase, purge), kept for accountability. `subject` is a
+    SHA-256 of the user id: it shows a request was honoured without keeping the id."""
+
+    __tablename__ = "privacy_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    action: str = Field(max_length=16, index=True)  # export | erase | purge
+    subject: str | None = Field(default=None, max_length=64)
+    actor: str = Field(default="cli", max_length=64)
+    detail: str = "{}"  # JSON: what was exported, erased or blanked (counts only)

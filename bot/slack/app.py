@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
+from bot import tracing
 from bot.engine import Reply, Request
 from bot.ledger.store import UnknownRequest
 from bot.slack import commands
@@ -205,6 +206,7 @@ class SlackBot:
         target = Target(channel=channel, user=event["user"], thread_ts=thread, assistant_thread=route == "dm")
         self.converse(request, target)
 
+    @tracing.traced("slack.event", lambda _, self, request, target: {"slack.channel": request.channel})
     def converse(self, request: Request, target: Target) -> None:
         """Run the engine while showing progress, then deliver whatever it decided."""
         progress = Progress(self.client, target, self.progress_delay)
@@ -385,6 +387,10 @@ class SlackBot:
             return commands.review_text(review(self.engine))
         if isinstance(action, commands.DigestNow):
             return self.post_digest_now()
+        if isinstance(action, commands.DataView):
+            from bot.retention import data_summary, data_text
+
+            return data_text(data_summary(self.ledger, self.settings))
         if isinstance(action, commands.TierSet):
             try:
                 row = set_tier(

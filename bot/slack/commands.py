@@ -18,7 +18,7 @@ COMMAND = "/tierwise"
 USAGE = (
     "Usage: `/tierwise help` · `/tierwise skills` · `/tierwise usage [7d]` · admins: "
     "`/tierwise tier set SKILL TIER reason…` · `/tierwise tier history [SKILL]` · `/tierwise review` · "
-    "`/tierwise digest now`"
+    "`/tierwise digest now` · `/tierwise data`"
 )
 TIER_SET_USAGE = "Usage: `/tierwise tier set SKILL TIER reason…` (the reason is kept in the tier history)"
 MAX_DAYS = 366
@@ -62,12 +62,17 @@ class DigestNow:
 
 
 @dataclass(frozen=True)
+class DataView:
+    """Retention in force, the last purge and the ledger's size (admins)."""
+
+
+@dataclass(frozen=True)
 class Invalid:
     message: str
 
 
-Action = Help | ListSkills | Usage | TierSet | TierHistory | Review | DigestNow | Invalid
-ADMIN_ACTIONS = (TierSet, TierHistory, Review, DigestNow)
+Action = Help | ListSkills | Usage | TierSet | TierHistory | Review | DigestNow | DataView | Invalid
+ADMIN_ACTIONS = (TierSet, TierHistory, Review, DigestNow, DataView)
 
 
 def parse(text: str) -> Action:
@@ -88,6 +93,8 @@ def parse(text: str) -> Action:
         if [w.lower() for w in rest] == ["now"]:
             return DigestNow()
         return Invalid("Usage: `/tierwise digest now` (posts last week's digest to the admin channel).")
+    if head == "data":
+        return DataView() if not rest else Invalid("Usage: `/tierwise data` (no arguments).")
     return Invalid(f"Unknown subcommand `{escape(words[0][:40])}`. {USAGE}")
 
 
@@ -157,7 +164,7 @@ def help_text(skills: Sequence[SkillLike], is_admin: bool) -> str:
     if is_admin:
         lines.append(
             "• Admins: `/tierwise tier set SKILL TIER reason…` · `/tierwise tier history [SKILL]` · "
-            "`/tierwise review` · `/tierwise digest now`"
+            "`/tierwise review` · `/tierwise digest now` · `/tierwise data`"
         )
     lines.append("Rate answers with 👍/👎 (buttons or reactions): it decides which tier each skill deserves.")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import tracing
 from bot.slack.blocks import Message, progress_message, reply_messages
 
 if TYPE_CHECKING:
@@ -133,6 +134,7 @@ class Courier:
         self.client = client
         self.ledger = ledger
 
+    @tracing.traced("slack.deliver", lambda posted, self, reply, *_: {"slack.messages": len(posted)})
     def deliver(self, reply: Reply, target: Target, progress: Progress) -> list[str]:
         """Show `reply` to the user; returns the ts of the messages posted."""
         if reply.status == "duplicate":  # a redelivered event: it was (or is being) answered once

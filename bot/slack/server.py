@@ -1,4 +1,5 @@
-"""`tierwise serve`: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on /slack/events (+ GET /healthz).
+"""`tierwise serve`: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on /slack/events (+ GET /healthz,
+GET /metrics for Prometheus; `metrics.port` adds a separate metrics listener, the one Socket Mode needs).
 
 The HTTP server is bolt's development server made fit for production use: one thread per request
 (a slow request never blocks an ack), a cap on body size, socket timeouts against idle clients,
@@ -12,7 +13,6 @@ import json
 import logging
 import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     from slack_bolt import App
 
     from bot.engine import Engine
+    from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; a bigger body is not from Slack
 
 
@@ -38,9 +40,12 @@ class SlackHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128  # bursts of events arrive together
 
-    def __init__(self, app: App, host: str, port: int, path: str = EVENTS_PATH) -> None:
+    def __init__(
+        self, app: App, host: str, port: int, path: str = EVENTS_PATH, metrics: Metrics | None = None
+    ) -> None:
         self.app = app
         self.path = path
+        self.metrics = metrics
         super().__init__((host, port), _Handler)
 
     @property
@@ -58,6 +63,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.partition("?")[0] == HEALTH_PATH:
             self._send(200, {"content-type": ["application/json"]}, json.dumps({"ok": True}))
+        elif self.path.partition("?")[0] == METRICS_PATH and self.server.metrics is not None:
+            from bot.metrics import CONTENT_TYPE
+
+            body = self.server.metrics.exposition().decode("utf-8")
+            self._send(200, {"content-type": [CONTENT_TYPE]}, body)
         else:
             self._send(404, {}, "")
 
@@ -95,9 +105,11 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
-def make_http_server(app: App, host: str = "0.0.0.0", port: int = 3000) -> SlackHTTPServer:
+def make_http_server(
+    app: App, host: str = "0.0.0.0", port: int = 3000, metrics: Metrics | None = None
+) -> SlackHTTPServer:
     """A bound, not yet serving, HTTP server for `app` (port 0 picks a free port; see `.port`)."""
-    return SlackHTTPServer(app, host, port)
+    return SlackHTTPServer(app, host, port, metrics=metrics)
 
 
 def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
@@ -108,7 +120,14 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
     socket_mode = settings.slack_app_token is not None
     if not socket_mode and settings.slack_signing_secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed in HTTP mode; or set SLACK_APP_TOKEN)")
-    executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tierwise-slack")
+    from bot import metrics as metrics_mod
+    from bot import tracing
+
+    tracing.configure(settings)
+    metrics = metrics_mod.attach(engine.ledger)
+    executor = metrics_mod.TrackedExecutor(max_workers=WORKERS, thread_name_prefix="tierwise-slack")
+    metrics.register_queue("slack", executor.depth, executor.oldest_age)
+    metrics_server = start_metrics_listener(engine, metrics)
     app = build_app(engine, executor=executor)
     scheduler = _start_admin_jobs(engine, app.client)
     threading.Thread(target=_warm_up, name="tierwise-warm-up", daemon=True).start()
@@ -117,12 +136,32 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
         if socket_mode:
             _run_socket_mode(app, settings.slack_app_token.get_secret_value(), stop)  # type: ignore[union-attr]
         else:
-            _run_http(app, host, port, stop)
+            _run_http(app, host, port, stop, metrics if settings.metrics.enabled else None)
     finally:
         log.info("waiting for answers in progress")
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         executor.shutdown(wait=True)
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        tracing.shutdown()
+
+
+def start_metrics_listener(engine: Engine, metrics: Metrics) -> Any:
+    """The separate /metrics listener when `metrics.port` is set; a taken port stops the start."""
+    conf = engine.settings.metrics
+    if conf.port is None or not conf.enabled:
+        return None
+    from bot.metrics import serve_metrics
+
+    try:
+        server = serve_metrics(metrics, conf.host, conf.port)
+    except OSError as exc:
+        raise ConfigError(
+            f"metrics.port = {conf.port}: cannot listen on {conf.host}:{conf.port} ({exc.strerror or exc})"
+        ) from exc
+    log.info("Prometheus metrics on http://%s:%s%s", conf.host, conf.port, METRICS_PATH)
+    return server
 
 
 def _start_admin_jobs(engine: Engine, client: Any) -> Any:
@@ -172,8 +211,8 @@ def _run_socket_mode(app: App, app_token: str, stop: threading.Event) -> None:
         handler.close()
 
 
-def _run_http(app: App, host: str, port: int, stop: threading.Event) -> None:
-    server = make_http_server(app, host, port)
+def _run_http(app: App, host: str, port: int, stop: threading.Event, metrics: Metrics | None = None) -> None:
+    server = make_http_server(app, host, port, metrics)
     # shutdown() waits for serve_forever() to return, so it must run outside the signal handler's thread.
     _on_signals(lambda: threading.Thread(target=server.shutdown, daemon=True).start())
     log.info("Tierwise listens on http://%s:%s%s (health: %s)", host, server.port, EVENTS_PATH, HEALTH_PATH)
