@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, delete, func, select
+from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -103,12 +103,6 @@ class Ledger:
                     return True
                 return False
         return True
-
-    def purge_events(self) -> int:
-        with self.session() as s:
-            result = s.execute(delete(SeenEvent).where(SeenEvent.expires_at < utcnow()))
-            s.commit()
-            return int(result.rowcount or 0)
 
     # Slack messages ----------------------------------------------------------------------
 
