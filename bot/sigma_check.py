@@ -12,6 +12,7 @@ class ParsedRule:
     logsource: dict[str, str]
     fields: frozenset[str]
     level: str | None
+    tags: tuple[str, ...] = ()  # e.g. "attack.t1059.001", as written in the rule
 
 
 def _fields(detection: Any) -> set[str]:
@@ -50,4 +51,5 @@ def parse_rule(text: str) -> ParsedRule:
     for detection in rule.detection.detections.values():
         fields |= _fields(detection)
     level = rule.level.name.lower() if rule.level else None
-    return ParsedRule(rule.title, logsource, frozenset(fields), level)
+    tags = tuple(str(tag) for tag in rule.tags)
+    return ParsedRule(rule.title, logsource, frozenset(fields), level, tags)
