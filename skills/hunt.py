@@ -184,9 +184,9 @@ def _event_score(rule_text: str, rule: ParsedRule, events: dict[str, Any]) -> Fi
     try:
         sets = load_samples(builtin_packs_dir() / PACK, PACK)
         by_id = {e.id: s for s in sets for e in s.events}
-        chosen = {by_id[i] for i in positive | negative if i in by_id}
+        chosen = {by_id[i].name: by_id[i] for i in positive | negative if i in by_id}
         matched: set[str] = set()
-        for sample_set in chosen:
+        for sample_set in chosen.values():
             matched |= execute(rule_text, sample_set, rule.fields).matched
     except (SampleError, NotRunnable) as exc:
         return FieldScore("events", want, f"not run: {exc}", False)
