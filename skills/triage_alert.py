@@ -118,13 +118,13 @@ def follows_severity_matrix(triage: Triage, context: VerifyContext) -> Check:
 
 
 _LOG_LINE = re.compile(
-    r"^(CEF:\d\||\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}\S*\s.*\b\w+[=:]\S+|\w{3} +\d+ \d{2}:\d{2}:\d{2} \S+ \S+(\[\d+\])?:)",
+    r"^(type=[A-Z_]+ msg=audit\(|CEF:\d\||\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}\S*\s.*\b\w+[=:]\S+|\w{3} +\d+ \d{2}:\d{2}:\d{2} \S+ \S+(\[\d+\])?:)",
     re.MULTILINE,
 )
 
 
 def looks_like_alert(text: str) -> bool:
-    """A pasted JSON object (SIEM/EDR alerts are) or syslog/CEF/timestamped key=value log lines."""
+    """A pasted JSON object (SIEM/EDR alerts are) or syslog/CEF/auditd/timestamped key=value log lines."""
     stripped = text.strip()
     if stripped.startswith(("{", "[")):
         lines = [line for line in stripped.splitlines() if line.strip()]
