@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from bot.attack import CatalogError, catalog_for, load_catalog, sigma_tag_problems
-from bot.packs import builtin_packs_dir, load_packs
 from bot.pack_rules import RuleError, parse_severity_matrix, severity_matrix, taxonomy
+from bot.packs import builtin_packs_dir, load_packs
 from bot.sigma_check import parse_rule
 from bot.sigma_run import execute, load_samples, sample_set_for
 from bot.verify import VerifyContext
