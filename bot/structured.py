@@ -26,11 +26,13 @@ OutputMode = Literal["grammar", "schema", "prompt", "text"]
 def output_mode(tier: TierConfig, schema: type[BaseModel] | None, litellm: Any) -> OutputMode:
     if schema is None:
         return "text"
+    choice = getattr(tier, "structured_output", "auto")
+    if choice == "prompt":  # an operator's choice (or a before/after benchmark)
+        return "prompt"
     if tier.embedded:
         return "grammar"
-    choice = getattr(tier, "structured_output", "auto")
-    if choice in ("schema", "prompt"):
-        return choice
+    if choice == "schema":
+        return "schema"
     try:
         supported = bool(litellm.supports_response_schema(model=tier.model))
     except Exception:  # an unknown model or provider: the prompt is the safe way to ask
