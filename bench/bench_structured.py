@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import load_settings  # noqa: E402
-from bot.engine import Engine  # noqa: E402
-from bot.evals.runner import evals_dir, load_cases, run_eval  # noqa: E402
+from bot.config import load_settings
+from bot.engine import Engine
+from bot.evals.runner import evals_dir, load_cases, run_eval
 
 
 def run(skill: str, tier: str, mode: str, limit: int | None) -> dict[str, float]:
