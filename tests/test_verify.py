@@ -194,3 +194,56 @@ def test_verified_rates_per_skill_and_tier_and_usage_shows_them(eng: Engine, scr
     assert by_tier[("counter", "small")]["checked"] == 3
     assert {r["verify_status"] for r in data["requests"]} == {"passed", "failed"}
     assert {r["output_mode"] for r in data["requests"]} == {"grammar"}
+
+
+# The built-in skills, end to end ------------------------------------------------------------------
+
+HUNT_RULE = json.loads(
+    (Path(__file__).resolve().parents[1] / "evals" / "hunt.jsonl").read_text().splitlines()[0]
+)["reference_rule"]
+HUNT = {"title": "Encoded PowerShell from Office", "hypothesis": "Macro documents start encoded PowerShell.",
+        "sigma_rule": HUNT_RULE, "steps": ["Run it over 30 days"]}  # fmt: skip
+TRIAGE = {"severity": "medium", "techniques": ["T1621"], "false_positive_likelihood": "medium",
+          "false_positive_reason": "No push approved.", "runbook": "RB-ACCOUNT", "next_steps": ["Call the user"],
+          "summary": "Nine denied Okta pushes.", "asset_tier": 1, "evidence": "suspected"}  # fmt: skip
+
+
+def test_hunt_answer_shows_its_execution_preview(make_engine: Any, script: Any) -> None:
+    script.on("small", json.dumps(HUNT))
+    engine = make_engine()
+    reply = engine.handle(Request(text="hunt for encoded powershell from office", skill="hunt"))
+    assert reply.status == "ok" and not reply.escalated
+    assert (
+        "Preview on threat-hunting/samples/windows-process-creation.json: matches 2 of 3 sample attacks "
+        "(T1059.001, T1204.002), 0 of 14 benign events"
+    ) in reply.notes
+    [row] = rows(engine)
+    assert row.verify_status == "passed"
+    assert {c["check"]: c["status"] for c in json.loads(row.verify_detail or "")} == {
+        "attack-tags": "passed",
+        "field-catalog": "passed",
+        "sample-events": "passed",
+    }
+
+
+def test_hunt_with_an_invented_technique_is_rejected_and_escalated(make_engine: Any, script: Any) -> None:
+    invented = {**HUNT, "sigma_rule": HUNT_RULE.replace("attack.t1204.002", "attack.t1999")}
+    script.on("small", json.dumps(invented))
+    script.on("medium", json.dumps(HUNT))
+    engine = make_engine()
+    reply = engine.handle(Request(text="hunt for encoded powershell from office", skill="hunt"))
+    assert reply.escalated and reply.tier == "medium" and reply.structured == HUNT
+    first = next(r for r in rows(engine) if r.tier == "small")
+    assert first.verify_status == "failed"
+    assert first.error == "check failed: attack-tags: tag attack.t1999: T1999 is not in ATT&CK v18.0"
+
+
+def test_triage_with_an_invented_technique_is_rejected(make_engine: Any, script: Any) -> None:
+    script.on("small", json.dumps({**TRIAGE, "techniques": ["T1621", "T1999.001"]}))
+    script.on("medium", json.dumps(TRIAGE))
+    engine = make_engine()
+    reply = engine.handle(Request(text='{"alert": "Okta push denied 9 times"}', skill="triage-alert"))
+    assert reply.escalated and reply.structured is not None and reply.structured["techniques"] == ["T1621"]
+    first, second = sorted(rows(engine), key=lambda r: r.tier != "small")
+    assert first.error == "check failed: attack-catalog: T1999.001 is not in ATT&CK v18.0"
+    assert second.verify_status == "passed"
