@@ -212,8 +212,14 @@ def list_packs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     ]
     for problem in problems:
         typer.echo(f"warning: pack skipped: {problem}", err=True)
+    from bot.pack_data import pack_data_problems
+
+    data_problems = pack_data_problems(packs)  # what the skills' checks read (catalogs, samples, rules)
+    for problem in data_problems:
+        typer.echo(f"warning: checks will not run: {problem}", err=True)
     if as_json:
-        typer.echo(json.dumps({"packs": rows, "problems": [str(p) for p in problems]}, indent=2))
+        all_problems = [str(p) for p in problems] + data_problems
+        typer.echo(json.dumps({"packs": rows, "problems": all_problems}, indent=2))
         return
     from rich.table import Table
 

@@ -527,3 +527,26 @@ def test_tag_problems_accept_tactics_groups_and_software() -> None:
 def test_catalog_error_is_a_value_error_with_the_pack_name(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="pack nowhere: no ATT&CK catalog"):
         load_catalog(tmp_path, "nowhere")
+
+
+def test_tierwise_packs_names_a_corrupt_catalog_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from bot.pack_data import pack_data_problems
+
+    packs, _ = load_packs([PACKS])
+    assert pack_data_problems(packs) == []
+    root = copy_pack("threat-hunting", tmp_path)
+    toml = root / "pack.toml"
+    toml.write_text(toml.read_text().replace('name = "threat-hunting"', 'name = "hunting-local"'))
+    (root / "attack" / "enterprise-attack-v18.json").write_text("{oops")
+    monkeypatch.setenv("TIERWISE_PACK_DIRS", str(tmp_path / "packs"))
+    result = CliRunner().invoke(app, ["packs"])
+    assert result.exit_code == 0
+    assert (
+        "warning: checks will not run: ATT&CK catalog hunting-local/attack/enterprise-attack-v18.json "
+        "is not valid JSON"
+    ) in result.stderr
