@@ -550,3 +550,27 @@ def test_tierwise_packs_names_a_corrupt_catalog_at_start(
         "warning: checks will not run: ATT&CK catalog hunting-local/attack/enterprise-attack-v18.json "
         "is not valid JSON"
     ) in result.stderr
+
+
+def test_a_sigma_rule_corpus_is_accepted_when_one_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held-out check on a real corpus (e.g. a SigmaHQ checkout): SIGMA_RULES_DIR=/path/to/rules."""
+    import os
+
+    folder = os.environ.get("SIGMA_RULES_DIR")
+    if not folder:
+        pytest.skip("set SIGMA_RULES_DIR to a folder of Sigma rules (e.g. SigmaHQ's rules/)")
+    catalog = load_catalog(PACKS / "threat-hunting", "threat-hunting")
+    rejected, newer = [], []
+    for path in sorted(Path(folder).rglob("*.yml")):
+        try:
+            parsed = parse_rule(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            rejected.append(f"{path}: {exc}")
+            continue
+        for problem in sigma_tag_problems(list(parsed.tags), catalog):
+            # An id from a later ATT&CK release than the shipped catalog: drop the newer catalog in.
+            (newer if f"is not in ATT&CK v{catalog.version}" in problem else rejected).append(
+                f"{path}: {problem}"
+            )
+    print(f"{len(newer)} tags need a catalog newer than v{catalog.version}")
+    assert rejected == []
