@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -12,7 +12,8 @@ class ParsedRule:
     logsource: dict[str, str]
     fields: frozenset[str]
     level: str | None
-    tags: tuple[str, ...] = ()  # e.g. "attack.t1059.001", as written in the rule
+    # e.g. "attack.t1059.001", as written in the rule; not part of equality (what the rule detects)
+    tags: tuple[str, ...] = field(default=(), compare=False)
 
 
 def _fields(detection: Any) -> set[str]:
