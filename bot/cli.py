@@ -219,8 +219,14 @@ def list_packs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     ]
     for problem in problems:
         typer.echo(f"warning: pack skipped: {problem}", err=True)
+    from bot.pack_data import pack_data_problems
+
+    data_problems = pack_data_problems(packs)  # what the skills' checks read (catalogs, samples, rules)
+    for problem in data_problems:
+        typer.echo(f"warning: checks will not run: {problem}", err=True)
     if as_json:
-        typer.echo(json.dumps({"packs": rows, "problems": [str(p) for p in problems]}, indent=2))
+        all_problems = [str(p) for p in problems] + data_problems
+        typer.echo(json.dumps({"packs": rows, "problems": all_problems}, indent=2))
         return
     from rich.table import Table
 
@@ -245,12 +251,14 @@ def usage(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     limit: Annotated[int, typer.Option(help="How many recent requests to list in --json.")] = 50,
 ) -> None:
-    """Per skill: requests, tokens, cost, mean and p95 latency, 👍/👎."""
+    """Per skill: requests, tokens, cost, mean and p95 latency, 👍/👎; verified-pass rate per skill and tier."""
     from bot.ledger.store import Ledger
+    from bot.ledger.verification import verified_rates
 
     start = parse_since(since)
     ledger = Ledger(settings().effective_database_url)
     rows = ledger.usage(start)
+    checks = verified_rates(ledger, start)
     if as_json:
         recent = [
             {
@@ -273,6 +281,8 @@ def usage(
                 "status": r.status,
                 "escalated_from": r.escalated_from,
                 "route_reason": r.route_reason,
+                "output_mode": r.output_mode,
+                "verify_status": r.verify_status,
                 "feedback": [{"user": f.user_id, "score": f.score, "comment": f.comment} for f in fb],
             }
             for r in ledger.requests_since(start, limit=limit)
@@ -280,7 +290,12 @@ def usage(
         ]
         typer.echo(
             json.dumps(
-                {"since": start.isoformat(), "skills": [r.as_dict() for r in rows], "requests": recent},
+                {
+                    "since": start.isoformat(),
+                    "skills": [r.as_dict() for r in rows],
+                    "verification": [c.as_dict() for c in checks],
+                    "requests": recent,
+                },
                 indent=2,
             )
         )
@@ -306,6 +321,23 @@ def usage(
             str(r.thumbs_down),
         )
     console().print(table)
+    if checks:
+        console().print(verification_table(checks))
+
+
+def verification_table(checks: list[Any]) -> Any:
+    """Verified-pass rate per skill and tier with its 95 % interval (bot.ledger.verification)."""
+    from rich.table import Table
+
+    table = Table(title="Verified answers (skill checks): pass rate per skill and tier")
+    for col in ("skill", "tier", "passed", "failed", "not run", "pass rate", "95% interval"):
+        table.add_column(col, justify="left" if col in ("skill", "tier") else "right")
+    for c in checks:
+        low, high = c.interval
+        rate = f"{c.rate:.0%}" if c.rate is not None else "-"
+        span = f"{low:.0%}–{high:.0%}" if c.checked else "-"
+        table.add_row(c.skill, c.tier, str(c.passed), str(c.failed), str(c.not_run), rate, span)
+    return table
 
 
 @app.command(context_settings={"ignore_unknown_options": True})  # so "-1" is a score, not an option

@@ -20,6 +20,7 @@ from bot.packs import Pack, select_context
 from bot.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, parse_output, trim_text
 from bot.routing import Route, Router
 from bot.skills import InputError, Registry, Skill
+from bot.verify import Verdict, VerifyContext, run_verifiers
 
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
@@ -99,6 +100,11 @@ class Attempt:
     result: CallResult | None
     structured: Any = None
     problem: str | None = None  # why the output was rejected, or the error text
+    verdict: Verdict | None = None  # the skill's verifiers on a valid answer
+
+    @property
+    def check_failed(self) -> bool:
+        return self.verdict is not None and self.verdict.status == "failed"
 
 
 def _copy_row(row: RequestRow, **changes: Any) -> RequestRow:
@@ -256,18 +262,21 @@ class Engine:
 
         parts, selection_sources, pack_hash = self._prompt(skill, tier, text, req.history, notes)
         base.pack_hash = pack_hash
-        attempt = self._attempt(skill, tier, parts, base)
+        verify = VerifyContext(text=text, packs=self.packs, skill=skill.name)
+        attempt = self._attempt(skill, tier, parts, base, verify)
         attempts = [attempt]
-        if skill.structured and attempt.problem and attempt.result is not None and req.allow_escalation:
+        retry = attempt.problem or attempt.check_failed
+        if skill.structured and retry and attempt.result is not None and req.allow_escalation:
             stronger = self.next_tier(skill, tier)
             if stronger is None:
-                attempt.row.error = f"invalid output: {attempt.problem}; no stronger tier to escalate to"
+                if attempt.problem:
+                    attempt.row.error = f"invalid output: {attempt.problem}; no stronger tier to escalate to"
                 self.ledger.record(attempt.row)
             else:
                 self.ledger.record(attempt.row)
                 parts2, _, _ = self._prompt(skill, stronger, text, req.history, [])
                 second_base = _copy_row(base, id=new_id(), escalated_from=attempt.row.id)
-                second = self._attempt(skill, stronger, parts2, second_base)
+                second = self._attempt(skill, stronger, parts2, second_base, verify)
                 attempts.append(second)
                 if second.problem and second.result is not None:
                     second.row.error = f"invalid output after escalation from {tier}: {second.problem}"
@@ -325,30 +334,51 @@ class Engine:
         pack_hash = ",".join(f"{p.name}@{p.hash}" for p in packs) or None
         return parts, (selection.sources if selection else ()), pack_hash
 
-    def _attempt(self, skill: Skill, tier: str, parts: PromptParts, base: RequestRow) -> Attempt:
+    def _attempt(
+        self,
+        skill: Skill,
+        tier: str,
+        parts: PromptParts,
+        base: RequestRow,
+        verify: VerifyContext | None = None,
+    ) -> Attempt:
         row = _copy_row(base, tier=tier, model_requested=self.settings.tiers[tier].model)
-        result, failure = self._call(row, tier, parts.messages(), skill.max_output_tokens)
+        result, failure = self._call(row, tier, parts.messages(), skill.max_output_tokens, skill.output)
         if result is None:
             return Attempt(row, None, problem=short_error(failure or "error"))
         structured = None
         problem = None
+        verdict = None
         if skill.output is not None:
             try:
                 structured = parse_output(skill, result.text)
             except ValueError as exc:
                 problem = str(exc)[:500]
                 row.status, row.error = "invalid", f"invalid output: {problem}"
-        return Attempt(row, result, structured, problem)
+        if structured is not None and skill.verifiers:
+            verdict = run_verifiers(skill.verifiers, structured, verify or VerifyContext("", self.packs))
+            row.verify_status, row.verify_detail = verdict.status, verdict.detail()
+            if verdict.status == "failed":
+                row.error = f"check failed: {verdict.problem()}"[:2000]
+        return Attempt(row, result, structured, problem, verdict)
 
     @tracing.traced(tracing.model_call_name, tracing.model_call_attributes)
     def _call(
-        self, row: RequestRow, tier: str, messages: list[dict[str, Any]], max_tokens: int
+        self,
+        row: RequestRow,
+        tier: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        schema: Any = None,
     ) -> tuple[CallResult | None, str | None]:
         """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure."""
         messages, redacted = privacy.outbound(self, row.skill, tier, messages)
         row.redactions = (row.redactions or 0) + redacted
         try:
-            result = self.llm.complete(tier, messages, max_tokens)
+            if schema is None:
+                result = self.llm.complete(tier, messages, max_tokens)
+            else:
+                result = self.llm.complete(tier, messages, max_tokens, response_schema=schema)
         except ModelCallError as exc:
             row.status, row.error = "error", f"{exc.kind}: {exc.message}"
             row.latency_ms = round(exc.latency_s * 1000)
@@ -360,6 +390,7 @@ class Engine:
         row.price_source = result.price_source
         row.latency_ms = round(result.latency_s * 1000)
         row.response = result.text[:20000]
+        row.output_mode = result.output_mode
         return result, None
 
     def call_model(
@@ -426,8 +457,11 @@ class Engine:
         text = render_structured(structured) if structured is not None else last.result.text.strip()
         if skill.postprocess is not None:
             text = skill.postprocess(text, structured)
+        if last.verdict is not None:
+            notes.extend(last.verdict.lines())  # previews and flags travel with the notes (CLI, Slack)
         if len(attempts) > 1:
-            notes.append(f"escalated from {attempts[0].row.tier} to {row.tier} after an invalid answer")
+            why = "a failed check" if attempts[0].check_failed else "an invalid answer"
+            notes.append(f"escalated from {attempts[0].row.tier} to {row.tier} after {why}")
         return Reply(text=text, status="ok", structured=structured, sources=sources, **common)
 
     # Feedback ----------------------------------------------------------------------------

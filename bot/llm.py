@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from pydantic import BaseModel
+
+from bot import structured
 from bot.config import EMBEDDED_MODEL, TierConfig, env_value
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,7 @@ class CallResult:
     cost_known: bool
     price_source: str
     latency_s: float
+    output_mode: str = "text"  # grammar | schema | prompt | text (bot.structured)
 
 
 class ModelCallError(Exception):
@@ -199,9 +203,11 @@ class LLM:
         messages: list[dict[str, Any]],
         max_tokens: int,
         metadata: dict[str, Any] | None = None,
+        response_schema: type[BaseModel] | None = None,
     ) -> CallResult:
         litellm = litellm_module()
         tier = self.tiers[tier_name]
+        mode = structured.output_mode(tier, response_schema, litellm)
         kwargs: dict[str, Any] = {
             "model": tier.model,
             "messages": messages,
@@ -222,6 +228,9 @@ class LLM:
             kwargs["api_key"] = "not-needed"  # self-hosted OpenAI-compatible servers ignore it
         if tier.fallbacks:
             kwargs["fallbacks"] = list(tier.fallbacks)
+        if mode in ("grammar", "schema") and response_schema is not None:
+            # The embedded provider turns it into a llama.cpp grammar; others get it natively.
+            kwargs["response_format"] = structured.response_format(response_schema)
         if self.mock_response is not None:
             # A string, or an exception instance that litellm raises as if the provider had failed.
             mock = self.mock_response
@@ -258,6 +267,7 @@ class LLM:
             cost_known=known,
             price_source=source,
             latency_s=latency,
+            output_mode=mode,
         )
 
     def counter(self, tier_name: str) -> Callable[[str], int]:

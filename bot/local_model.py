@@ -76,8 +76,17 @@ def get_model() -> Any:
     return _model
 
 
-def chat(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> dict[str, Any]:
+def chat(
+    messages: list[dict[str, Any]],
+    max_tokens: int,
+    temperature: float,
+    json_schema: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     model = get_model()
+    extra: dict[str, Any] = {}
+    if json_schema is not None:
+        # llama.cpp compiles the schema into a grammar: only schema-valid JSON can be sampled.
+        extra["response_format"] = {"type": "json_object", "schema": json_schema}
     # A small model loops on long generations; a mild repeat penalty keeps it readable.
     with _call_lock:
         return model.create_chat_completion(
@@ -86,6 +95,7 @@ def chat(messages: list[dict[str, Any]], max_tokens: int, temperature: float) ->
             temperature=temperature,
             repeat_penalty=1.15,
             seed=1234,
+            **extra,
         )
 
 
@@ -94,6 +104,8 @@ def make_handler() -> Any:
     import litellm
     from litellm import CustomLLM
     from litellm.types.utils import Choices, Message, Usage
+
+    from bot import structured
 
     class EmbeddedLLM(CustomLLM):
         def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
@@ -107,6 +119,7 @@ def make_handler() -> Any:
                         optional.get("max_tokens") or optional.get("max_completion_tokens") or 512
                     ),
                     temperature=float(optional.get("temperature", 0.2)),
+                    json_schema=structured.schema_from_params({**kwargs, **optional}),
                 )
             except EmbeddedModelUnavailable as exc:
                 raise litellm.exceptions.APIConnectionError(

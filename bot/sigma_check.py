@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -12,6 +12,8 @@ class ParsedRule:
     logsource: dict[str, str]
     fields: frozenset[str]
     level: str | None
+    # e.g. "attack.t1059.001", as written in the rule; not part of equality (what the rule detects)
+    tags: tuple[str, ...] = field(default=(), compare=False)
 
 
 def _fields(detection: Any) -> set[str]:
@@ -50,4 +52,5 @@ def parse_rule(text: str) -> ParsedRule:
     for detection in rule.detection.detections.values():
         fields |= _fields(detection)
     level = rule.level.name.lower() if rule.level else None
-    return ParsedRule(rule.title, logsource, frozenset(fields), level)
+    tags = tuple(str(tag) for tag in rule.tags)
+    return ParsedRule(rule.title, logsource, frozenset(fields), level, tags)

@@ -25,6 +25,7 @@ from typing_extensions import TypeVar
 
 if TYPE_CHECKING:
     from bot.prompt import PromptParts
+    from bot.verify import Check, VerifyContext
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class Skill(Generic[Out]):
     - `build_prompt(parts) -> parts`: adjust the assembled prompt parts (never the tier or pack).
     - `prepare_input(text) -> text`: normalise what the user sent (raise `InputError` to refuse it).
     - `check_output(obj)`: extra validation of structured output (raise `ValueError` → escalation).
+    - `verifiers`: checks `(obj, VerifyContext) -> Check` run on every structured answer (bot.verify);
+      a failed one escalates once; their outcome is stored on the ledger row as evidence.
     - `postprocess(text, structured) -> text`: last touch to the answer text.
     - `comparator(expected, output) -> CaseScore`: scores golden-set cases and shadow pairs.
     """
@@ -95,6 +98,7 @@ class Skill(Generic[Out]):
     build_prompt: Callable[[PromptParts], PromptParts] | None = None
     prepare_input: Callable[[str], str] | None = None
     check_output: Callable[[Out], None] | None = None
+    verifiers: tuple[Callable[[Out, VerifyContext], Check], ...] = ()
     postprocess: Callable[[str, dict[str, Any] | None], str] | None = None
     comparator: Comparator | None = None
     module: str = field(default="", compare=False)

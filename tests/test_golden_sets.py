@@ -212,7 +212,7 @@ def test_triage_runbooks_exist_in_the_security_runbooks_pack() -> None:
 def test_hunt_expectations_have_logsource_and_fields() -> None:
     for case in _cases("hunt"):
         expected = case.expected or {}
-        assert set(expected) <= {"logsource", "fields"}, case.id
+        assert set(expected) <= {"logsource", "fields", "events"}, case.id  # events: issue 10
         logsource = expected.get("logsource")
         assert isinstance(logsource, dict) and logsource, case.id
         assert set(logsource) <= {"product", "category", "service"}, case.id

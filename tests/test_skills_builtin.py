@@ -61,6 +61,10 @@ TRIAGE = {
         "Block the sender domain in Google Workspace and Zscaler",
     ],
     "summary": "A phishing email was reported; nobody clicked.",
+    "asset_tier": 1,
+    "evidence": "blocked",
+    "hard_rule": 6,  # phishing delivered, not clicked = low
+    "blast_radius_bump": False,
 }
 HUNT_RULE = r"""title: PowerShell Encoded Command Launched By Office Application
 logsource:
@@ -110,7 +114,8 @@ STRUCTURED = [
         json.dumps(ALERT),
         TRIAGE,
         json.dumps({**TRIAGE, "techniques": ["Phishing", "T1566.002"]}),
-        "not ATT&CK technique ids: Phishing",
+        # issue 10: the id pattern is a schema constraint now (it reaches the model through the schema)
+        "techniques.0: String should match pattern '^[Tt]\\d{4}(\\.\\d{3})?$' (1 problem(s))",
         id="triage-alert",
     ),
     pytest.param(
@@ -268,7 +273,11 @@ def test_triage_prompt_has_severity_matrix_and_matching_runbook(make_engine: Any
         "Next steps:\n"
         "  1. Pull the message from every mailbox with the Gmail investigation tool\n"
         "  2. Block the sender domain in Google Workspace and Zscaler\n"
-        "Summary: A phishing email was reported; nobody clicked."
+        "Summary: A phishing email was reported; nobody clicked.\n"
+        "Asset tier: 1\n"  # the severity matrix criteria the answer cites (issue 10)
+        "Evidence: blocked\n"
+        "Hard rule: 6\n"
+        "Blast radius bump: False"
     )
     system = system_prompt(script)
     assert always_doc_piece(engine, "security-runbooks") in system
