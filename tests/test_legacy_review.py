@@ -1,4 +1,6 @@
-"""bot.review: hand-built evidence in, one exact recommendation out.
+"""bench.legacy_review (v1's rule, kept for the replay benchmark's side-by-side): hand-built evidence
+in, one exact recommendation out. These are v1's tests, unchanged but for the import, so the frozen
+copy the benchmark compares against stays v1's rule.
 
 The base scenario: `label-email` on `medium` (ladder small/medium/large), 1,120 requests in
 28 days at $0.0125 each (= $15.00 a month), 19 of 22 👍. Numbers are chosen so that projections
@@ -13,8 +15,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.evidence import EvalStats, ReviewRules, ShadowStats, SkillReviewInput, TierWindowStats
-from bot.review import format_recommendation, review_all, review_skill
+from bench.legacy_review import LegacyRules as ReviewRules
+from bench.legacy_review import format_recommendation, review_all, review_skill
+from bot.evidence import EvalStats, ShadowStats, SkillReviewInput, TierWindowStats
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 RULES = ReviewRules()
