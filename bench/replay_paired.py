@@ -284,7 +284,9 @@ def _window(weekly: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return weekly[-(WINDOW_DAYS // 7) :]
 
 
-def _thumbs(skill: str, tier: str, weekly: list[dict[str, Any]], cfg: Config, price: float) -> TierWindowStats:
+def _thumbs(
+    skill: str, tier: str, weekly: list[dict[str, Any]], cfg: Config, price: float
+) -> TierWindowStats:
     recent = [w for w in _window(weekly) if w["tier"] == tier]
     return _week_stats(
         skill,
@@ -344,7 +346,8 @@ def _new_input(
     if tiers[cur] not in stats:
         stats[tiers[cur]] = _week_stats(skill, tiers[cur], 0, cfg.prices[tiers[cur]], 0, 0)
     pairs = tuple(
-        PairEvidence(tiers[lo], tiers[hi], seq, sw, ties, cw) for (lo, hi), (seq, sw, ties, cw) in seqs.items()
+        PairEvidence(tiers[lo], tiers[hi], seq, sw, ties, cw)
+        for (lo, hi), (seq, sw, ties, cw) in seqs.items()
     )
     return SkillReviewInput(
         skill=skill,
@@ -392,7 +395,9 @@ def figures(runs: list[Run], data: dict[str, list[tuple[float, ...]]], cfg: Conf
     unsafe_pool = [r for r in from_top if any(gap[r.skill][t] >= 5 for t in tiers[:-1])]
     safe_pool = [r for r in from_top if gap[r.skill][bottom] <= 1]
     up_pool = [r for r in from_bottom if gap[r.skill][bottom] >= 10]
-    no_gain_pool = [r for r in from_bottom if all(gap[r.skill][bottom] - gap[r.skill][t] <= 0 for t in tiers[1:])]
+    no_gain_pool = [
+        r for r in from_bottom if all(gap[r.skill][bottom] - gap[r.skill][t] <= 0 for t in tiers[1:])
+    ]
     # The oracle knows the gaps: from the top, it moves at once to the cheapest tier within the margin.
     oracle = 0.0
     for r in from_top:
@@ -455,7 +460,9 @@ def table(result: dict[str, Any]) -> str:
     for key in keys:
         target = TARGETS.get(key)
         mark = f"{target[0]} {target[1]:.0%}" if target else ""
-        out.append(f"{key:<26} {cell(result['old'][key], key):>10} {cell(result['new'][key], key):>10}  {mark}")
+        out.append(
+            f"{key:<26} {cell(result['old'][key], key):>10} {cell(result['new'][key], key):>10}  {mark}"
+        )
     pools = result["new"]["pools"]
     out.append("runs per figure: " + ", ".join(f"{k} {v}" for k, v in pools.items()))
     return "\n".join(out)

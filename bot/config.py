@@ -118,7 +118,7 @@ class ReviewSettings(BaseModel):
 
     window_days: int = Field(default=28, ge=1, le=366)
     evidence_days: int = Field(default=91, ge=1, le=3660)  # paired evidence accumulates this long
-    min_shadow_pairs: int = Field(default=50, ge=1)
+    min_shadow_pairs: int = Field(default=20, ge=1)
     margin: float = Field(default=0.05, gt=0, lt=1)  # non-inferiority margin on the paired difference
     critical_margin: float = Field(default=0.02, gt=0, lt=1)
     superiority_margin: float = Field(default=0.05, gt=0, lt=1)

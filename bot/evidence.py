@@ -138,7 +138,7 @@ class SkillReviewInput:
 class ReviewRules:
     """Thresholds (mirrors `ReviewSettings`). Margins are fractions of the quality scale (0.05 = 5 points)."""
 
-    min_shadow_pairs: int = 50
+    min_shadow_pairs: int = 20  # a floor against first-day flukes; the CS itself is valid at any n
     margin: float = 0.05  # non-inferiority: downgrade when the stronger tier's advantage is credibly below
     critical_margin: float = 0.02
     superiority_margin: float = 0.05  # upgrade when the stronger tier's advantage is credibly above

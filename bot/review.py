@@ -157,7 +157,7 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
 
     blockers: dict[str, str] = {}
     n_words = _pair_words(pair, cur, other)
-    ci_words = f"{_pts(advantage, signed=True)} [{_pts(ci[0])}, {_pts(ci[1])}]"
+    ci_words = f"{_pts(advantage, signed=True)} [{_num(ci[0] * 100)}, {_num(ci[1] * 100)}]"
     enough = seq.n >= rules.min_shadow_pairs
     if up:
         above = enough and confseq.rejects_below(seq, margin, a_side)
@@ -170,7 +170,7 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
             e_lo, e_hi = confseq.interval(ev.seq, rules.alpha)
             n_words += (
                 f"; golden set {ev.cases} cases paired: {_pts(ev.seq.mean, signed=True)} "
-                f"[{_pts(e_lo)}, {_pts(e_hi)}]"
+                f"[{_num(e_lo * 100)}, {_num(e_hi * 100)}]"
             )
         ok = state == "better"
         threshold_words = f"superiority margin {_pts(margin)}" + (" (break-even)" if value else "")
@@ -189,7 +189,9 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
         if ev is None and (rules.require_eval or data.critical):
             blockers["eval_missing"] = f"no paired golden-set run on {cur} and {other}"
         if ev is not None and data.critical and ev.cheaper_critical_failures:
-            blockers["critical_eval"] = f"{ev.cheaper_critical_failures} critical eval case(s) failed on {other}"
+            blockers["critical_eval"] = (
+                f"{ev.cheaper_critical_failures} critical eval case(s) failed on {other}"
+            )
         vc, vo = data.verify.get(cur), data.verify.get(other)
         if vc and vo and credibly_lower(vo, vc, rules.z):
             blockers["verify_worse"] = (
@@ -213,11 +215,10 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
         if not up and value_change is None:
             money += f", saves {_usd(-cost_change)}/month"
     if not seq.n:
-        words = f"no shadow pairs between {cur} and {other} yet"
+        words = "no shadow pairs yet"
     elif not enough:
         words = (
-            f"{other}: {ci_words} over {n_words}; {seq.n} of {rules.min_shadow_pairs} pairs needed "
-            f"before any decision"
+            f"{ci_words} over {n_words}; {seq.n} of {rules.min_shadow_pairs} pairs needed before any decision"
         )
     else:
         verdict = {
@@ -228,7 +229,7 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
             "open": f"not yet decided against the {threshold_words}",
             "no_pairs": "",
         }[state]
-        words = f"{other}: {ci_words} over {n_words}, {verdict}{money}"
+        words = f"{ci_words} over {n_words}, {verdict}{money}"
     if blockers:
         words += "; blocked: " + "; ".join(blockers.values())
 
@@ -290,6 +291,13 @@ def verify_alarm(data: SkillReviewInput, rules: ReviewRules) -> str | None:
     return None
 
 
+def alarm_of(data: SkillReviewInput, rules: ReviewRules) -> str | None:
+    """Users or verifiers say the current tier falls short (words), else None."""
+    st = data.stats.get(data.current_tier)
+    low, words = thumbs_alarm(st, rules) if st is not None else (False, "")
+    return "; ".join(w for w in (words if low else None, verify_alarm(data, rules)) if w) or None
+
+
 def thumbs_alarm(st: TierWindowStats, rules: ReviewRules) -> tuple[bool, str]:
     """(credibly below target?, words). Only the interval's upper bound below target counts."""
     n = st.feedback
@@ -328,10 +336,7 @@ class NextTest:
 
 
 def next_test(
-    data: SkillReviewInput,
-    rules: ReviewRules,
-    comparisons: list[Comparison] | None = None,
-    alarm: str | None = None,
+    data: SkillReviewInput, rules: ReviewRules, comparisons: list[Comparison] | None = None
 ) -> NextTest:
     """The sampler's allocation: down while the skill may be over-served, up when users or verifiers
     complain (or nothing cheaper is open), none when every neighbouring decision is closed.
@@ -339,19 +344,26 @@ def next_test(
     Within a direction the nearest allowed tier whose decision is open goes first: it is the move the
     review would make next, and its gap is the smallest, so it needs the evidence most."""
     comps = comparisons if comparisons is not None else all_comparisons(data, rules)
+    alarm = alarm_of(data, rules)
     open_down = [c for c in comps if c.direction == "down" and c.state in ("open", "no_pairs")]
     open_up = [c for c in comps if c.direction == "up" and c.state in ("open", "no_pairs")]
     order = (open_up, open_down) if alarm else (open_down, open_up)
     for group in order:
         if group:
             c = group[0]  # comparisons are nearest first
-            why = alarm if alarm and c.direction == "up" else (
-                "the skill may be over-served" if c.direction == "down" else "a stronger tier may pay off"
+            why = (
+                alarm
+                if alarm and c.direction == "up"
+                else (
+                    "the skill may be over-served" if c.direction == "down" else "a stronger tier may pay off"
+                )
             )
             weeks = None
             if c.pairs_needed is not None and data.shadow_per_week > 0:
                 weeks = c.pairs_needed / data.shadow_per_week
             return NextTest(c.tier, c.direction, why, c.pairs_needed, weeks)
+    if not comps:
+        return NextTest(None, None, "no other tier this skill may use: nothing to sample")
     return NextTest(None, None, "every neighbouring decision is closed: no shadow sampling needed")
 
 
@@ -374,8 +386,8 @@ def review_skill(data: SkillReviewInput, rules: ReviewRules, now: datetime) -> T
     comps = all_comparisons(data, rules) if on_ladder else []
     thumbs_low, thumbs_words = thumbs_alarm(st, rules)
     v_alarm = verify_alarm(data, rules)
-    alarm = "; ".join(w for w in (thumbs_words if thumbs_low else None, v_alarm) if w) or None
-    plan = next_test(data, rules, comps, alarm) if on_ladder else NextTest(None, None, "not on the ladder")
+    alarm = alarm_of(data, rules)
+    plan = next_test(data, rules, comps) if on_ladder else NextTest(None, None, "not on the ladder")
     evidence = _base_evidence(data, st, rules) | {
         "thumbs_below_target": thumbs_low,
         "verify_alarm": v_alarm,
@@ -388,7 +400,9 @@ def review_skill(data: SkillReviewInput, rules: ReviewRules, now: datetime) -> T
         "cooldown_until": None,
     }
 
-    def rec(action: Action, target: str | None, reason: str, delta: float | None = None) -> TierRecommendation:
+    def rec(
+        action: Action, target: str | None, reason: str, delta: float | None = None
+    ) -> TierRecommendation:
         return TierRecommendation(
             skill=data.skill,
             action=action,
@@ -403,7 +417,8 @@ def review_skill(data: SkillReviewInput, rules: ReviewRules, now: datetime) -> T
     if not on_ladder:
         return rec("keep", None, f"current tier {cur} is not on the ladder ({' → '.join(ladder.tiers)})")
     if sum(s.requests for s in data.stats.values()) == 0:
-        return rec("keep", None, f"no traffic in the window ({data.window_days} days); {_missing(plan)}")
+        missing = _missing(plan, data.shadow_per_week > 0)
+        return rec("keep", None, f"no traffic in the window ({data.window_days} days); {missing}")
 
     ups = [c for c in comps if c.direction == "up" and c.ok]
     downs = [c for c in comps if c.direction == "down" and c.ok]
@@ -417,18 +432,21 @@ def review_skill(data: SkillReviewInput, rules: ReviewRules, now: datetime) -> T
             return c.ci[0]
 
         choice, action = max(ups, key=lambda c: (gain(c), -ladder.index(c.tier))), "upgrade"
-    elif alarm and thumbs_low and comps and all(c.state == "not_better" for c in comps if c.direction == "up"):
+    elif (
+        alarm and thumbs_low and comps and all(c.state == "not_better" for c in comps if c.direction == "up")
+    ):
         closed = [c for c in comps if c.direction == "up"]
         if closed:
-            words = "; ".join(c.words for c in closed)
+            words = "; ".join(f"{c.tier}: {c.words}" for c in closed)
             return rec("fix", None, f"fix the pack or prompt, not the tier: {thumbs_words}; {words}")
     elif downs:
         choice, action = min(downs, key=lambda c: ladder.index(c.tier)), "downgrade"  # the cheapest safe
 
     if choice is None:
-        parts = [c.words for c in comps] or ["no other tier this skill may use"]
-        head = f"{alarm}; " if alarm else f"{thumbs_words}; "
-        return rec("keep", None, head + "; ".join(parts) + f"; {_missing(plan)}")
+        parts = [f"{c.tier}: {c.words}" for c in comps]
+        parts.append(_missing(plan, data.shadow_per_week > 0))
+        head = alarm if alarm else thumbs_words
+        return rec("keep", None, "; ".join([head, *parts]))
 
     delta = choice.monthly_cost_change
     reason = f"{action} to {choice.tier}: {choice.words}"
@@ -450,7 +468,7 @@ def review_skill(data: SkillReviewInput, rules: ReviewRules, now: datetime) -> T
     return rec(action, choice.tier, reason, delta)
 
 
-def _missing(plan: NextTest) -> str:
+def _missing(plan: NextTest, shadow_on: bool = True) -> str:
     if plan.tier is None:
         return plan.reason
     need = ""
@@ -458,6 +476,8 @@ def _missing(plan: NextTest) -> str:
         need = f": about {plan.pairs_needed} more pairs"
         if plan.weeks is not None:
             need += f", {_weeks(plan.weeks)} at the current rate"
+    if plan.weeks is None and plan.pairs_needed is not None and not shadow_on:
+        need += " (shadow sampling is off for this skill: set its shadow_rate)"
     return f"next: shadow-test {plan.tier} ({plan.reason}){need}"
 
 
@@ -574,7 +594,9 @@ def pairs_from_verdicts(verdicts: Iterable[tuple[str, str, str]], ladder: Ladder
     )
 
 
-def eval_pairs_from_cases(cases: dict[str, dict[str, tuple[bool, bool]]], ladder: Ladder) -> tuple[EvalPairs, ...]:
+def eval_pairs_from_cases(
+    cases: dict[str, dict[str, tuple[bool, bool]]], ladder: Ladder
+) -> tuple[EvalPairs, ...]:
     """Latest golden-set cases per tier (case id → (passed, critical)) → case-by-case pairs for every
     two tiers that ran the same cases."""
     tiers = [t for t in ladder.tiers if t in cases]

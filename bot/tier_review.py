@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from bot import skill_values
 from bot.evidence import (
     EvalStats,
     ReviewRules,
@@ -26,6 +27,7 @@ from bot.tiers import TierChangeError, set_tier
 
 if TYPE_CHECKING:
     from bot.engine import Engine
+    from bot.review import NextTest
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ def gather(engine: Engine, until: datetime, only: str | None = None) -> list[Ski
     verdicts = queries.shadow_verdicts(engine.ledger, horizon, until, skill=only)
     cases = queries.latest_eval_cases(engine.ledger)
     verify = queries.verify_counts(engine.ledger, since, until)
+    values = skill_values.overrides(engine.ledger)
     inputs = []
     for skill in engine.registry:
         if only is not None and skill.name != only:
@@ -76,7 +79,6 @@ def gather(engine: Engine, until: datetime, only: str | None = None) -> list[Ski
         skill_shadows = tuple(s for s in shadows if s.skill == skill.name)
         skill_evals = {t: e for (name, t), e in evals.items() if name == skill.name}
         weekly_requests = sum(s.requests for s in skill_stats.values()) * 7 / days
-        value = conf.value_per_good_answer_usd
         inputs.append(
             SkillReviewInput(
                 skill=skill.name,
@@ -92,7 +94,9 @@ def gather(engine: Engine, until: datetime, only: str | None = None) -> list[Ski
                 last_change_at=engine.ledger.last_assignment_at(skill.name),
                 ladder=engine.ladder,
                 sensitive=engine.is_sensitive(skill),
-                pairs=pairs_from_verdicts(((p, c, v) for sk, p, c, v in verdicts if sk == skill.name), engine.ladder),
+                pairs=pairs_from_verdicts(
+                    ((p, c, v) for sk, p, c, v in verdicts if sk == skill.name), engine.ladder
+                ),
                 eval_pairs=eval_pairs_from_cases(
                     {t: c for (name, t), c in cases.items() if name == skill.name}, engine.ladder
                 ),
@@ -100,7 +104,7 @@ def gather(engine: Engine, until: datetime, only: str | None = None) -> list[Ski
                     t: VerifyStats(t, p, f) for (name, t), (p, f) in verify.items() if name == skill.name
                 },
                 cost_per_request=tier_costs(engine.tiers, current, skill_stats, skill_shadows, skill_evals),
-                value_per_good_answer_usd=value if value is not None else review_conf.value_per_good_answer_usd,
+                value_per_good_answer_usd=skill_values.effective(engine, skill.name, values),
                 shadow_per_week=min(float(conf.shadow_weekly_max_calls), conf.shadow_rate * weekly_requests),
             )
         )
@@ -123,7 +127,13 @@ def tier_costs(
     base, ev_cur = out.get(current), evals.get(current)
     for t in tiers:
         ev = evals.get(t)
-        if t not in out and ev is not None and base is not None and ev_cur is not None and ev_cur.mean_cost_usd > 0:
+        if (
+            t not in out
+            and ev is not None
+            and base is not None
+            and ev_cur is not None
+            and ev_cur.mean_cost_usd > 0
+        ):
             out[t] = base * ev.mean_cost_usd / ev_cur.mean_cost_usd
     return out
 
@@ -133,6 +143,18 @@ def review(engine: Engine, until: datetime | None = None) -> list[TierRecommenda
 
     now = until or utcnow()
     return review_all(gather(engine, now), rules_from(engine), now)
+
+
+def next_test_for(engine: Engine, skill: str, now: datetime) -> NextTest:
+    """Where this skill's shadow budget should go now (the review's open decision)."""
+    from bot.review import next_test
+
+    inputs = gather(engine, now, only=skill)
+    if not inputs:
+        from bot.review import NextTest
+
+        return NextTest(None, None, f"unknown skill {skill}")
+    return next_test(inputs[0], rules_from(engine))
 
 
 def store(engine: Engine, recs: list[TierRecommendation], period: str) -> list[Recommendation]:

@@ -18,7 +18,10 @@ COMMAND = "/tierwise"
 USAGE = (
     "Usage: `/tierwise help` · `/tierwise skills` · `/tierwise usage [7d]` · admins: "
     "`/tierwise tier set SKILL TIER reason…` · `/tierwise tier history [SKILL]` · `/tierwise review` · "
-    "`/tierwise digest now`"
+    "`/tierwise value SKILL USD` · `/tierwise digest now`"
+)
+VALUE_USAGE = (
+    "Usage: `/tierwise value SKILL USD` (what a good answer is worth, e.g. 0.40; `default` to reset)"
 )
 TIER_SET_USAGE = "Usage: `/tierwise tier set SKILL TIER reason…` (the reason is kept in the tier history)"
 MAX_DAYS = 366
@@ -62,12 +65,18 @@ class DigestNow:
 
 
 @dataclass(frozen=True)
+class ValueSet:
+    skill: str
+    usd: str
+
+
+@dataclass(frozen=True)
 class Invalid:
     message: str
 
 
-Action = Help | ListSkills | Usage | TierSet | TierHistory | Review | DigestNow | Invalid
-ADMIN_ACTIONS = (TierSet, TierHistory, Review, DigestNow)
+Action = Help | ListSkills | Usage | TierSet | TierHistory | Review | DigestNow | ValueSet | Invalid
+ADMIN_ACTIONS = (TierSet, TierHistory, Review, DigestNow, ValueSet)
 
 
 def parse(text: str) -> Action:
@@ -84,6 +93,8 @@ def parse(text: str) -> Action:
         return _tier(rest)
     if head == "review":
         return Review() if not rest else Invalid("Usage: `/tierwise review` (no arguments).")
+    if head == "value":
+        return ValueSet(rest[0], rest[1]) if len(rest) == 2 else Invalid(VALUE_USAGE)
     if head == "digest":
         if [w.lower() for w in rest] == ["now"]:
             return DigestNow()
