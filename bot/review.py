@@ -526,6 +526,16 @@ def _base_evidence(data: SkillReviewInput, st: TierWindowStats, rules: ReviewRul
         "thumbs_up_rate": _r(rate(st.thumbs_up, st.feedback)) if st.feedback else None,
         "thumbs_ci": [_r(lo), _r(hi)],
         "verify": verify,
+        "eval": {
+            t: {
+                "cases": e.cases,
+                "pass_rate": _r(e.pass_rate),
+                "critical_failures": e.critical_failures,
+                "mean_cost_usd": _r(e.mean_cost_usd),
+                "created_at": e.created_at.isoformat(),
+            }
+            for t, e in sorted(data.evals.items())
+        },
     }
 
 

@@ -32,6 +32,7 @@ from tests.ledger_builder import (
     seeded_engine,
 )
 
+
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return scenario_engine(tmp_path_factory.mktemp("review"))
