@@ -249,7 +249,9 @@ class LedgerBuilder:
         run = self._add([row])[0]
         self._add(
             [
-                EvalResult(run_id=run.id, case_id=f"c{i + 1:03d}", passed=i < passed, cost_usd=total_cost / cases)
+                EvalResult(
+                    run_id=run.id, case_id=f"c{i + 1:03d}", passed=i < passed, cost_usd=total_cost / cases
+                )
                 for i in range(cases)
             ]
         )

@@ -92,7 +92,10 @@ def test_label_email_keeps_medium_until_the_pairs_show_small_is_within_the_margi
     line = format_recommendation(rec)
     assert line.startswith("label-email: keep medium — ")
     assert "over 56 pairs" in line and "not yet decided against the non-inferiority margin 5 pts" in line
-    assert f"next: shadow-test small (the skill may be over-served): about {nxt['pairs_needed']} more pairs" in line
+    assert (
+        f"next: shadow-test small (the skill may be over-served): about {nxt['pairs_needed']} more pairs"
+        in line
+    )
 
 
 def test_summarize_upgrades_small_to_medium(month: SimResult) -> None:
@@ -110,7 +113,10 @@ def test_summarize_upgrades_small_to_medium(month: SimResult) -> None:
     line = format_recommendation(rec)
     assert line.startswith("summarize: upgrade small → medium — ")
     assert "credibly below the 80% target" in line
-    assert "upgrade to medium: +100 pts [" in line and "over 28 pairs (medium better 28, tie 0, small better 0)" in line
+    assert (
+        "upgrade to medium: +100 pts [" in line
+        and "over 28 pairs (medium better 28, tie 0, small better 0)" in line
+    )
 
 
 def test_ask_keeps_small(month: SimResult) -> None:
