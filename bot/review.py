@@ -156,6 +156,7 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
             margin = max(0.0, -cost_change / (volume * value))  # break-even: value lost = saving
 
     blockers: dict[str, str] = {}
+    eval_note = ""
     n_words = _pair_words(pair, cur, other)
     ci_words = f"{_pts(advantage, signed=True)} [{_num(ci[0] * 100)}, {_num(ci[1] * 100)}]"
     enough = seq.n >= rules.min_shadow_pairs
@@ -168,8 +169,8 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
         if state != "better" and eval_better and ev is not None:
             state = "better"
             e_lo, e_hi = confseq.interval(ev.seq, rules.alpha)
-            n_words += (
-                f"; golden set {ev.cases} cases paired: {_pts(ev.seq.mean, signed=True)} "
+            eval_note = (
+                f"golden set {ev.cases} cases paired: {_pts(ev.seq.mean, signed=True)} "
                 f"[{_num(e_lo * 100)}, {_num(e_hi * 100)}]"
             )
         ok = state == "better"
@@ -230,6 +231,8 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
             "no_pairs": "",
         }[state]
         words = f"{ci_words} over {n_words}, {verdict}{money}"
+    if eval_note:
+        words += f"; {eval_note}, credibly above the {threshold_words}{money}"
     if blockers:
         words += "; blocked: " + "; ".join(blockers.values())
 
