@@ -78,7 +78,10 @@ def gather(engine: Engine, until: datetime, only: str | None = None) -> list[Ski
         skill_stats = {t: s for (name, t), s in stats.items() if name == skill.name}
         skill_shadows = tuple(s for s in shadows if s.skill == skill.name)
         skill_evals = {t: e for (name, t), e in evals.items() if name == skill.name}
-        weekly_requests = sum(s.requests for s in skill_stats.values()) * 7 / days
+        # The sampler's pace: its rate on last week's traffic, within the weekly cap.
+        weekly_requests = queries.count_requests(
+            engine.ledger, until - timedelta(days=7), until, skill=skill.name
+        )
         inputs.append(
             SkillReviewInput(
                 skill=skill.name,
