@@ -38,16 +38,16 @@ def good_file(n: int = 20) -> list[str]:
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        (good_file(3) + [line(small=1, large=1)], "line 4: unknown tier 'large' (tiers: small, medium)"),
-        (good_file(2) + [line(small=1.5, medium=0)], "line 3: score 1.5 for small is outside [0, 1]"),
-        (good_file(2) + [line(small=-0.1, medium=0)], "line 3: score -0.1 for small is outside [0, 1]"),
-        (good_file(1) + [line(small=1)], "line 2: no score for tier 'medium'"),
+        ([*good_file(3), line(small=1, large=1)], "line 4: unknown tier 'large' (tiers: small, medium)"),
+        ([*good_file(2), line(small=1.5, medium=0)], "line 3: score 1.5 for small is outside [0, 1]"),
+        ([*good_file(2), line(small=-0.1, medium=0)], "line 3: score -0.1 for small is outside [0, 1]"),
+        ([*good_file(1), line(small=1)], "line 2: no score for tier 'medium'"),
         (
-            good_file(1) + ["{not json"],
+            [*good_file(1), "{not json"],
             "line 2: not JSON (Expecting property name enclosed in double quotes)",
         ),
         (
-            good_file(1) + [json.dumps({"scores": {}})],
+            [*good_file(1), json.dumps({"scores": {}})],
             'line 2: expected {"skill": NAME, "scores": {TIER: SCORE}}',
         ),
         (
@@ -67,7 +67,7 @@ def test_the_command_line_refuses_bad_input_without_a_traceback(
     tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "pairs.jsonl"
-    path.write_text("\n".join(good_file(3) + [line(small=2, medium=0)]) + "\n")
+    path.write_text("\n".join([*good_file(3), line(small=2, medium=0)]) + "\n")
     assert rp.main(["--input", str(path)]) == 2
     assert capsys.readouterr().err == "replay_paired: line 4: score 2 for small is outside [0, 1]\n"
     assert rp.main(["--price", "small=0.1"]) == 2
@@ -174,7 +174,7 @@ def test_a_replay_through_the_ledger_makes_the_benchmarks_decisions(make_engine:
     cfg = rp.Config(LADDER_TIERS, PRICES, PER_WEEK, SHADOW, WEEKS, 1)
     ladder = Ladder(LADDER_TIERS)
     sim: dict[str, dict[str, Any]] = {}
-    for name, (tier, rows) in SKILLS.items():
+    for name, (_tier, rows) in SKILLS.items():
         golden = rows[:40]
         for k, t in enumerate(LADDER_TIERS):  # an admin's golden-set run on both tiers, before week 1
             run = b.eval_run(
