@@ -485,7 +485,7 @@ def review(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             typer.echo(f"  {checked}")
 
 
-@app.command("value")
+@app.command("value", context_settings={"ignore_unknown_options": True})  # "-2" is a value, not an option
 def value(
     skill: Annotated[str | None, typer.Argument(help="The skill (omit to list every skill's value).")] = None,
     usd: Annotated[str | None, typer.Argument(help="USD a good answer is worth, or `default`.")] = None,

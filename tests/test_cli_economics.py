@@ -221,6 +221,17 @@ BAD_SETTINGS = [
     ("TIERWISE_USER_DAILY_REQUEST_CAP", "0", "user_daily_request_cap = '0': "),
     ("TIERWISE_DIGEST_CRON", "99 * * * *", "digest_cron = '99 * * * *': not a valid crontab expression"),
     ("TIERWISE_TIMEZONE", "Mars/Base", "timezone = 'Mars/Base': unknown time zone 'Mars/Base'"),
+    (
+        "TIERWISE_SKILLS__ASK__VALUE_PER_GOOD_ANSWER_USD",
+        "-1",
+        "skills.ask.value_per_good_answer_usd = '-1': ",
+    ),
+    (
+        "TIERWISE_REVIEW__VALUE_PER_GOOD_ANSWER_USD",
+        "lots",
+        "review.value_per_good_answer_usd = 'lots': ",
+    ),
+    ("TIERWISE_SKILLS__ASK__VALUE_PER_GOOD_ANSWER_USD", "nan", "skills.ask.value_per_good_answer_usd = 'nan': "),
 ]
 
 
