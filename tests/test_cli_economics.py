@@ -231,7 +231,11 @@ BAD_SETTINGS = [
         "lots",
         "review.value_per_good_answer_usd = 'lots': ",
     ),
-    ("TIERWISE_SKILLS__ASK__VALUE_PER_GOOD_ANSWER_USD", "nan", "skills.ask.value_per_good_answer_usd = 'nan': "),
+    (
+        "TIERWISE_SKILLS__ASK__VALUE_PER_GOOD_ANSWER_USD",
+        "nan",
+        "skills.ask.value_per_good_answer_usd = 'nan': ",
+    ),
 ]
 
 
