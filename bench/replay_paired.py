@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
 
 from bench import legacy_review  # noqa: E402
 from bot import review as new_review  # noqa: E402
+from bot.config import ReviewSettings  # noqa: E402
 from bot.confseq import PairedSeq  # noqa: E402
 from bot.evidence import (  # noqa: E402
     EvalPairs,
@@ -61,6 +62,7 @@ GOLDEN_CASES = 40
 RATED_SHARE = 0.02
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 WINDOW_DAYS = 28  # v1's review window (and the thumbs window of both rules)
+EVIDENCE_WEEKS = ReviewSettings().evidence_days // 7  # the new rule's paired evidence horizon
 
 
 class ReplayError(ValueError):
@@ -205,7 +207,6 @@ def simulate_run(
     first_move: int | None = None
     user = shadow = judge = saved = 0.0
     weekly: list[dict[str, Any]] = []  # per week: requests and thumbs on a tier; v1's shadow counts
-    seqs: dict[tuple[int, int], list[Any]] = {}  # new rule: (cheaper, stronger) → [seq, sw, ties, cw]
     rated = max(1, round(cfg.requests_per_week * RATED_SHARE))
     evals_old = {
         tiers[k]: EvalStats(
@@ -235,31 +236,30 @@ def simulate_run(
             below = ladder.cheaper(tiers[cur])
             cand_name = below if below is not None else ladder.stronger(tiers[cur])
         else:
-            data = _new_input(skill, cur, weekly, seqs, eval_pairs, cfg, ladder, last_change)
+            data = _new_input(skill, cur, weekly, eval_pairs, cfg, ladder, last_change)
             cand_name = new_review.next_test(data, cfg.rules).tier
         if cand_name is not None:
             cand = tiers.index(cand_name)
             lo, hi = min(cur, cand), max(cur, cand)
             wins = ties = losses = 0
-            state = seqs.setdefault((lo, hi), [PairedSeq(), 0, 0, 0])
+            diffs = []
             for _ in range(cfg.shadow_per_week):
                 r = rng.choice(rows)
-                d = r[hi] - r[lo]
+                diffs.append(r[hi] - r[lo])
                 shadow += price[cand]
                 if r[cand] != r[cur]:
                     judge += price[-1]
-                state[0] = state[0].add(d)
-                state[1 if d > 0 else 3 if d < 0 else 2] += 1
                 diff = r[cand] - r[cur]
                 wins, ties, losses = wins + (diff > 0), ties + (diff == 0), losses + (diff < 0)
             entry["shadow"] = (cur, cand, wins, ties, losses)
+            entry["pairs"] = (lo, hi, diffs)
         weekly.append(entry)
         if rule == "old":
             rec = legacy_review.review_skill(
                 _old_input(skill, cur, weekly, evals_old, cfg, last_change), cfg.legacy, now
             )
         else:
-            data = _new_input(skill, cur, weekly, seqs, eval_pairs, cfg, ladder, last_change)
+            data = _new_input(skill, cur, weekly, eval_pairs, cfg, ladder, last_change)
             rec = new_review.review_skill(data, cfg.rules, now)
         if rec.action in ("downgrade", "upgrade") and rec.target_tier:
             cur = tiers.index(rec.target_tier)
@@ -335,7 +335,6 @@ def _new_input(
     skill: str,
     cur: int,
     weekly: list[dict[str, Any]],
-    seqs: dict[tuple[int, int], list[Any]],
     eval_pairs: tuple[EvalPairs, ...],
     cfg: Config,
     ladder: Ladder,
@@ -345,9 +344,21 @@ def _new_input(
     stats = {t: _thumbs(skill, t, weekly, cfg, cfg.prices[t]) for t in {w["tier"] for w in _window(weekly)}}
     if tiers[cur] not in stats:
         stats[tiers[cur]] = _week_stats(skill, tiers[cur], 0, cfg.prices[tiers[cur]], 0, 0)
+    diffs: dict[tuple[int, int], list[float]] = {}
+    for w in weekly[-EVIDENCE_WEEKS:]:  # the ledger's evidence horizon (review.evidence_days)
+        if w.get("pairs") is not None:
+            lo, hi, ds = w["pairs"]
+            diffs.setdefault((lo, hi), []).extend(ds)
     pairs = tuple(
-        PairEvidence(tiers[lo], tiers[hi], seq, sw, ties, cw)
-        for (lo, hi), (seq, sw, ties, cw) in seqs.items()
+        PairEvidence(
+            tiers[lo],
+            tiers[hi],
+            PairedSeq().extend(ds),
+            sum(d > 0 for d in ds),
+            sum(d == 0 for d in ds),
+            sum(d < 0 for d in ds),
+        )
+        for (lo, hi), ds in diffs.items()
     )
     return SkillReviewInput(
         skill=skill,

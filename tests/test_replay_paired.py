@@ -190,7 +190,7 @@ def test_a_replay_through_the_ledger_makes_the_benchmarks_decisions(make_engine:
                     )
                 s.commit()
         pairs = (EvalPairs("lite", "pro", PairedSeq().extend(g[1] - g[0] for g in golden), 40),)
-        sim[name] = {"weekly": [], "seqs": {}, "eval_pairs": pairs, "last": None, "moves": []}
+        sim[name] = {"weekly": [], "eval_pairs": pairs, "last": None, "moves": []}
 
     for week in range(WEEKS):
         week_start = start + timedelta(weeks=week)
@@ -201,7 +201,7 @@ def test_a_replay_through_the_ledger_makes_the_benchmarks_decisions(make_engine:
             c = LADDER_TIERS.index(cur)
             # The sampler: the ledger path and the benchmark's pure path must point at the same tier.
             planned = tier_review.next_test_for(engine, name, week_start).tier
-            pure = rp._new_input(name, c, st["weekly"], st["seqs"], st["eval_pairs"], cfg, ladder, st["last"])
+            pure = rp._new_input(name, c, st["weekly"], st["eval_pairs"], cfg, ladder, st["last"])
             assert planned == rp.new_review.next_test(pure, cfg.rules).tier, (name, week)
             reqs = b.requests(
                 PER_WEEK,
@@ -236,11 +236,11 @@ def test_a_replay_through_the_ledger_makes_the_benchmarks_decisions(make_engine:
                     candidate_cost=PRICES[planned],
                     step=timedelta(minutes=60),
                 )
-                state = st["seqs"].setdefault((0, 1), [PairedSeq(), 0, 0, 0])
-                for r in drawn:
-                    d = r[1] - r[0]
-                    state[0] = state[0].add(d)
-                    state[1 if d > 0 else 3 if d < 0 else 2] += 1
+                entry["pairs"] = (
+                    0,
+                    1,
+                    [r[1] - r[0] for r in drawn],
+                )  # pro − lite, as the benchmark keeps them
             st["weekly"].append(entry)
         recs = tier_review.review(engine, now)
         rows_stored = tier_review.store(engine, recs, f"week-{week + 1}")
@@ -250,9 +250,7 @@ def test_a_replay_through_the_ledger_makes_the_benchmarks_decisions(make_engine:
             st = sim[rec.skill]
             c = LADDER_TIERS.index(rec.current_tier)
             pure = review_skill(
-                rp._new_input(
-                    rec.skill, c, st["weekly"], st["seqs"], st["eval_pairs"], cfg, ladder, st["last"]
-                ),
+                rp._new_input(rec.skill, c, st["weekly"], st["eval_pairs"], cfg, ladder, st["last"]),
                 cfg.rules,
                 now,
             )
