@@ -132,8 +132,7 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
     pair = pair_for(data, cur, other)
     seq = pair.seq if pair is not None else confseq.PairedSeq()
     sign = 1.0 if up else -1.0  # pairs are stronger − cheaper; advantage is other − current
-    lo, hi = confseq.interval(seq, rules.alpha)
-    gap_ci = (lo, hi)  # stronger − cheaper
+    lo, hi = confseq.interval(seq, rules.alpha)  # of stronger − cheaper
     advantage = sign * seq.mean
     ci = (lo, hi) if up else (-hi, -lo)
     a_side = rules.alpha / 2
@@ -207,14 +206,13 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
             )
         ok = state == "noninferior" and not blockers
 
-    # Words: "+7.8 pts [4.1, 11.5] over 240 pairs vs superiority margin 5 pts ≈ +$312/month of value for +$48/month"
+    # "+7.8 pts [4.1, 11.5] over 240 pairs, credibly above … ≈ +$312.00/month of value […] for +$48.00/month"
     money = ""
     if value_change is not None:
-        money += f" ≈ {_usd_signed(value_change[1])}/month of value [{_usd_signed(value_change[0])}, {_usd_signed(value_change[2])}]"
+        v_lo, v_mean, v_hi = (_usd_signed(x) for x in value_change)
+        money += f" ≈ {v_mean}/month of value [{v_lo}, {v_hi}]"
     if cost_change is not None:
-        money += f" for {_usd_signed(cost_change)}/month" if up or value_change else ""
-        if not up and value_change is None:
-            money += f", saves {_usd(-cost_change)}/month"
+        money += f" for {_usd_signed(cost_change)}/month" if up else f", saves {_usd(-cost_change)}/month"
     if not seq.n:
         words = "no shadow pairs yet"
     elif not enough:
@@ -245,7 +243,6 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
                 needed = None if more is None else max(needed or 0, more)
         else:
             needed = confseq.pairs_needed(seq, margin, rules.alpha)
-    del gap_ci
     return Comparison(
         tier=other,
         direction=direction,
