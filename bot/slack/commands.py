@@ -168,7 +168,7 @@ def help_text(skills: Sequence[SkillLike], is_admin: bool) -> str:
     if is_admin:
         lines.append(
             "• Admins: `/tierwise tier set SKILL TIER reason…` · `/tierwise tier history [SKILL]` · "
-            "`/tierwise review` · `/tierwise digest now`"
+            "`/tierwise review` · `/tierwise value SKILL USD` · `/tierwise digest now`"
         )
     lines.append("Rate answers with 👍/👎 (buttons or reactions): it decides which tier each skill deserves.")
     return "\n".join(lines)
