@@ -205,6 +205,7 @@ def simulate_run(
     cur = start
     last_change: datetime | None = None
     first_move: int | None = None
+    plan: str | None = None  # the new rule's planned shadow tier, from last week's review
     user = shadow = judge = saved = 0.0
     weekly: list[dict[str, Any]] = []  # per week: requests and thumbs on a tier; v1's shadow counts
     rated = max(1, round(cfg.requests_per_week * RATED_SHARE))
@@ -235,6 +236,10 @@ def simulate_run(
         if rule == "old":
             below = ladder.cheaper(tiers[cur])
             cand_name = below if below is not None else ladder.stronger(tiers[cur])
+        elif plan is not None:
+            cand_name = (
+                plan  # last week's review planned it and nothing moved since (as bot.shadow caches it)
+            )
         else:
             data = _new_input(skill, cur, weekly, eval_pairs, cfg, ladder, last_change)
             cand_name = new_review.next_test(data, cfg.rules).tier
@@ -261,7 +266,9 @@ def simulate_run(
         else:
             data = _new_input(skill, cur, weekly, eval_pairs, cfg, ladder, last_change)
             rec = new_review.review_skill(data, cfg.rules, now)
+        plan = rec.evidence.get("next_test", {}).get("tier") if rule == "new" else None
         if rec.action in ("downgrade", "upgrade") and rec.target_tier:
+            plan = None  # the tier changed: plan again from the new tier
             cur = tiers.index(rec.target_tier)
             last_change = now
             if first_move is None:
