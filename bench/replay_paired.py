@@ -536,15 +536,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     began = time.perf_counter()
     result = replay(data, cfg, args.jobs)
-    if args.json:
+    summary = (
+        f"{len(data)} skills × {cfg.trials} trials × 2 starts, {cfg.weeks} weeks, "
+        f"{cfg.requests_per_week} requests and ≤ {cfg.shadow_per_week} shadow pairs a week "
+        f"({time.perf_counter() - began:.0f} s)\n{table(result)}"
+    )
+    if args.json:  # the object on stdout; the side-by-side table on stderr, for people
         print(json.dumps(result, indent=2))
+        print(summary, file=sys.stderr)
     else:
-        print(
-            f"{len(data)} skills × {cfg.trials} trials × 2 starts, {cfg.weeks} weeks, "
-            f"{cfg.requests_per_week} requests and ≤ {cfg.shadow_per_week} shadow pairs a week "
-            f"({time.perf_counter() - began:.0f} s)"
-        )
-        print(table(result))
+        print(summary)
     return 0
 
 
