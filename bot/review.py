@@ -432,15 +432,18 @@ def review_skill(data: SkillReviewInput, rules: ReviewRules, now: datetime) -> T
             return c.ci[0]
 
         choice, action = max(ups, key=lambda c: (gain(c), -ladder.index(c.tier))), "upgrade"
-    elif (
-        alarm and thumbs_low and comps and all(c.state == "not_better" for c in comps if c.direction == "up")
-    ):
-        closed = [c for c in comps if c.direction == "up"]
-        if closed:
-            words = "; ".join(f"{c.tier}: {c.words}" for c in closed)
-            return rec("fix", None, f"fix the pack or prompt, not the tier: {thumbs_words}; {words}")
     elif downs:
+        # A cheaper tier credibly within the margin goes ahead even when users are unhappy: it is as
+        # good as this one, so the tier is not what they are unhappy about (the alarm stays in the words).
         choice, action = min(downs, key=lambda c: ladder.index(c.tier)), "downgrade"  # the cheapest safe
+    elif thumbs_low and all(c.state == "not_better" for c in comps if c.direction == "up"):
+        # Users are credibly unhappy and no stronger tier is credibly better (or there is none): the
+        # tier is not the problem.
+        closed = [f"{c.tier}: {c.words}" for c in comps if c.direction == "up"]
+        words = "; ".join(closed) or "no stronger tier this skill may use"
+        if plan.tier is not None:  # a cheaper tier may still be as good: say what is being tested
+            words += f"; {_missing(plan, data.shadow_per_week > 0)}"
+        return rec("fix", None, f"fix the pack or prompt, not the tier: {thumbs_words}; {words}")
 
     if choice is None:
         parts = [f"{c.tier}: {c.words}" for c in comps]

@@ -221,6 +221,28 @@ def test_unhappy_users_and_a_stronger_tier_credibly_no_better_means_fix() -> Non
     assert rec.action == "fix" and rec.reason.startswith("fix the pack or prompt, not the tier: 👍 48%")
 
 
+def test_unhappy_users_on_the_strongest_tier_means_fix_unless_a_cheaper_tier_is_as_good() -> None:
+    data = base(
+        current_tier="large",
+        stats={"large": stats("large", feedback=25, up=12)},
+        pairs=(pair("medium", "large", 3, 50, 2),),  # still open
+        eval_pairs=(golden("medium", "large", 40, 0, 0),),
+    )
+    rec = review_skill(data, RULES, NOW)
+    assert rec.action == "fix"
+    assert rec.reason == (
+        "fix the pack or prompt, not the tier: 👍 48% [30–66.5%] n=25, credibly below the 80% target; "
+        f"no stronger tier this skill may use; next: shadow-test medium (the skill may be over-served): about "
+        f"{rec.evidence['next_test']['pairs_needed']} more pairs, about 19 weeks at the current rate"
+    )
+    # medium credibly as good as large: users are as unhappy there, and it costs less.
+    rec = review_skill(replace(data, pairs=(pair("medium", "large", 2, 236, 2),)), RULES, NOW)
+    assert (rec.action, rec.target_tier) == ("downgrade", "medium")
+    assert rec.reason.startswith(
+        "👍 48% [30–66.5%] n=25, credibly below the 80% target; downgrade to medium: "
+    )
+
+
 def test_nothing_open_means_no_sampling() -> None:
     data = on_small(pairs=(pair("small", "medium", 5, 230, 5), pair("small", "large", 5, 230, 5)))
     nxt = next_test(data, RULES)
