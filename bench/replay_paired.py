@@ -20,7 +20,7 @@ v1's rule is `bench/legacy_review.py`, frozen for this comparison.
 
     python bench/replay_paired.py [--input FILE] [--tiers small,medium] [--price small=0.0006,medium=0.006]
         [--requests-per-week 750] [--shadow-per-week 50] [--weeks 12] [--trials 100] [--seed 1]
-        [--skills 60] [--value USD] [--jobs 2] [--json]
+        [--skills 60] [--value USD] [--alpha A] [--jobs 2] [--json]
 """
 
 from __future__ import annotations
@@ -498,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skills", type=int, default=60, help="generated skills (without --input)")
     parser.add_argument("--value", type=float, default=None, help="value_per_good_answer_usd of every skill")
+    parser.add_argument("--alpha", type=float, default=None, help="review.alpha (default: the product's)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -511,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ReplayError(f"--{name.replace('_', '-')} must be a positive whole number")
         if args.value is not None and (not math.isfinite(args.value) or args.value < 0):
             raise ReplayError("--value must be a non-negative number of USD")
+        if args.alpha is not None and not 0 < args.alpha < 1:
+            raise ReplayError("--alpha must be within (0, 1)")
         if args.input is not None:
             if not args.input.is_file():
                 raise ReplayError(f"--input {args.input}: no such file")
@@ -521,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     except ReplayError as exc:
         print(f"replay_paired: {exc}", file=sys.stderr)
         return 2
-    rules = ReviewRules()
+    rules = ReviewRules() if args.alpha is None else ReviewRules(alpha=args.alpha)
     cfg = Config(
         tiers,
         prices,
