@@ -387,13 +387,14 @@ class SlackBot:
             return self.post_digest_now()
         if isinstance(action, commands.ValueSet):
             from bot import skill_values
+            from bot.slack.mrkdwn import escape
 
             try:
                 before, after = skill_values.set_value(
                     self.engine, action.skill, action.usd, by=user, source=SOURCE
                 )
             except skill_values.ValueChangeError as exc:
-                return f"Value not changed: {exc}. {commands.VALUE_USAGE}"
+                return f"Value not changed: {escape(str(exc))}. {commands.VALUE_USAGE}"
             return (
                 f"*{action.skill}*: a good answer is worth {skill_values.describe(after)} "
                 f"(was {skill_values.describe(before)}); the next review prices moves with it."
