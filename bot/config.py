@@ -122,7 +122,7 @@ class ReviewSettings(BaseModel):
     margin: float = Field(default=0.05, gt=0, lt=1)  # non-inferiority margin on the paired difference
     critical_margin: float = Field(default=0.02, gt=0, lt=1)
     superiority_margin: float = Field(default=0.05, gt=0, lt=1)
-    alpha: float = Field(default=0.05, gt=0, lt=1)
+    alpha: float = Field(default=0.1, gt=0, lt=1)
     value_per_good_answer_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     verify_alarm_fail_rate: float = Field(default=0.1, gt=0, lt=1)
     require_eval: bool = True

@@ -142,7 +142,7 @@ class ReviewRules:
     margin: float = 0.05  # non-inferiority: downgrade when the stronger tier's advantage is credibly below
     critical_margin: float = 0.02
     superiority_margin: float = 0.05  # upgrade when the stronger tier's advantage is credibly above
-    alpha: float = 0.05  # the confidence sequence covers at every weekly look with 1 - alpha
+    alpha: float = 0.1  # the CS covers at every weekly look with 1 - alpha: each direction errs <= alpha / 2
     require_eval: bool = True
     min_monthly_saving_usd: float = 5.0
     min_ratings: int = 10

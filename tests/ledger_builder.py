@@ -310,19 +310,19 @@ W46_TOTALS = {
 # The scenario's review reasons under the paired rule (issue 9; they replace v1's loss-rate and win-rate
 # reasons), asserted by the review, digest and CLI tests alike.
 ASK_REASON = (
-    "👍 25% [8.9–53.2%] n=12, credibly below the 80% target; upgrade to medium: +66.7 pts [19.8, 92.2] "
+    "👍 25% [8.9–53.2%] n=12, credibly below the 80% target; upgrade to medium: +66.7 pts [24.8, 91.1] "
     "over 27 pairs (medium better 20, tie 5, small better 2), credibly above the superiority margin 5 pts "
     "for +$0.94/month"
 )
 LABEL_REASON = (
-    "downgrade to small: -0.8 pts [-4.2, 2.1] over 240 pairs (small better 0, tie 238, medium better 2, "
+    "downgrade to small: -0.8 pts [-3.7, 1.7] over 240 pairs (small better 0, tie 238, medium better 2, "
     "3 errors), advantage of medium credibly below the non-inferiority margin 5 pts, saves $11.25/month"
 )
 SUMMARIZE_REASON = (
-    "no 👍/👎 ratings; small: +0 pts [-45.6, 45.6] over 10 pairs (small better 0, tie 10, medium better 0); "
+    "no 👍/👎 ratings; small: +0 pts [-40.4, 40.4] over 10 pairs (small better 0, tie 10, medium better 0); "
     "10 of 20 pairs needed before any decision; blocked: no paired golden-set run on medium and small; "
     "saving $0.04/month < $5.00 floor; large: no shadow pairs yet; next: shadow-test small (the skill may "
-    "be over-served): about 118 more pairs (shadow sampling is off for this skill: set its shadow_rate)"
+    "be over-served): about 98 more pairs (shadow sampling is off for this skill: set its shadow_rate)"
 )
 
 

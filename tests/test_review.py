@@ -76,7 +76,7 @@ def comparison(rec: object, tier: str) -> dict:
 
 def test_downgrade_when_the_stronger_tiers_advantage_is_credibly_below_the_margin() -> None:
     rec = review_skill(base(), RULES, NOW)
-    lo, hi = interval(SMALL_CLOSE.seq, 0.05)
+    lo, hi = interval(SMALL_CLOSE.seq, RULES.alpha)
     assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("downgrade", "small", -12.0)
     assert hi < 0.05 and lo == pytest.approx(-hi)
     assert rec.reason == (
@@ -183,7 +183,7 @@ def num(x: float) -> str:
 def test_upgrade_without_any_thumbs() -> None:
     rec = review_skill(on_small(), RULES, NOW)
     assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("upgrade", "medium", 12.0)
-    lo, hi = interval(UP.seq, 0.05)
+    lo, hi = interval(UP.seq, RULES.alpha)
     assert rec.reason == (
         f"upgrade to medium: +20.8 pts [{num(lo * 100)}, {num(hi * 100)}] over 240 pairs (medium better 60, tie 170, "
         "small better 10), credibly above the superiority margin 5 pts for +$12.00/month"
@@ -233,7 +233,8 @@ def test_unhappy_users_on_the_strongest_tier_means_fix_unless_a_cheaper_tier_is_
     assert rec.reason == (
         "fix the pack or prompt, not the tier: 👍 48% [30–66.5%] n=25, credibly below the 80% target; "
         f"no stronger tier this skill may use; next: shadow-test medium (the skill may be over-served): about "
-        f"{rec.evidence['next_test']['pairs_needed']} more pairs, about 19 weeks at the current rate"
+        f"{rec.evidence['next_test']['pairs_needed']} more pairs, about "
+        f"{round(rec.evidence['next_test']['pairs_needed'] / 50)} weeks at the current rate"
     )
     # medium credibly as good as large: users are as unhappy there, and it costs less.
     rec = review_skill(replace(data, pairs=(pair("medium", "large", 2, 236, 2),)), RULES, NOW)
@@ -293,7 +294,7 @@ def test_a_declared_value_prices_an_upgrade() -> None:
     """$0.50 a good answer × 1,200 requests a month: +20.8 pts ≈ +$125/month of value for +$12."""
     rec = review_skill(on_small(value_per_good_answer_usd=0.5), RULES, NOW)
     medium = comparison(rec, "medium")
-    lo, hi = interval(UP.seq, 0.05)
+    lo, hi = interval(UP.seq, RULES.alpha)
     assert medium["monthly_value_change_usd"] == pytest.approx([lo * 600, 0.208333 * 600, hi * 600], abs=1e-3)
     assert medium["margin_points"] == 2.0  # break-even: $12 / (1,200 × $0.50) = 2 points
     assert rec.action == "upgrade"

@@ -1,7 +1,7 @@
 """A simulated month through the real engine: the review upgrades summarize (small is too weak),
 keeps ask (right as it is), and keeps label-email on medium with its downgrade decision open: 56
-shadow pairs (one loss) put small within [-13.9, +9.7] points of medium, which cannot yet show it is
-within the 5-point non-inferiority margin, so the review says how many more pairs it needs.
+shadow pairs (one loss) leave the upper end of medium's advantage above the 5-point non-inferiority
+margin, so the review says how many more pairs it needs.
 
 Changed on purpose with the paired rule (issue 9): v1 downgraded label-email on these 56 pairs
 (loss-rate bound 9.6% ≤ 15%) although small's golden set is 4 points worse, i.e. close to the margin;
