@@ -341,16 +341,18 @@ def next_test(
     """The sampler's allocation: down while the skill may be over-served, up when users or verifiers
     complain (or nothing cheaper is open), none when every neighbouring decision is closed.
 
-    Within a direction the nearest allowed tier whose decision is open goes first: it is the move the
-    review would make next, and its gap is the smallest, so it needs the evidence most."""
+    Down, the nearest cheaper tier whose decision is open goes first: it is the safest saving and the
+    move the review would make next. Up, the strongest open tier goes first: if it is not credibly
+    better, no tier is, and if it is, the skill gets there in one move instead of one rung per
+    cooldown (a skill may be under-served by more than one rung)."""
     comps = comparisons if comparisons is not None else all_comparisons(data, rules)
     alarm = alarm_of(data, rules)
     open_down = [c for c in comps if c.direction == "down" and c.state in ("open", "no_pairs")]
-    open_up = [c for c in comps if c.direction == "up" and c.state in ("open", "no_pairs")]
+    open_up = [c for c in comps if c.direction == "up" and c.state in ("open", "no_pairs")][::-1]
     order = (open_up, open_down) if alarm else (open_down, open_up)
     for group in order:
         if group:
-            c = group[0]  # comparisons are nearest first
+            c = group[0]
             why = (
                 alarm
                 if alarm and c.direction == "up"

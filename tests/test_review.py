@@ -205,6 +205,14 @@ def test_unhappy_users_shift_sampling_up_before_down() -> None:
     assert next_test(base(pairs=(pair("small", "medium", 3, 50, 2),)), RULES).tier == "small"
 
 
+def test_up_tests_the_strongest_open_tier_first_down_the_nearest() -> None:
+    assert next_test(on_small(pairs=()), RULES).tier == "large"  # under-served by two rungs: one move
+    assert (
+        next_test(base(current_tier="large", stats={"large": stats("large")}, pairs=()), RULES).tier
+        == "medium"
+    )
+
+
 def test_a_failing_verifier_shifts_sampling_up() -> None:
     data = base(verify={"medium": VerifyStats("medium", 60, 40)}, pairs=(pair("small", "medium", 3, 50, 2),))
     nxt = next_test(data, RULES)
