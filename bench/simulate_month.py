@@ -359,33 +359,26 @@ def evidence_lines(rec: Any) -> list[str]:
         f"{ev['requests']} requests in {ev['window_days']} days on {ev['tier']} at ${ev['cost_mean']:.6f} each "
         f"(${ev['monthly_cost_usd']:.2f}/month); {thumbs}"
     ]
-    for key in ("shadow", "shadow_up"):
-        sh = ev.get(key)
-        if sh:
-            lines.append(
-                f"shadow pairs vs {sh['candidate']}: {sh['n']} decided (wins {sh['wins']}, ties {sh['ties']}, "
-                f"losses {sh['losses']}; errors {sh['errors']}), loss rate {sh['loss_rate']:.1%} "
-                f"{_ci(sh['loss_ci'])}, win rate {sh['win_rate']:.1%} {_ci(sh['win_ci'])}, "
-                f"{sh['candidate']} ${sh['candidate_cost_mean']:.6f}/request"
-            )
+    for c in ev.get("comparisons", []):
+        if not c["pairs"]:
+            continue
+        lo, hi = c["ci_points"]
+        cost = c["monthly_cost_change_usd"]
+        lines.append(
+            f"paired vs {c['tier']}: {c['pairs']} pairs, {c['tier']} {c['advantage_points']:+.1f} pts "
+            f"[{lo:.1f}, {hi:.1f}] against a {c['margin_points']:.1f}-pt margin: {c['state']}"
+            + (f", {cost:+.2f} USD/month" if cost is not None else "")
+            + (f", blocked by: {', '.join(c['blocked_by'])}" if c["blocked_by"] else "")
+        )
     for tier, e in sorted(ev.get("eval", {}).items()):
         lines.append(
             f"eval on {tier}: {e['cases']} golden cases, pass rate {e['pass_rate']:.1%}, "
             f"${e['mean_cost_usd']:.6f}/case"
         )
-    down, up = ev["downgrade"], ev["upgrade"]
-    if down.get("candidate"):
-        saving = down["monthly_saving_usd"]
-        lines.append(
-            f"down to {down['candidate']}: "
-            + (f"saves ${saving:.2f}/month" if saving is not None else "saving unknown")
-            + (f", eval gap {down['eval_gap_points']:.1f} pts" if down["eval_gap_points"] is not None else "")
-            + f", blocked by: {', '.join(down['blocked_by']) or 'nothing'}"
-        )
-    if up.get("candidate") and up["wins_by"]:
-        lines.append(
-            f"up to {up['candidate']}: wins by {up['wins_by']}, costs ${up['monthly_extra_usd']:.2f}/month more"
-        )
+    nxt = ev.get("next_test") or {}
+    if nxt.get("tier"):
+        need = f", about {nxt['pairs_needed']} more pairs" if nxt.get("pairs_needed") is not None else ""
+        lines.append(f"next: shadow-test {nxt['tier']} ({nxt['reason']}){need}")
     return lines
 
 

@@ -515,8 +515,40 @@ def review(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         typer.echo(json.dumps({"recommendations": recs_json(recs)}, indent=2, default=str))
         return
+    from bot.digest import verify_line
+
     for rec in recs:
         typer.echo(format_recommendation(rec))
+        checked = verify_line(rec)
+        if checked:
+            typer.echo(f"  {checked}")
+
+
+@app.command("value", context_settings={"ignore_unknown_options": True})  # "-2" is a value, not an option
+def value(
+    skill: Annotated[str | None, typer.Argument(help="The skill (omit to list every skill's value).")] = None,
+    usd: Annotated[str | None, typer.Argument(help="USD a good answer is worth, or `default`.")] = None,
+    by: Annotated[str, typer.Option(help="Who is changing it.")] = "cli",
+) -> None:
+    """What a good answer of a skill is worth (value_per_good_answer_usd): the review prices moves with it."""
+    from bot import skill_values
+
+    eng = engine(announce=False)
+    if skill is None or usd is None:
+        if skill is not None and eng.registry.get(skill) is None:
+            fail(f"unknown skill {skill!r}. Valid skills: {', '.join(eng.registry.names())}")
+        names = [skill] if skill else [s.name for s in eng.registry]
+        values = skill_values.overrides(eng.ledger)
+        for name in names:
+            typer.echo(f"{name}: {skill_values.describe(skill_values.effective(eng, name, values))}")
+        return
+    try:
+        before, after = skill_values.set_value(eng, skill, usd, by=by, source="cli")
+    except skill_values.ValueChangeError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"{skill}: value of a good answer {skill_values.describe(before)} → {skill_values.describe(after)}"
+    )
 
 
 @app.command()

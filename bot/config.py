@@ -104,13 +104,14 @@ class SkillSettings(BaseModel):
     monthly_budget_usd: float | None = Field(default=None, gt=0)
     on_budget_exceeded: Literal["step_down", "refuse"] = "refuse"
     shadow_rate: float = Field(default=0.0, ge=0, le=1)
-    shadow_direction: Literal["down", "up"] = "down"
+    shadow_direction: Literal["auto", "down", "up"] = "auto"  # auto: where the review's decision is open
     shadow_weekly_max_calls: int = Field(default=200, ge=0)
     shadow_weekly_max_usd: float = Field(default=5.0, ge=0)
-    margin: float | None = Field(default=None, gt=0, lt=1)
+    margin: float | None = Field(default=None, gt=0, lt=1)  # non-inferiority margin (0.05 = 5 points)
     auto_apply: bool = False
     # Redact `privacy.redact` detectors from what this skill sends to an `external` tier.
     redact_external: bool = False
+    value_per_good_answer_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
     _split = field_validator("channels", mode="before")(classmethod(lambda cls, v: _comma_list(v)))
 
@@ -121,10 +122,14 @@ class ReviewSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     window_days: int = Field(default=28, ge=1, le=366)
-    min_shadow_pairs: int = Field(default=50, ge=1)
-    margin: float = Field(default=0.15, gt=0, lt=1)
-    critical_margin: float = Field(default=0.05, gt=0, lt=1)
-    eval_points: float = Field(default=5.0, ge=0, le=100)
+    evidence_days: int = Field(default=91, ge=1, le=3660)  # paired evidence accumulates this long
+    min_shadow_pairs: int = Field(default=20, ge=1)
+    margin: float = Field(default=0.05, gt=0, lt=1)  # non-inferiority margin on the paired difference
+    critical_margin: float = Field(default=0.02, gt=0, lt=1)
+    superiority_margin: float = Field(default=0.05, gt=0, lt=1)
+    alpha: float = Field(default=0.1, gt=0, lt=1)
+    value_per_good_answer_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    verify_alarm_fail_rate: float = Field(default=0.1, gt=0, lt=1)
     require_eval: bool = True
     min_monthly_saving_usd: float = Field(default=5.0, ge=0)
     min_ratings: int = Field(default=10, ge=1)

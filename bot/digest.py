@@ -138,6 +138,18 @@ def build_digest(engine: Engine, period: str) -> Digest:
 # Renderers ---------------------------------------------------------------------------------
 
 
+def verify_line(rec: TierRecommendation) -> str | None:
+    """Verified-pass rate per tier with its interval: "verified: small 92% [88–95%] of 300 · …"."""
+    verify = rec.evidence.get("verify") or {}
+    parts = []
+    for tier, v in verify.items():
+        ran = v["passed"] + v["failed"]
+        if ran:
+            lo, hi = v["ci"]
+            parts.append(f"{tier} {v['rate']:.0%} [{lo:.0%}–{hi:.0%}] of {ran:,}")
+    return "verified: " + " · ".join(parts) if parts else None
+
+
 def _rate(line: SkillLine) -> str:
     return f"{line.up_rate:.0%} of {line.ratings}" if line.up_rate is not None else "no ratings"
 
@@ -183,6 +195,9 @@ def to_text(d: Digest) -> str:
             f" {rec.current_tier} → {rec.target_tier}" if rec.target_tier else f" (on {rec.current_tier})"
         )
         out.append(f"  {rec.action.upper():<9} {rec.skill}{target}: {rec.reason}")
+        checked = verify_line(rec)
+        if checked:
+            out.append(f"            {checked}")
     if d.comments:
         out.append("")
         out.append("👎 comments:")
@@ -208,6 +223,9 @@ def to_markdown(d: Digest) -> str:
             else f" (stays on {rec.current_tier})"
         )
         out.append(f"- **{rec.action}** `{rec.skill}`{target}: {rec.reason}")
+        checked = verify_line(rec)
+        if checked:
+            out.append(f"  - {checked}")
     if d.comments:
         out += ["", "## 👎 comments", ""]
         out += [f"- `{skill}`: {comment}" for skill, comment in d.comments]
@@ -267,6 +285,9 @@ def to_blocks(d: Digest) -> list[dict[str, Any]]:
             f" {rec.current_tier} → {rec.target_tier}" if rec.target_tier else f" (on {rec.current_tier})"
         )
         text = f"{ACTION_ICON.get(rec.action, '')} *{rec.action}* `{rec.skill}`{target}\n{escape(rec.reason)}"
+        checked = verify_line(rec)
+        if checked:
+            text += f"\n_{escape(checked)}_"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text))))
         rec_id = d.recommendation_ids.get(rec.skill)
         if rec.action in ("downgrade", "upgrade") and rec_id is not None:

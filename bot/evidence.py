@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from bot.confseq import PairedSeq
+from bot.ladder import Ladder
+
 Action = Literal["downgrade", "upgrade", "keep", "fix"]
 ACTION_ICON: dict[str, str] = {"downgrade": "⬇️", "upgrade": "⬆️", "keep": "✅", "fix": "🛠️"}
 
@@ -67,6 +70,45 @@ class EvalStats:
 
 
 @dataclass(frozen=True)
+class PairEvidence:
+    """Paired outcomes of one skill on two tiers, oriented as stronger minus cheaper: a shadow pair is
+    one live request answered by both (whichever was primary); `seq` holds the differences in time
+    order (+1 the stronger answer won, 0 a tie, -1 the cheaper answer won; scores in between allowed)."""
+
+    cheaper: str
+    stronger: str
+    seq: PairedSeq
+    stronger_wins: int = 0
+    ties: int = 0
+    cheaper_wins: int = 0
+    errors: int = 0
+
+
+@dataclass(frozen=True)
+class EvalPairs:
+    """One golden set run on two tiers, compared case by case (the latest run of each tier)."""
+
+    cheaper: str
+    stronger: str
+    seq: PairedSeq  # per case: passed on stronger - passed on cheaper
+    cases: int
+    cheaper_critical_failures: int = 0
+
+
+@dataclass(frozen=True)
+class VerifyStats:
+    """Verifier outcomes of a tier's answers (verify_status passed/failed; not_run and NULL excluded)."""
+
+    tier: str
+    passed: int
+    failed: int
+
+    @property
+    def ran(self) -> int:
+        return self.passed + self.failed
+
+
+@dataclass(frozen=True)
 class SkillReviewInput:
     """Everything the review needs to know about one skill."""
 
@@ -78,25 +120,36 @@ class SkillReviewInput:
     shadows: tuple[ShadowStats, ...] = ()
     evals: dict[str, EvalStats] = field(default_factory=dict)  # latest run per tier
     critical: bool = False
-    margin: float | None = None  # the skill's own loss-rate margin, else the review default
+    margin: float | None = None  # the skill's own non-inferiority margin, else the review default
     auto_apply: bool = False
     last_change_at: datetime | None = None
+    # Paired evidence and pricing (the whole ladder) -------------------------------------------
+    ladder: Ladder | None = None  # None: `tiers`, all external
+    sensitive: bool = False
+    pairs: tuple[PairEvidence, ...] = ()
+    eval_pairs: tuple[EvalPairs, ...] = ()
+    verify: dict[str, VerifyStats] = field(default_factory=dict)
+    cost_per_request: dict[str, float] = field(default_factory=dict)  # USD per request, by tier
+    value_per_good_answer_usd: float | None = None
+    shadow_per_week: float = 0.0  # pairs a week the sampler can buy for this skill (rate × traffic, capped)
 
 
 @dataclass(frozen=True)
 class ReviewRules:
-    """Thresholds (mirrors `ReviewSettings`)."""
+    """Thresholds (mirrors `ReviewSettings`). Margins are fractions of the quality scale (0.05 = 5 points)."""
 
-    min_shadow_pairs: int = 50
-    margin: float = 0.15
-    critical_margin: float = 0.05
-    eval_points: float = 5.0
+    min_shadow_pairs: int = 20  # a floor against first-day flukes; the CS itself is valid at any n
+    margin: float = 0.05  # non-inferiority: downgrade when the stronger tier's advantage is credibly below
+    critical_margin: float = 0.02
+    superiority_margin: float = 0.05  # upgrade when the stronger tier's advantage is credibly above
+    alpha: float = 0.1  # the CS covers at every weekly look with 1 - alpha: each direction errs <= alpha / 2
     require_eval: bool = True
     min_monthly_saving_usd: float = 5.0
     min_ratings: int = 10
     target_thumbs_up: float = 0.8
+    verify_alarm_fail_rate: float = 0.1
     cooldown_days: int = 28
-    z: float = 1.96
+    z: float = 1.96  # thumbs and verifier intervals (fixed-level Wilson: an alarm, not a decision)
 
 
 @dataclass(frozen=True)

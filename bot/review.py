@@ -1,27 +1,49 @@
-"""The tier review: one recommendation per skill from the window's evidence.
+"""The tier review: one recommendation per skill from paired evidence over the whole ladder.
 
-Pure functions over `bot.evidence` dataclasses — no database, no Slack, no model — so every rule
-is unit-tested with hand-built inputs. Shadow pairs and evals carry most of the evidence; thumbs
-are sparse, so they act as an alarm (upgrade / fix), never as a reason to go cheaper.
+Pure functions over `bot.evidence` dataclasses (no database, no Slack, no model), so every rule is
+unit-tested with hand-built inputs, and the replay benchmark drives exactly this code.
+
+The rule, per skill, for every other tier the skill may use (the `Ladder` decides which):
+- the evidence is the paired quality difference "stronger minus cheaper" from shadow pairs (one live
+  request answered by both tiers), with its anytime-valid confidence sequence (`bot.confseq`), so
+  looking every week at growing evidence stays honest;
+- downgrade to a cheaper tier when the stronger tier's advantage is credibly below the
+  non-inferiority margin (stricter for critical skills), and it saves at least the monthly floor;
+  with a declared value of a good answer, when the value credibly lost is below the saving;
+- upgrade to a stronger tier when its advantage is credibly above the superiority margin (or, with a
+  declared value, when the value credibly gained beats the extra cost); case-by-case golden-set
+  results can show it too;
+- the two margins bound an indifference zone: a skill whose gap lies between them stays put, and as
+  long as superiority >= non-inferiority the rule cannot flip a skill back and forth;
+- thumbs are an alarm: credibly unhappy users shift shadow sampling upward, and if the stronger
+  tiers are credibly no better, the advice is to fix the pack or prompt ("fix");
+- verifier outcomes: a tier whose verified-pass rate is credibly below the current tier's is
+  vetoed, and a current tier credibly below a stronger one's (or failing often) shifts sampling up.
+When the evidence is not there yet, the review says what is missing and which tier it tests next.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+from bot import confseq
 from bot.evidence import (
     Action,
-    EvalStats,
+    EvalPairs,
+    PairEvidence,
     ReviewRules,
-    ShadowStats,
     SkillReviewInput,
     TierRecommendation,
     TierWindowStats,
+    VerifyStats,
 )
+from bot.ladder import Ladder
 from bot.stats import monthly_projection, rate, wilson
+
+State = Literal["better", "not_better", "noninferior", "worse", "open", "no_pairs"]
 
 
 def review_all(
@@ -37,21 +59,345 @@ def format_recommendation(rec: TierRecommendation) -> str:
     return f"{rec.skill}: {rec.action} {move} — {rec.reason}"
 
 
+# Comparing the current tier with one other tier -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The current tier against one other allowed tier; `advantage` = other minus current."""
+
+    tier: str
+    direction: Literal["up", "down"]
+    n: int
+    advantage: float  # mean paired difference, other minus current, in [-1, 1]
+    ci: tuple[float, float]  # its confidence sequence at this look
+    margin: float  # the threshold this direction is tested against (a quality difference)
+    state: State
+    ok: bool  # the move is recommended on this evidence
+    words: str
+    blockers: tuple[str, ...]
+    monthly_cost_change: float | None  # USD, + = costs more
+    monthly_value_change: tuple[float, float, float] | None  # (lo, mean, hi) USD when a value is declared
+    pairs_needed: int | None  # more pairs, at the current rate of evidence, to close the decision
+
+    def as_evidence(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier,
+            "direction": self.direction,
+            "pairs": self.n,
+            "advantage_points": _r(self.advantage * 100),
+            "ci_points": [_r(self.ci[0] * 100), _r(self.ci[1] * 100)],
+            "margin_points": _r(self.margin * 100),
+            "state": self.state,
+            "ok": self.ok,
+            "blocked_by": list(self.blockers),
+            "monthly_cost_change_usd": None
+            if self.monthly_cost_change is None
+            else _r(self.monthly_cost_change),
+            "monthly_value_change_usd": None
+            if self.monthly_value_change is None
+            else [_r(x) for x in self.monthly_value_change],
+            "pairs_needed": self.pairs_needed,
+        }
+
+
+def ladder_of(data: SkillReviewInput) -> Ladder:
+    return data.ladder if data.ladder is not None else Ladder(tuple(data.tiers))
+
+
+def pair_for(data: SkillReviewInput, a: str, b: str) -> PairEvidence | None:
+    return next((p for p in data.pairs if {p.cheaper, p.stronger} == {a, b}), None)
+
+
+def eval_pair_for(data: SkillReviewInput, a: str, b: str) -> EvalPairs | None:
+    return next((p for p in data.eval_pairs if {p.cheaper, p.stronger} == {a, b}), None)
+
+
+def noninferiority_margin(data: SkillReviewInput, rules: ReviewRules) -> float:
+    margin = data.margin if data.margin is not None else rules.margin
+    return min(margin, rules.critical_margin) if data.critical else margin
+
+
+def monthly_requests(data: SkillReviewInput) -> float:
+    """The skill's monthly volume from the window (all tiers: a change mid-window keeps its traffic)."""
+    return monthly_projection(sum(s.requests for s in data.stats.values()), data.window_days)
+
+
+def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Comparison:
+    """Current tier vs `other` on the paired evidence, with the ROI in dollars where it is priced."""
+    ladder = ladder_of(data)
+    cur = data.current_tier
+    up = ladder.is_stronger(other, cur)
+    direction: Literal["up", "down"] = "up" if up else "down"
+    pair = pair_for(data, cur, other)
+    seq = pair.seq if pair is not None else confseq.PairedSeq()
+    sign = 1.0 if up else -1.0  # pairs are stronger − cheaper; advantage is other − current
+    lo, hi = confseq.interval(seq, rules.alpha)  # of stronger − cheaper
+    advantage = sign * seq.mean
+    ci = (lo, hi) if up else (-hi, -lo)
+    a_side = rules.alpha / 2
+    volume = monthly_requests(data)
+    c_cur, c_other = data.cost_per_request.get(cur), data.cost_per_request.get(other)
+    cost_change = None if c_cur is None or c_other is None else (c_other - c_cur) * volume
+    value = data.value_per_good_answer_usd
+    value_change = None
+    if value is not None and seq.n:
+        value_change = (ci[0] * volume * value, advantage * volume * value, ci[1] * volume * value)
+
+    # The threshold on the gap (stronger − cheaper) this direction is tested against.
+    if up:
+        margin = rules.superiority_margin
+        if value is not None and value > 0 and cost_change is not None and volume > 0:
+            margin = max(0.0, cost_change / (volume * value))  # break-even: value gained = extra cost
+    else:
+        margin = noninferiority_margin(data, rules)
+        if value is not None and value > 0 and cost_change is not None and volume > 0 and not data.critical:
+            margin = max(0.0, -cost_change / (volume * value))  # break-even: value lost = saving
+
+    blockers: dict[str, str] = {}
+    eval_note = ""
+    n_words = _pair_words(pair, cur, other)
+    ci_words = f"{_pts(advantage, signed=True)} [{_num(ci[0] * 100)}, {_num(ci[1] * 100)}]"
+    enough = seq.n >= rules.min_shadow_pairs
+    if up:
+        above = enough and confseq.rejects_below(seq, margin, a_side)
+        below = enough and confseq.rejects_above(seq, margin, a_side)
+        state: State = "no_pairs" if not seq.n else "better" if above else "not_better" if below else "open"
+        ev = eval_pair_for(data, cur, other)
+        eval_better = ev is not None and ev.seq.n > 0 and confseq.rejects_below(ev.seq, margin, a_side)
+        if state != "better" and eval_better and ev is not None:
+            state = "better"
+            e_lo, e_hi = confseq.interval(ev.seq, rules.alpha)
+            eval_note = (
+                f"golden set {ev.cases} cases paired: {_pts(ev.seq.mean, signed=True)} "
+                f"[{_num(e_lo * 100)}, {_num(e_hi * 100)}]"
+            )
+        ok = state == "better"
+        threshold_words = f"superiority margin {_pts(margin)}" + (" (break-even)" if value else "")
+    else:
+        below = enough and confseq.rejects_above(seq, margin, a_side)
+        above = enough and confseq.rejects_below(seq, margin, a_side)
+        state = "no_pairs" if not seq.n else "noninferior" if below else "worse" if above else "open"
+        threshold_words = f"non-inferiority margin {_pts(margin)}" + (
+            " (break-even)" if value and not data.critical else ""
+        )
+        ev = eval_pair_for(data, cur, other)
+        if ev is not None and confseq.rejects_below(ev.seq, noninferiority_margin(data, rules), a_side):
+            blockers["eval_worse"] = (
+                f"golden set credibly worse on {other}: {_pts(-ev.seq.mean, signed=True)} over {ev.cases} cases"
+            )
+        if ev is None and (rules.require_eval or data.critical):
+            blockers["eval_missing"] = f"no paired golden-set run on {cur} and {other}"
+        if ev is not None and data.critical and ev.cheaper_critical_failures:
+            blockers["critical_eval"] = (
+                f"{ev.cheaper_critical_failures} critical eval case(s) failed on {other}"
+            )
+        vc, vo = data.verify.get(cur), data.verify.get(other)
+        if vc and vo and credibly_lower(vo, vc, rules.z):
+            blockers["verify_worse"] = (
+                f"verified-pass rate on {other} {_pct(rate(vo.passed, vo.ran))} credibly below "
+                f"{_pct(rate(vc.passed, vc.ran))} on {cur}"
+            )
+        if cost_change is None:
+            blockers["cost_unknown"] = f"saving unknown (no cost known for {other})"
+        elif -cost_change < rules.min_monthly_saving_usd:
+            blockers["saving"] = (
+                f"saving {_usd(-cost_change)}/month < {_usd(rules.min_monthly_saving_usd)} floor"
+            )
+        ok = state == "noninferior" and not blockers
+
+    # "+7.8 pts [4.1, 11.5] over 240 pairs, credibly above … ≈ +$312.00/month of value […] for +$48.00/month"
+    money = ""
+    if value_change is not None:
+        v_lo, v_mean, v_hi = (_usd_signed(x) for x in value_change)
+        money += f" ≈ {v_mean}/month of value [{v_lo}, {v_hi}]"
+    if cost_change is not None:
+        money += f" for {_usd_signed(cost_change)}/month" if up else f", saves {_usd(-cost_change)}/month"
+    if not seq.n:
+        words = "no shadow pairs yet"
+    elif not enough:
+        words = (
+            f"{ci_words} over {n_words}; {seq.n} of {rules.min_shadow_pairs} pairs needed before any decision"
+        )
+    else:
+        verdict = {
+            "better": f"credibly above the {threshold_words}",
+            "not_better": f"credibly below the {threshold_words}: not worth it",
+            "noninferior": f"advantage of {cur} credibly below the {threshold_words}",
+            "worse": f"{cur} credibly better by more than the {threshold_words}",
+            "open": f"not yet decided against the {threshold_words}",
+            "no_pairs": "",
+        }[state]
+        words = f"{ci_words} over {n_words}, {verdict}{money}"
+    if eval_note:
+        words += f"; {eval_note}, credibly above the {threshold_words}{money}"
+    if blockers:
+        words += "; blocked: " + "; ".join(blockers.values())
+
+    needed = None
+    if state in ("open", "no_pairs"):
+        if seq.n < rules.min_shadow_pairs:
+            needed = rules.min_shadow_pairs - seq.n if seq.n else None
+            if seq.n >= 2:
+                more = confseq.pairs_needed(seq, margin, rules.alpha)
+                needed = None if more is None else max(needed or 0, more)
+        else:
+            needed = confseq.pairs_needed(seq, margin, rules.alpha)
+    return Comparison(
+        tier=other,
+        direction=direction,
+        n=seq.n,
+        advantage=advantage,
+        ci=ci,
+        margin=margin,
+        state=state,
+        ok=ok,
+        words=words,
+        blockers=tuple(blockers),
+        monthly_cost_change=cost_change,
+        monthly_value_change=value_change,
+        pairs_needed=needed,
+    )
+
+
+def credibly_lower(a: VerifyStats, b: VerifyStats, z: float) -> bool:
+    """Is a's verified-pass rate credibly below b's? (disjoint Wilson intervals: conservative)."""
+    if not a.ran or not b.ran:
+        return False
+    return wilson(a.passed, a.ran, z)[1] < wilson(b.passed, b.ran, z)[0]
+
+
+def verify_alarm(data: SkillReviewInput, rules: ReviewRules) -> str | None:
+    """Verifiers say the current tier falls short: failing credibly often, or credibly below a
+    stronger allowed tier's rate."""
+    cur = data.current_tier
+    vc = data.verify.get(cur)
+    if vc is None or not vc.ran:
+        return None
+    fail_lo = wilson(vc.failed, vc.ran, rules.z)[0]
+    if fail_lo > rules.verify_alarm_fail_rate:
+        return (
+            f"verifiers fail {_pct(rate(vc.failed, vc.ran))} of {vc.ran} answers on {cur}, credibly above "
+            f"{_pct(rules.verify_alarm_fail_rate)}"
+        )
+    ladder = ladder_of(data)
+    for t in ladder.above(cur, data.sensitive) if cur in ladder else []:
+        vt = data.verify.get(t)
+        if vt and credibly_lower(vc, vt, rules.z):
+            return (
+                f"verified-pass rate on {cur} {_pct(rate(vc.passed, vc.ran))} credibly below "
+                f"{_pct(rate(vt.passed, vt.ran))} on {t}"
+            )
+    return None
+
+
+def alarm_of(data: SkillReviewInput, rules: ReviewRules) -> str | None:
+    """Users or verifiers say the current tier falls short (words), else None."""
+    st = data.stats.get(data.current_tier)
+    low, words = thumbs_alarm(st, rules) if st is not None else (False, "")
+    return "; ".join(w for w in (words if low else None, verify_alarm(data, rules)) if w) or None
+
+
+def thumbs_alarm(st: TierWindowStats, rules: ReviewRules) -> tuple[bool, str]:
+    """(credibly below target?, words). Only the interval's upper bound below target counts."""
+    n = st.feedback
+    if n == 0:
+        return False, "no 👍/👎 ratings"
+    lo, hi = wilson(st.thumbs_up, n, rules.z)
+    words = f"👍 {_pct(rate(st.thumbs_up, n))} [{_num(lo * 100)}–{_pct(hi)}] n={n}"
+    if n < rules.min_ratings:
+        return False, f"{words}, too few ratings to judge ({rules.min_ratings} needed)"
+    if hi < rules.target_thumbs_up:
+        return True, f"{words}, credibly below the {_pct(rules.target_thumbs_up)} target"
+    return False, f"{words}, not credibly below the {_pct(rules.target_thumbs_up)} target"
+
+
+# The open decision: what to sample next -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NextTest:
+    """Where the shadow sampler should spend this skill's budget (None tier: nothing open)."""
+
+    tier: str | None
+    direction: Literal["up", "down"] | None
+    reason: str
+    pairs_needed: int | None = None
+    weeks: float | None = None
+
+    def as_evidence(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier,
+            "direction": self.direction,
+            "reason": self.reason,
+            "pairs_needed": self.pairs_needed,
+            "weeks": None if self.weeks is None else _r(self.weeks),
+        }
+
+
+def next_test(
+    data: SkillReviewInput, rules: ReviewRules, comparisons: list[Comparison] | None = None
+) -> NextTest:
+    """The sampler's allocation: down while the skill may be over-served, up when users or verifiers
+    complain (or nothing cheaper is open), none when every neighbouring decision is closed.
+
+    Down, the nearest cheaper tier whose decision is open goes first: it is the safest saving and the
+    move the review would make next. Up, the strongest open tier goes first: if it is not credibly
+    better, no tier is, and if it is, the skill gets there in one move instead of one rung per
+    cooldown (a skill may be under-served by more than one rung)."""
+    comps = comparisons if comparisons is not None else all_comparisons(data, rules)
+    alarm = alarm_of(data, rules)
+    open_down = [c for c in comps if c.direction == "down" and c.state in ("open", "no_pairs")]
+    open_up = [c for c in comps if c.direction == "up" and c.state in ("open", "no_pairs")][::-1]
+    order = (open_up, open_down) if alarm else (open_down, open_up)
+    for group in order:
+        if group:
+            c = group[0]
+            why = (
+                alarm
+                if alarm and c.direction == "up"
+                else (
+                    "the skill may be over-served" if c.direction == "down" else "a stronger tier may pay off"
+                )
+            )
+            weeks = None
+            if c.pairs_needed is not None and data.shadow_per_week > 0:
+                weeks = c.pairs_needed / data.shadow_per_week
+            return NextTest(c.tier, c.direction, why, c.pairs_needed, weeks)
+    if not comps:
+        return NextTest(None, None, "no other tier this skill may use: nothing to sample")
+    return NextTest(None, None, "every neighbouring decision is closed: no shadow sampling needed")
+
+
+def all_comparisons(data: SkillReviewInput, rules: ReviewRules) -> list[Comparison]:
+    """The current tier against every other tier this skill may use, nearest first."""
+    ladder = ladder_of(data)
+    if data.current_tier not in ladder:
+        return []
+    return [compare(data, rules, t) for t in ladder.others(data.current_tier, data.sensitive)]
+
+
+# The decision ----------------------------------------------------------------------------------
+
+
 def review_skill(data: SkillReviewInput, rules: ReviewRules, now: datetime) -> TierRecommendation:
     cur = data.current_tier
     st = data.stats.get(cur) or TierWindowStats(data.skill, cur, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0)
-    on_ladder = cur in data.tiers
-    i = data.tiers.index(cur) if on_ladder else -1
-    lower = data.tiers[i - 1] if on_ladder and i > 0 else None
-    upper = data.tiers[i + 1] if on_ladder and i + 1 < len(data.tiers) else None
-
-    thumbs_low, thumbs_words = _thumbs(st, rules)
-    down = _downgrade(data, rules, st, lower)
-    up = _upgrade(data, rules, st, upper)
-    evidence = _base_evidence(data, st, rules, lower, upper) | {
+    ladder = ladder_of(data)
+    on_ladder = cur in ladder
+    comps = all_comparisons(data, rules) if on_ladder else []
+    thumbs_low, thumbs_words = thumbs_alarm(st, rules)
+    v_alarm = verify_alarm(data, rules)
+    alarm = alarm_of(data, rules)
+    plan = next_test(data, rules, comps) if on_ladder else NextTest(None, None, "not on the ladder")
+    evidence = _base_evidence(data, st, rules) | {
         "thumbs_below_target": thumbs_low,
-        "downgrade": down.evidence,
-        "upgrade": up.evidence,
+        "verify_alarm": v_alarm,
+        "comparisons": [c.as_evidence() for c in comps],
+        "margin_points": _r(noninferiority_margin(data, rules) * 100),
+        "superiority_margin_points": _r(rules.superiority_margin * 100),
+        "value_per_good_answer_usd": data.value_per_good_answer_usd,
+        "next_test": plan.as_evidence(),
         "projected_monthly_usd": None,
         "cooldown_until": None,
     }
@@ -71,23 +417,46 @@ def review_skill(data: SkillReviewInput, rules: ReviewRules, now: datetime) -> T
         )
 
     if not on_ladder:
-        return rec("keep", None, f"current tier {cur} is not on the ladder ({' → '.join(data.tiers)})")
-    if st.requests == 0:
-        return rec("keep", None, f"no traffic in the window ({data.window_days} days)")
+        return rec("keep", None, f"current tier {cur} is not on the ladder ({' → '.join(ladder.tiers)})")
+    if sum(s.requests for s in data.stats.values()) == 0:
+        missing = _missing(plan, data.shadow_per_week > 0)
+        return rec("keep", None, f"no traffic in the window ({data.window_days} days); {missing}")
 
-    # Precedence: upgrade > fix > downgrade > keep — unhappy users come first.
-    action: Action
-    if thumbs_low and up.ok:
-        action, target, delta = "upgrade", upper, up.delta
-        reason = f"{thumbs_words}; {up.words}"
-    elif thumbs_low:
-        return rec("fix", None, f"fix the pack or prompt, not the tier: {thumbs_words}; {up.words}")
-    elif down.ok:
-        action, target, delta = "downgrade", lower, down.delta
-        reason = f"{thumbs_words}; {down.words}"
-    else:
-        return rec("keep", None, f"{thumbs_words}; {down.words}")
+    ups = [c for c in comps if c.direction == "up" and c.ok]
+    downs = [c for c in comps if c.direction == "down" and c.ok]
+    choice: Comparison | None = None
+    action: Action = "keep"
+    if ups:
+        # The strongest credible gain (with a value: the largest credible net value); ties → cheaper.
+        def gain(c: Comparison) -> float:
+            if c.monthly_value_change is not None and c.monthly_cost_change is not None:
+                return c.monthly_value_change[0] - c.monthly_cost_change
+            return c.ci[0]
 
+        choice, action = max(ups, key=lambda c: (gain(c), -ladder.index(c.tier))), "upgrade"
+    elif downs:
+        # A cheaper tier credibly within the margin goes ahead even when users are unhappy: it is as
+        # good as this one, so the tier is not what they are unhappy about (the alarm stays in the words).
+        choice, action = min(downs, key=lambda c: ladder.index(c.tier)), "downgrade"  # the cheapest safe
+    elif thumbs_low and all(c.state == "not_better" for c in comps if c.direction == "up"):
+        # Users are credibly unhappy and no stronger tier is credibly better (or there is none): the
+        # tier is not the problem.
+        closed = [f"{c.tier}: {c.words}" for c in comps if c.direction == "up"]
+        words = "; ".join(closed) or "no stronger tier this skill may use"
+        if plan.tier is not None:  # a cheaper tier may still be as good: say what is being tested
+            words += f"; {_missing(plan, data.shadow_per_week > 0)}"
+        return rec("fix", None, f"fix the pack or prompt, not the tier: {thumbs_words}; {words}")
+
+    if choice is None:
+        parts = [f"{c.tier}: {c.words}" for c in comps]
+        parts.append(_missing(plan, data.shadow_per_week > 0))
+        head = alarm if alarm else thumbs_words
+        return rec("keep", None, "; ".join([head, *parts]))
+
+    delta = choice.monthly_cost_change
+    reason = f"{action} to {choice.tier}: {choice.words}"
+    if alarm:
+        reason = f"{alarm}; {reason}"
     evidence["projected_monthly_usd"] = None if delta is None else _r(delta)
     if data.last_change_at is not None:
         last = _aware(data.last_change_at)
@@ -99,187 +468,50 @@ def review_skill(data: SkillReviewInput, rules: ReviewRules, now: datetime) -> T
                 "keep",
                 None,
                 f"cooldown: last change {last.date().isoformat()}, next change allowed from "
-                f"{allowed.date().isoformat()}; would {action} {cur} → {target}: {reason}",
+                f"{allowed.date().isoformat()}; would {action} {cur} → {choice.tier}: {reason}",
             )
-    return rec(action, target, reason, delta)
+    return rec(action, choice.tier, reason, delta)
 
 
-# The two directions ---------------------------------------------------------------------------
+def _missing(plan: NextTest, shadow_on: bool = True) -> str:
+    if plan.tier is None:
+        return plan.reason
+    need = ""
+    if plan.pairs_needed is not None:
+        need = f": about {plan.pairs_needed} more pairs"
+        if plan.weeks is not None:
+            need += f", {_weeks(plan.weeks)} at the current rate"
+    if plan.weeks is None and plan.pairs_needed is not None and not shadow_on:
+        need += " (shadow sampling is off for this skill: set its shadow_rate)"
+    return f"next: shadow-test {plan.tier} ({plan.reason}){need}"
 
 
-@dataclass
-class _Verdict:
-    ok: bool
-    words: str
-    delta: float | None = None  # projected monthly USD of the move (negative = saving)
-    evidence: dict[str, Any] = field(default_factory=dict)
+def _weeks(w: float) -> str:
+    if w <= 1:
+        return "about 1 week"
+    return f"about {round(w)} weeks" if w < 52 else "more than a year"
 
 
-def _downgrade(
-    data: SkillReviewInput, rules: ReviewRules, st: TierWindowStats, lower: str | None
-) -> _Verdict:
-    """Every rule must hold; each failing rule becomes one blocker, so the reason lists them all."""
-    if lower is None:
-        return _Verdict(False, "already on the cheapest tier", evidence={"candidate": None})
-    cur = data.current_tier
-    margin = data.margin if data.margin is not None else rules.margin
-    if data.critical:  # a critical skill never gets a looser margin than critical_margin
-        margin = min(margin, rules.critical_margin)
-    blockers: dict[str, str] = {}
-    good: list[str] = []
-
-    sh = _shadow(data, cur, lower)
-    n, losses = (sh.decided, sh.losses) if sh else (0, 0)
-    lo, hi = wilson(losses, n, rules.z)
-    pair_words = f"{losses} of {n} shadow pairs lost on {lower}: {_pct(rate(losses, n))} {_ci(lo, hi)}"
-    if n < rules.min_shadow_pairs:
-        blockers["pairs"] = f"{n} of {rules.min_shadow_pairs} shadow pairs needed"
-    elif hi > margin:
-        blockers["loss_ci"] = f"loss-rate upper bound {_pct(hi)} > margin {_pct(margin)} ({pair_words})"
-    else:
-        good.append(f"{pair_words} ≤ margin {_pct(margin)}")
-
-    ev_c, ev_l = data.evals.get(cur), data.evals.get(lower)
-    missing = [t for t, e in ((cur, ev_c), (lower, ev_l)) if e is None]
-    if missing and (rules.require_eval or (data.critical and ev_l is None)):
-        blockers["eval_missing"] = f"no eval run on {' or '.join(missing)}"
-    if data.critical and ev_l is not None and ev_l.critical_failures:
-        blockers["critical_eval"] = f"{ev_l.critical_failures} critical eval case(s) failed on {lower}"
-    gap = None
-    if ev_c and ev_l:
-        gap = _r((ev_c.pass_rate - ev_l.pass_rate) * 100)  # rounded: 93% − 88% is 5 pts, not 5.0000001
-        words = f"eval {_pct(ev_l.pass_rate)} on {lower} vs {_pct(ev_c.pass_rate)} on {cur}"
-        if gap > rules.eval_points:
-            blockers["eval_gap"] = f"{words} ({_num(gap)} pts > {_num(rules.eval_points)})"
-        else:
-            good.append(f"{words} ({_num(gap)} pts ≤ {_num(rules.eval_points)})")
-    else:
-        good.append("no eval comparison")
-
-    cand_mean, source = _candidate_cost(st, sh, ev_c, ev_l)
-    saving = None if cand_mean is None else _monthly(data, st, st.cost_mean - cand_mean)
-    if saving is None:
-        blockers["cost_unknown"] = (
-            f"projected saving unknown (no cost for {lower} from shadow pairs or evals)"
-        )
-    elif saving < rules.min_monthly_saving_usd:
-        blockers["saving"] = (
-            f"projected saving {_usd(saving)}/month < {_usd(rules.min_monthly_saving_usd)} floor"
-        )
-    else:
-        good.append(f"saves ~{_usd(saving)}/month ({st.requests} requests in {data.window_days} days)")
-
-    evidence = {
-        "candidate": lower,
-        "margin": margin,
-        "eval_gap_points": gap,
-        "candidate_cost_mean": None if cand_mean is None else _r(cand_mean),
-        "cost_source": source,
-        "monthly_saving_usd": None if saving is None else _r(saving),
-        "blocked_by": list(blockers),
-    }
-    if blockers:
-        return _Verdict(False, f"no downgrade to {lower}: {'; '.join(blockers.values())}", None, evidence)
-    return _Verdict(True, "; ".join(good), None if saving is None else -saving, evidence)
+def _pair_words(pair: PairEvidence | None, cur: str, other: str) -> str:
+    if pair is None:
+        return "0 pairs"
+    ours = pair.cheaper_wins if pair.cheaper == cur else pair.stronger_wins
+    theirs = pair.stronger_wins if pair.cheaper == cur else pair.cheaper_wins
+    words = f"{pair.seq.n} pairs ({other} better {theirs}, tie {pair.ties}, {cur} better {ours}"
+    return words + (f", {pair.errors} errors)" if pair.errors else ")")
 
 
-def _upgrade(data: SkillReviewInput, rules: ReviewRules, st: TierWindowStats, upper: str | None) -> _Verdict:
-    """Does the stronger tier win? Either its shadow pairs or its eval, clearly."""
-    if upper is None:
-        return _Verdict(False, "already on the strongest tier", evidence={"candidate": None})
-    cur = data.current_tier
-    sh = _shadow(data, cur, upper)
-    wins, losses = (sh.wins, sh.losses) if sh else (0, 0)
-    lo, hi = wilson(wins, wins + losses, rules.z)
-    shadow_words = (
-        f"{upper} wins {wins} of {wins + losses} decided shadow pairs: {_pct(rate(wins, wins + losses))} "
-        f"{_ci(lo, hi)}, lower bound {_pct(lo)}"
-        if wins + losses
-        else f"no decided shadow pairs on {upper}"
-    )
-    ev_c, ev_u = data.evals.get(cur), data.evals.get(upper)
-    gain = _r((ev_u.pass_rate - ev_c.pass_rate) * 100) if ev_c and ev_u else None
-    eval_words = (
-        f"eval {_pct(ev_u.pass_rate)} on {upper} vs {_pct(ev_c.pass_rate)} on {cur}"
-        if ev_c and ev_u
-        else f"no eval run on {' or '.join(t for t, e in ((cur, ev_c), (upper, ev_u)) if e is None)}"
-    )
-
-    wins_by = None
-    if wins > losses and lo > 0.5:
-        wins_by, words = "shadow", f"{shadow_words} > 50%"
-    elif gain is not None and gain >= rules.eval_points:
-        wins_by, words = "eval", f"{eval_words} (+{_num(gain)} pts ≥ {_num(rules.eval_points)})"
-    else:
-        eval_part = (
-            eval_words if gain is None else f"{eval_words} ({_num(gain)} pts < {_num(rules.eval_points)})"
-        )
-        shadow_part = f"{shadow_words} ≤ 50%" if wins + losses else shadow_words
-        words = f"{upper} does not win: {shadow_part}; {eval_part}"
-
-    cand_mean, source = _candidate_cost(st, sh, ev_c, ev_u)
-    extra = None if cand_mean is None else _monthly(data, st, cand_mean - st.cost_mean)
-    if wins_by:
-        if extra is None:
-            words += f"; extra cost unknown (no cost for {upper} from shadow pairs or evals)"
-        elif extra >= 0:
-            words += f"; costs ~{_usd(extra)}/month more"
-        else:
-            words += f"; and saves ~{_usd(-extra)}/month"
-    evidence = {
-        "candidate": upper,
-        "wins_by": wins_by,
-        "eval_gain_points": gain,
-        "candidate_cost_mean": None if cand_mean is None else _r(cand_mean),
-        "cost_source": source,
-        "monthly_extra_usd": None if extra is None else _r(extra),
-    }
-    return _Verdict(wins_by is not None, words, extra, evidence)
-
-
-# Evidence helpers -----------------------------------------------------------------------------
-
-
-def _thumbs(st: TierWindowStats, rules: ReviewRules) -> tuple[bool, str]:
-    """(credibly below target?, words). Only the interval's upper bound below target counts."""
-    n = st.feedback
-    if n == 0:
-        return False, "no 👍/👎 ratings"
-    lo, hi = wilson(st.thumbs_up, n, rules.z)
-    words = f"👍 {_pct(rate(st.thumbs_up, n))} {_ci(lo, hi)} n={n}"
-    if n < rules.min_ratings:
-        return False, f"{words}, too few ratings to judge ({rules.min_ratings} needed)"
-    if hi < rules.target_thumbs_up:
-        return True, f"{words}, credibly below the {_pct(rules.target_thumbs_up)} target"
-    return False, f"{words}, not credibly below the {_pct(rules.target_thumbs_up)} target"
-
-
-def _shadow(data: SkillReviewInput, primary: str, candidate: str | None) -> ShadowStats | None:
-    return next(
-        (s for s in data.shadows if s.primary_tier == primary and s.candidate_tier == candidate), None
-    )
-
-
-def _candidate_cost(
-    st: TierWindowStats, sh: ShadowStats | None, ev_cur: EvalStats | None, ev_cand: EvalStats | None
-) -> tuple[float | None, str | None]:
-    """Candidate mean cost per request: measured on shadow pairs, else scaled by the evals' cost ratio."""
-    if sh is not None and sh.candidate_cost_mean is not None:
-        return sh.candidate_cost_mean, "shadow"
-    if ev_cur and ev_cand and ev_cur.mean_cost_usd > 0:
-        return st.cost_mean * ev_cand.mean_cost_usd / ev_cur.mean_cost_usd, "eval"
-    return None, None
-
-
-def _monthly(data: SkillReviewInput, st: TierWindowStats, per_request: float) -> float:
-    return monthly_projection(per_request * st.requests, data.window_days)
-
-
-def _base_evidence(
-    data: SkillReviewInput, st: TierWindowStats, rules: ReviewRules, lower: str | None, upper: str | None
-) -> dict[str, Any]:
+def _base_evidence(data: SkillReviewInput, st: TierWindowStats, rules: ReviewRules) -> dict[str, Any]:
     lo, hi = wilson(st.thumbs_up, st.feedback, rules.z)
-    tiers = (data.current_tier, lower, upper)
+    verify = {}
+    for tier, v in sorted(data.verify.items()):
+        v_lo, v_hi = wilson(v.passed, v.ran, rules.z)
+        verify[tier] = {
+            "passed": v.passed,
+            "failed": v.failed,
+            "rate": _r(rate(v.passed, v.ran)) if v.ran else None,
+            "ci": [_r(v_lo), _r(v_hi)],
+        }
     return {
         "tier": data.current_tier,
         "window_days": data.window_days,
@@ -288,6 +520,7 @@ def _base_evidence(
         "cost_mean": _r(st.cost_mean),
         "cost_p95": _r(st.cost_p95),
         "monthly_cost_usd": _r(monthly_projection(st.cost_sum, data.window_days)),
+        "monthly_requests": _r(monthly_requests(data)),
         "unknown_cost": st.unknown_cost,
         "latency_p50_ms": _r(st.latency_p50_ms),
         "latency_p95_ms": _r(st.latency_p95_ms),
@@ -297,39 +530,17 @@ def _base_evidence(
         "thumbs_up": st.thumbs_up,
         "thumbs_up_rate": _r(rate(st.thumbs_up, st.feedback)) if st.feedback else None,
         "thumbs_ci": [_r(lo), _r(hi)],
-        "shadow": _shadow_evidence(_shadow(data, data.current_tier, lower), rules),
-        "shadow_up": _shadow_evidence(_shadow(data, data.current_tier, upper), rules),
-        "eval": {t: _eval_evidence(data.evals[t]) for t in tiers if t in data.evals},
-    }
-
-
-def _shadow_evidence(sh: ShadowStats | None, rules: ReviewRules) -> dict[str, Any] | None:
-    if sh is None:
-        return None
-    loss_ci = wilson(sh.losses, sh.decided, rules.z)
-    win_ci = wilson(sh.wins, sh.wins + sh.losses, rules.z)
-    return {
-        "candidate": sh.candidate_tier,
-        "n": sh.decided,
-        "wins": sh.wins,
-        "ties": sh.ties,
-        "losses": sh.losses,
-        "errors": sh.errors,
-        "loss_rate": _r(rate(sh.losses, sh.decided)),
-        "loss_ci": [_r(loss_ci[0]), _r(loss_ci[1])],
-        "win_rate": _r(rate(sh.wins, sh.wins + sh.losses)),  # ties excluded
-        "win_ci": [_r(win_ci[0]), _r(win_ci[1])],
-        "candidate_cost_mean": None if sh.candidate_cost_mean is None else _r(sh.candidate_cost_mean),
-    }
-
-
-def _eval_evidence(ev: EvalStats) -> dict[str, Any]:
-    return {
-        "cases": ev.cases,
-        "pass_rate": _r(ev.pass_rate),
-        "critical_failures": ev.critical_failures,
-        "mean_cost_usd": _r(ev.mean_cost_usd),
-        "created_at": ev.created_at.isoformat(),
+        "verify": verify,
+        "eval": {
+            t: {
+                "cases": e.cases,
+                "pass_rate": _r(e.pass_rate),
+                "critical_failures": e.critical_failures,
+                "mean_cost_usd": _r(e.mean_cost_usd),
+                "created_at": e.created_at.isoformat(),
+            }
+            for t, e in sorted(data.evals.items())
+        },
     }
 
 
@@ -349,14 +560,70 @@ def _pct(x: float) -> str:
     return f"{_num(x * 100)}%"
 
 
-def _ci(lo: float, hi: float) -> str:
-    return f"[{_num(lo * 100)}–{_pct(hi)}]"
+def _pts(x: float, signed: bool = False) -> str:
+    """A quality difference in points: 0.078 → "7.8 pts" (signed: "+7.8 pts")."""
+    value = round(x * 100, 1) + 0.0
+    text = f"{value:+.1f}" if signed else f"{value:.1f}"
+    return f"{text.replace('.0', '') if text.endswith('.0') else text} pts"
 
 
 def _usd(x: float) -> str:
-    return f"${x:.2f}"
+    return f"${x:,.2f}"
+
+
+def _usd_signed(x: float) -> str:
+    return f"{'+' if x >= 0 else '−'}${abs(x):,.2f}"
 
 
 def _aware(dt: datetime) -> datetime:
     """Naive datetimes are UTC (the ledger stores UTC), so mixed inputs still compare."""
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+# Evidence from ledger rows (pure, so the ledger path and the benchmark build the same thing) ------
+
+
+def pairs_from_verdicts(verdicts: Iterable[tuple[str, str, str]], ladder: Ladder) -> tuple[PairEvidence, ...]:
+    """(primary tier, candidate tier, verdict from the candidate's side), oldest first → paired evidence
+    per tier pair, oriented stronger minus cheaper whichever tier was primary. Errors are counted,
+    not scored (a failed call says nothing about quality); tiers off the ladder are skipped."""
+    acc: dict[tuple[str, str], list[Any]] = {}
+    for primary, candidate, verdict in verdicts:
+        if primary not in ladder or candidate not in ladder or primary == candidate:
+            continue
+        up = ladder.is_stronger(candidate, primary)
+        key = (primary, candidate) if up else (candidate, primary)
+        state = acc.setdefault(key, [confseq.PairedSeq(), 0, 0, 0, 0])
+        if verdict == "error":
+            state[4] += 1
+            continue
+        cand_side = {"win": 1, "tie": 0, "loss": -1}.get(verdict)
+        if cand_side is None:
+            continue
+        d = cand_side if up else -cand_side
+        state[0] = state[0].add(float(d))
+        state[1 if d > 0 else 3 if d < 0 else 2] += 1
+    return tuple(
+        PairEvidence(cheaper, stronger, seq, sw, ties, cw, errors)
+        for (cheaper, stronger), (seq, sw, ties, cw, errors) in acc.items()
+    )
+
+
+def eval_pairs_from_cases(
+    cases: dict[str, dict[str, tuple[bool, bool]]], ladder: Ladder
+) -> tuple[EvalPairs, ...]:
+    """Latest golden-set cases per tier (case id → (passed, critical)) → case-by-case pairs for every
+    two tiers that ran the same cases."""
+    tiers = [t for t in ladder.tiers if t in cases]
+    out = []
+    for i, cheaper in enumerate(tiers):
+        for stronger in tiers[i + 1 :]:
+            shared = sorted(set(cases[cheaper]) & set(cases[stronger]))
+            if not shared:
+                continue
+            seq = confseq.PairedSeq().extend(
+                float(cases[stronger][c][0]) - float(cases[cheaper][c][0]) for c in shared
+            )
+            critical = sum(1 for c in shared if cases[cheaper][c][1] and not cases[cheaper][c][0])
+            out.append(EvalPairs(cheaper, stronger, seq, len(shared), critical))
+    return tuple(out)

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+PLAN_TTL = timedelta(hours=1)
+
+
 def week_start(now: datetime) -> datetime:
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return day - timedelta(days=day.weekday())
@@ -50,6 +53,7 @@ class Shadow:
         )
         self._pending: set[Future[Any]] = set()
         self._lock = threading.Lock()  # sampling + cap check + reservation are one step
+        self._plans: dict[str, tuple[datetime, str | None]] = {}  # skill → (planned at, tier to test)
 
     # Which tier -------------------------------------------------------------------------
 
@@ -58,6 +62,19 @@ class Shadow:
         return self.engine.ladder.neighbour(
             tier, "up" if direction == "up" else "down", self.engine.is_sensitive(skill)
         )
+
+    def planned_tier(self, skill: Skill, tier: str) -> str | None:
+        """`shadow_direction = "auto"`: the tier the review's open decision needs evidence on (None when
+        every decision is closed), re-planned at most every PLAN_TTL so sampling stays cheap."""
+        now = self.clock()
+        cached = self._plans.get(skill.name)
+        if cached is None or now - cached[0] >= PLAN_TTL:
+            from bot.tier_review import next_test_for
+
+            cached = (now, next_test_for(self.engine, skill.name, now).tier)
+            self._plans[skill.name] = cached
+        planned = cached[1]
+        return planned if planned is not None and planned != tier else None
 
     def judge_tier(self, skill: Skill) -> str | None:
         tier = self.engine.settings.judge_tier or self.engine.tiers[-1]
@@ -76,7 +93,10 @@ class Shadow:
         with self._lock:
             if self.rng.random() >= conf.shadow_rate:
                 return
-            candidate = self.candidate_tier(skill, row.tier, conf.shadow_direction)
+            if conf.shadow_direction == "auto":
+                candidate = self.planned_tier(skill, row.tier)
+            else:
+                candidate = self.candidate_tier(skill, row.tier, conf.shadow_direction)
             if candidate is None:
                 return
             now = self.clock()

@@ -11,13 +11,23 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot.evidence import ReviewRules, SkillReviewInput, TierRecommendation
+from bot import skill_values
+from bot.evidence import (
+    EvalStats,
+    ReviewRules,
+    ShadowStats,
+    SkillReviewInput,
+    TierRecommendation,
+    TierWindowStats,
+    VerifyStats,
+)
 from bot.ledger import queries
 from bot.ledger.models import Recommendation, utcnow
 from bot.tiers import TierChangeError, set_tier
 
 if TYPE_CHECKING:
     from bot.engine import Engine
+    from bot.review import NextTest
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +42,9 @@ def rules_from(engine: Engine) -> ReviewRules:
         min_shadow_pairs=conf.min_shadow_pairs,
         margin=conf.margin,
         critical_margin=conf.critical_margin,
-        eval_points=conf.eval_points,
+        superiority_margin=conf.superiority_margin,
+        alpha=conf.alpha,
+        verify_alarm_fail_rate=conf.verify_alarm_fail_rate,
         require_eval=conf.require_eval,
         min_monthly_saving_usd=conf.min_monthly_saving_usd,
         min_ratings=conf.min_ratings,
@@ -41,32 +53,92 @@ def rules_from(engine: Engine) -> ReviewRules:
     )
 
 
-def gather(engine: Engine, until: datetime) -> list[SkillReviewInput]:
-    days = engine.settings.review.window_days
+def gather(engine: Engine, until: datetime, only: str | None = None) -> list[SkillReviewInput]:
+    """Each skill's evidence: the window's traffic and thumbs, paired shadow outcomes since the
+    evidence horizon (in arrival order), the latest golden-set cases per tier, verifier counts."""
+    from bot.review import eval_pairs_from_cases, pairs_from_verdicts
+
+    review_conf = engine.settings.review
+    days = review_conf.window_days
     since = until - timedelta(days=days)
+    horizon = until - timedelta(days=review_conf.evidence_days)
     stats = queries.tier_window_stats(engine.ledger, since, until)
     shadows = queries.shadow_stats(engine.ledger, since, until)
     evals = queries.latest_evals(engine.ledger)
+    verdicts = queries.shadow_verdicts(engine.ledger, horizon, until, skill=only)
+    cases = queries.latest_eval_cases(engine.ledger)
+    verify = queries.verify_counts(engine.ledger, since, until)
+    values = skill_values.overrides(engine.ledger)
     inputs = []
     for skill in engine.registry:
+        if only is not None and skill.name != only:
+            continue
         conf = engine.settings.skill_settings(skill.name)
         current, _ = engine.configured_tier(skill)
+        skill_stats = {t: s for (name, t), s in stats.items() if name == skill.name}
+        skill_shadows = tuple(s for s in shadows if s.skill == skill.name)
+        skill_evals = {t: e for (name, t), e in evals.items() if name == skill.name}
+        # The sampler's pace: its rate on last week's traffic, within the weekly cap.
+        weekly_requests = queries.count_requests(
+            engine.ledger, until - timedelta(days=7), until, skill=skill.name
+        )
         inputs.append(
             SkillReviewInput(
                 skill=skill.name,
                 current_tier=current,
                 tiers=tuple(engine.tiers),
                 window_days=days,
-                stats={t: s for (name, t), s in stats.items() if name == skill.name},
-                shadows=tuple(s for s in shadows if s.skill == skill.name),
-                evals={t: e for (name, t), e in evals.items() if name == skill.name},
+                stats=skill_stats,
+                shadows=skill_shadows,
+                evals=skill_evals,
                 critical=conf.critical,
                 margin=conf.margin,
                 auto_apply=conf.auto_apply,
                 last_change_at=engine.ledger.last_assignment_at(skill.name),
+                ladder=engine.ladder,
+                sensitive=engine.is_sensitive(skill),
+                pairs=pairs_from_verdicts(
+                    ((p, c, v) for sk, p, c, v in verdicts if sk == skill.name), engine.ladder
+                ),
+                eval_pairs=eval_pairs_from_cases(
+                    {t: c for (name, t), c in cases.items() if name == skill.name}, engine.ladder
+                ),
+                verify={
+                    t: VerifyStats(t, p, f) for (name, t), (p, f) in verify.items() if name == skill.name
+                },
+                cost_per_request=tier_costs(engine.tiers, current, skill_stats, skill_shadows, skill_evals),
+                value_per_good_answer_usd=skill_values.effective(engine, skill.name, values),
+                shadow_per_week=min(float(conf.shadow_weekly_max_calls), conf.shadow_rate * weekly_requests),
             )
         )
     return inputs
+
+
+def tier_costs(
+    tiers: list[str],
+    current: str,
+    stats: dict[str, TierWindowStats],
+    shadows: tuple[ShadowStats, ...],
+    evals: dict[str, EvalStats],
+) -> dict[str, float]:
+    """Mean USD per request on each tier: measured on user traffic, else on shadow calls, else the
+    golden set's cost ratio to the current tier applied to the current tier's live cost."""
+    out: dict[str, float] = {t: s.cost_mean for t, s in stats.items() if s.requests}
+    for sh in shadows:
+        if sh.candidate_tier not in out and sh.candidate_cost_mean is not None:
+            out[sh.candidate_tier] = sh.candidate_cost_mean
+    base, ev_cur = out.get(current), evals.get(current)
+    for t in tiers:
+        ev = evals.get(t)
+        if (
+            t not in out
+            and ev is not None
+            and base is not None
+            and ev_cur is not None
+            and ev_cur.mean_cost_usd > 0
+        ):
+            out[t] = base * ev.mean_cost_usd / ev_cur.mean_cost_usd
+    return out
 
 
 def review(engine: Engine, until: datetime | None = None) -> list[TierRecommendation]:
@@ -74,6 +146,18 @@ def review(engine: Engine, until: datetime | None = None) -> list[TierRecommenda
 
     now = until or utcnow()
     return review_all(gather(engine, now), rules_from(engine), now)
+
+
+def next_test_for(engine: Engine, skill: str, now: datetime) -> NextTest:
+    """Where this skill's shadow budget should go now (the review's open decision)."""
+    from bot.review import next_test
+
+    inputs = gather(engine, now, only=skill)
+    if not inputs:
+        from bot.review import NextTest
+
+        return NextTest(None, None, f"unknown skill {skill}")
+    return next_test(inputs[0], rules_from(engine))
 
 
 def store(engine: Engine, recs: list[TierRecommendation], period: str) -> list[Recommendation]:

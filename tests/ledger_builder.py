@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import build_engine
-from bot.ledger.models import EvalRun, Feedback, RequestRow, ShadowPair, TierAssignment
+from bot.ledger.models import EvalResult, EvalRun, Feedback, RequestRow, ShadowPair, TierAssignment
 from bot.ledger.store import Ledger
 
 _ids = itertools.count(1)
@@ -235,6 +235,8 @@ class LedgerBuilder:
         total_cost: float,
         critical_failures: int = 0,
     ) -> EvalRun:
+        """A golden-set run with its per-case results: cases c001… pass in order, so runs of the same
+        skill on two tiers pair case by case (the first `passed` cases pass on each tier)."""
         row = EvalRun(
             created_at=when,
             skill=skill,
@@ -245,7 +247,16 @@ class LedgerBuilder:
             critical_failures=critical_failures,
             total_cost_usd=total_cost,
         )
-        return self._add([row])[0]
+        run = self._add([row])[0]
+        self._add(
+            [
+                EvalResult(
+                    run_id=run.id, case_id=f"c{i + 1:03d}", passed=i < passed, cost_usd=total_cost / cases
+                )
+                for i in range(cases)
+            ]
+        )
+        return run
 
     def tier_assignment(
         self,
@@ -275,8 +286,9 @@ class LedgerBuilder:
 # The review window for the W46 digest is the 28 days before 2026-11-16: from 2026-10-19.
 #
 # label-email (configured on medium): 224 requests in the window at $0.0625 (212 before W45, 4 in
-#   W45, 8 in W46), 60 decided shadow pairs medium→small (58 ties, 2 losses, + 3 errors) at
-#   $0.015625, evals medium 93/100 ($6.25) and small 91/100 ($1.5625)  → downgrade, saves $11.25/month.
+#   W45, 8 in W46), 240 decided shadow pairs medium→small (238 ties, 2 losses, + 3 errors) at
+#   $0.015625 (older losses in August are beyond the 91-day evidence horizon), evals medium 93/100
+#   ($6.25) and small 91/100 ($1.5625), case by case → downgrade, saves $11.25/month.
 # ask (default small): 56 requests at $0.015625 (48 before, 2 in W45, 6 in W46), 12 ratings of which
 #   3 👍, and 27 shadow-up pairs small→medium (20 wins, 5 ties, 2 losses) at $0.03125 → upgrade.
 # summarize (configured on medium): 3 requests in W46 (one with an unknown price), 10 shadow ties → keep.
@@ -296,6 +308,25 @@ W46_TOTALS = {
     "thumbs_down": 3,
     "unknown_cost": 1,
 }
+# The scenario's review reasons under the paired rule (issue 9; they replace v1's loss-rate and win-rate
+# reasons), asserted by the review, digest and CLI tests alike.
+ASK_REASON = (
+    "👍 25% [8.9–53.2%] n=12, credibly below the 80% target; upgrade to medium: +66.7 pts [24.8, 91.1] "
+    "over 27 pairs (medium better 20, tie 5, small better 2), credibly above the superiority margin 5 pts "
+    "for +$0.94/month"
+)
+LABEL_REASON = (
+    "downgrade to small: -0.8 pts [-3.7, 1.7] over 240 pairs (small better 0, tie 238, medium better 2, "
+    "3 errors), advantage of medium credibly below the non-inferiority margin 5 pts, saves $11.25/month"
+)
+SUMMARIZE_REASON = (
+    "no 👍/👎 ratings; small: +0 pts [-40.4, 40.4] over 10 pairs (small better 0, tie 10, medium better 0); "
+    "10 of 20 pairs needed before any decision; blocked: no paired golden-set run on medium and small; "
+    "saving $0.04/month < $5.00 floor; large: no shadow pairs yet; next: shadow-test small (the skill may "
+    "be over-served): about 98 more pairs (shadow sampling is off for this skill: set its shadow_rate)"
+)
+
+
 SCENARIO_SKILLS = {"label-email": {"tier": "medium"}, "summarize": {"tier": "medium"}}
 
 
@@ -337,12 +368,12 @@ def seed_week46(ledger: Ledger, shift: timedelta = timedelta(0)) -> dict[str, An
         "label-email",
         "medium",
         "small",
-        ties=58,
+        ties=238,
         losses=2,
         errors=3,
         candidate_cost=0.015625,
     )
-    b.shadow_pairs(t(2026, 9, 1), "label-email", "medium", "small", losses=10, candidate_cost=0.015625)
+    b.shadow_pairs(t(2026, 8, 1), "label-email", "medium", "small", losses=10, candidate_cost=0.015625)
     b.eval_run(t(2026, 9, 1), "label-email", "small", cases=100, passed=50, total_cost=1.0)
     b.eval_run(t(2026, 11, 1), "label-email", "medium", cases=100, passed=93, total_cost=6.25)
     b.eval_run(t(2026, 11, 1), "label-email", "small", cases=100, passed=91, total_cost=1.5625)

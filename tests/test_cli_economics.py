@@ -24,13 +24,9 @@ from bot.engine import Engine
 from bot.llm import LLM
 from bot.review import format_recommendation
 from tests.fakes.fake_slack import BOT_TOKEN
-from tests.ledger_builder import W46, W46_END, W46_TOTALS, seed_week46, seeded_database
+from tests.ledger_builder import LABEL_REASON, W46, W46_END, W46_TOTALS, seed_week46, seeded_database
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-LABEL_REASON = (
-    "no 👍/👎 ratings; 2 of 60 shadow pairs lost on small: 3.3% [0.9–11.4%] ≤ margin 15%; "
-    "eval 91% on small vs 93% on medium (2 pts ≤ 5); saves ~$11.25/month (224 requests in 28 days)"
-)
 CONFIG = """
 [tiers.small]
 model = "openai/small-model"
@@ -201,9 +197,11 @@ def test_review_json(seeded_until_now: Engine) -> None:
     label = recs["label-email"]
     assert (label["action"], label["current_tier"], label["target_tier"]) == ("downgrade", "medium", "small")
     assert (label["reason"], label["monthly_delta_usd"]) == (LABEL_REASON, -11.25)
-    assert label["evidence"]["shadow"]["losses"] == 2 and label["evidence"]["requests"] == 224
+    assert label["evidence"]["comparisons"][0]["pairs"] == 240 and label["evidence"]["requests"] == 224
     assert (recs["ask"]["action"], recs["ask"]["monthly_delta_usd"]) == ("upgrade", 0.9375)
-    assert recs["hunt"]["reason"] == "no traffic in the window (28 days)"
+    assert recs["hunt"]["reason"] == (
+        "no traffic in the window (28 days); no other tier this skill may use: nothing to sample"
+    )
 
 
 def test_review_text(seeded_until_now: Engine) -> None:
@@ -224,6 +222,21 @@ BAD_SETTINGS = [
     ("TIERWISE_USER_DAILY_REQUEST_CAP", "0", "user_daily_request_cap = '0': "),
     ("TIERWISE_DIGEST_CRON", "99 * * * *", "digest_cron = '99 * * * *': not a valid crontab expression"),
     ("TIERWISE_TIMEZONE", "Mars/Base", "timezone = 'Mars/Base': unknown time zone 'Mars/Base'"),
+    (
+        "TIERWISE_SKILLS__ASK__VALUE_PER_GOOD_ANSWER_USD",
+        "-1",
+        "skills.ask.value_per_good_answer_usd = '-1': ",
+    ),
+    (
+        "TIERWISE_REVIEW__VALUE_PER_GOOD_ANSWER_USD",
+        "lots",
+        "review.value_per_good_answer_usd = 'lots': ",
+    ),
+    (
+        "TIERWISE_SKILLS__ASK__VALUE_PER_GOOD_ANSWER_USD",
+        "nan",
+        "skills.ask.value_per_good_answer_usd = 'nan': ",
+    ),
 ]
 
 

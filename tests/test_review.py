@@ -1,57 +1,55 @@
-"""bot.review: hand-built evidence in, one exact recommendation out.
+"""bot.review (the paired rule): hand-built evidence in, one exact recommendation out.
 
-The base scenario: `label-email` on `medium` (ladder small/medium/large), 1,120 requests in
-28 days at $0.0125 each (= $15.00 a month), 19 of 22 👍. Numbers are chosen so that projections
-come out round: (0.0125 − 0.0025) × 1120 × 30/28 = $12.00 a month.
+The base: `label-email` on `medium` (ladder small/medium/large), 1,120 requests in 28 days
+(= 1,200 a month), costs per request small $0.0025, medium $0.0125, large $0.05. A move to small
+saves (0.0125 − 0.0025) × 1,200 = $12.00 a month; a move to large costs (0.05 − 0.0125) × 1,200 =
+$45.00 a month more. v1's rule is tested in tests/test_legacy_review.py.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from bot.evidence import EvalStats, ReviewRules, ShadowStats, SkillReviewInput, TierWindowStats
-from bot.review import format_recommendation, review_all, review_skill
+from bot.confseq import PairedSeq, interval
+from bot.evidence import EvalPairs, PairEvidence, ReviewRules, SkillReviewInput, TierWindowStats, VerifyStats
+from bot.ladder import Ladder
+from bot.review import (
+    all_comparisons,
+    eval_pairs_from_cases,
+    format_recommendation,
+    next_test,
+    pairs_from_verdicts,
+    review_skill,
+)
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 RULES = ReviewRules()
 LADDER = ("small", "medium", "large")
+COSTS = {"small": 0.0025, "medium": 0.0125, "large": 0.05}
 
 
-def stats(tier: str = "medium", *, requests: int = 1120, feedback: int = 22, up: int = 19) -> TierWindowStats:
+def stats(tier: str = "medium", *, requests: int = 1120, feedback: int = 0, up: int = 0) -> TierWindowStats:
+    cost = COSTS[tier]
     return TierWindowStats(
-        skill="label-email",
-        tier=tier,
-        requests=requests,
-        cost_sum=0.0125 * requests,
-        cost_mean=0.0125,
-        cost_p95=0.03,
-        latency_p50_ms=800.0,
-        latency_p95_ms=2100.0,
-        errors=11,
-        escalations=5,
-        feedback=feedback,
-        thumbs_up=up,
+        "label-email", tier, requests, cost * requests, cost, cost, 800.0, 2100.0, 0, 0, feedback, up
     )
 
 
-def shadow(
-    candidate: str, wins: int, ties: int, losses: int, cost: float | None, primary: str = "medium"
-) -> ShadowStats:
-    return ShadowStats("label-email", primary, candidate, wins, ties, losses, 2, cost)
+def pair(cheaper: str, stronger: str, stronger_wins: int, ties: int, cheaper_wins: int) -> PairEvidence:
+    seq = PairedSeq().extend([1.0] * stronger_wins + [0.0] * ties + [-1.0] * cheaper_wins)
+    return PairEvidence(cheaper, stronger, seq, stronger_wins, ties, cheaper_wins)
 
 
-def ev(tier: str, pass_rate: float, cost: float, critical_failures: int = 0) -> EvalStats:
-    return EvalStats(
-        "label-email", tier, 100, pass_rate, critical_failures, cost, datetime(2026, 11, 20, tzinfo=UTC)
-    )
+def golden(cheaper: str, stronger: str, both: int, stronger_only: int, cheaper_only: int) -> EvalPairs:
+    seq = PairedSeq().extend([0.0] * both + [1.0] * stronger_only + [-1.0] * cheaper_only)
+    return EvalPairs(cheaper, stronger, seq, both + stronger_only + cheaper_only)
 
 
-SMALL_OK = shadow("small", 30, 84, 6, 0.0025)  # 6 losses of 120 decided → 5 %, CI [2.3, 10.5] %
-EVALS = {"medium": ev("medium", 0.93, 0.01), "small": ev("small", 0.91, 0.002)}
+SMALL_CLOSE = pair("small", "medium", 2, 236, 2)  # 240 pairs, 0 pts [-2.7, 2.7]: within 5 points
+SMALL_GOLDEN = golden("small", "medium", 38, 1, 1)
 
 
 def base(**changes: object) -> SkillReviewInput:
@@ -61,478 +59,345 @@ def base(**changes: object) -> SkillReviewInput:
         tiers=LADDER,
         window_days=28,
         stats={"medium": stats()},
-        shadows=(SMALL_OK,),
-        evals=dict(EVALS),
+        pairs=(SMALL_CLOSE,),
+        eval_pairs=(SMALL_GOLDEN,),
+        cost_per_request=dict(COSTS),
+        shadow_per_week=50.0,
     )
     return replace(data, **changes)  # type: ignore[arg-type]
 
 
-def unhappy(**changes: object) -> SkillReviewInput:
-    """12 of 25 👍 → 48 %, CI [30.0, 66.5] %: credibly below the 80 % target."""
-    return base(**{"stats": {"medium": stats(feedback=25, up=12)}, **changes})
+def comparison(rec: object, tier: str) -> dict:
+    return next(c for c in rec.evidence["comparisons"] if c["tier"] == tier)  # type: ignore[attr-defined]
 
 
-LARGE_WINS = shadow("large", 28, 10, 7, 0.05)  # 28 of 35 decided → 80 %, CI [64.1, 90.0] %
+# Downgrade --------------------------------------------------------------------------------------
 
 
-# Downgrade ------------------------------------------------------------------------------------
-
-
-def test_clear_downgrade_with_every_figure() -> None:
+def test_downgrade_when_the_stronger_tiers_advantage_is_credibly_below_the_margin() -> None:
     rec = review_skill(base(), RULES, NOW)
-
-    assert (rec.action, rec.current_tier, rec.target_tier) == ("downgrade", "medium", "small")
-    assert rec.monthly_delta_usd == -12.0
-    assert rec.auto_apply is False
-    assert rec.reason == (
-        "👍 86.4% [66.7–95.3%] n=22, not credibly below the 80% target; "
-        "6 of 120 shadow pairs lost on small: 5% [2.3–10.5%] ≤ margin 15%; "
-        "eval 91% on small vs 93% on medium (2 pts ≤ 5); "
-        "saves ~$12.00/month (1120 requests in 28 days)"
-    )
-    evaluated = {"cases": 100, "critical_failures": 0, "created_at": "2026-11-20T00:00:00+00:00"}
-    assert rec.evidence == {
-        "tier": "medium",
-        "window_days": 28,
-        "requests": 1120,
-        "cost_sum": 14.0,
-        "cost_mean": 0.0125,
-        "cost_p95": 0.03,
-        "monthly_cost_usd": 15.0,
-        "unknown_cost": 0,
-        "latency_p50_ms": 800.0,
-        "latency_p95_ms": 2100.0,
-        "error_rate": 0.009821,  # 11 / 1120
-        "escalation_rate": 0.004464,  # 5 / 1120
-        "feedback": 22,
-        "thumbs_up": 19,
-        "thumbs_up_rate": 0.863636,
-        "thumbs_ci": [0.666646, 0.952511],
-        "thumbs_below_target": False,
-        "shadow": {
-            "candidate": "small",
-            "n": 120,
-            "wins": 30,
-            "ties": 84,
-            "losses": 6,
-            "errors": 2,
-            "loss_rate": 0.05,
-            "loss_ci": [0.023114, 0.104804],
-            "win_rate": 0.833333,  # 30 / (30 + 6), ties excluded
-            "win_ci": [0.681089, 0.921297],
-            "candidate_cost_mean": 0.0025,
-        },
-        "shadow_up": None,
-        "eval": {
-            "medium": {**evaluated, "pass_rate": 0.93, "mean_cost_usd": 0.01},
-            "small": {**evaluated, "pass_rate": 0.91, "mean_cost_usd": 0.002},
-        },
-        "downgrade": {
-            "candidate": "small",
-            "margin": 0.15,
-            "eval_gap_points": 2.0,
-            "candidate_cost_mean": 0.0025,
-            "cost_source": "shadow",
-            "monthly_saving_usd": 12.0,
-            "blocked_by": [],
-        },
-        "upgrade": {
-            "candidate": "large",
-            "wins_by": None,
-            "eval_gain_points": None,
-            "candidate_cost_mean": None,
-            "cost_source": None,
-            "monthly_extra_usd": None,
-        },
-        "projected_monthly_usd": -12.0,
-        "cooldown_until": None,
-    }
-    json.dumps(rec.evidence)  # machine-readable means JSON-serialisable
-
-
-def test_downgrade_blocked_by_too_few_pairs() -> None:
-    rec = review_skill(base(shadows=(shadow("small", 20, 10, 2, 0.0025),)), RULES, NOW)
-    assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("keep", None, None)
-    assert rec.reason.endswith("no downgrade to small: 32 of 50 shadow pairs needed")
-    assert rec.evidence["downgrade"]["blocked_by"] == ["pairs"]
-    assert rec.evidence["shadow"]["n"] == 32
-    assert rec.evidence["downgrade"]["monthly_saving_usd"] == 12.0  # still reported
-
-
-def test_downgrade_without_any_shadow_pairs() -> None:
-    rec = review_skill(base(shadows=()), RULES, NOW)
-    assert rec.action == "keep"
-    assert "0 of 50 shadow pairs needed" in rec.reason
-    assert rec.evidence["shadow"] is None
-    # No shadow cost: the eval cost ratio stands in (0.0125 × 0.002 / 0.01 = 0.0025).
-    assert rec.evidence["downgrade"]["cost_source"] == "eval"
-    assert rec.evidence["downgrade"]["blocked_by"] == ["pairs"]
-
-
-def test_downgrade_blocked_by_loss_interval_above_margin() -> None:
-    rec = review_skill(base(shadows=(shadow("small", 30, 75, 15, 0.0025),)), RULES, NOW)
-    assert rec.action == "keep"
-    assert (
-        "loss-rate upper bound 19.6% > margin 15% (15 of 120 shadow pairs lost on small: 12.5% [7.7–19.6%])"
-        in (rec.reason)
-    )
-    assert rec.evidence["shadow"]["loss_rate"] == 0.125
-    assert rec.evidence["shadow"]["loss_ci"] == [0.077234, 0.196031]
-    assert rec.evidence["downgrade"]["blocked_by"] == ["loss_ci"]
-
-
-def test_skill_margin_overrides_the_default() -> None:
-    data = base(shadows=(shadow("small", 30, 75, 15, 0.0025),), margin=0.25)
-    rec = review_skill(data, RULES, NOW)
-    assert (rec.action, rec.target_tier) == ("downgrade", "small")
-    assert "12.5% [7.7–19.6%] ≤ margin 25%" in rec.reason
-    assert rec.evidence["downgrade"]["margin"] == 0.25
-
-
-def test_critical_skill_blocked_by_tight_margin_and_failed_critical_case() -> None:
-    evals = {"medium": ev("medium", 0.93, 0.01), "small": ev("small", 0.91, 0.002, critical_failures=2)}
-    rec = review_skill(base(critical=True, evals=evals), RULES, NOW)
-    assert rec.action == "keep"
-    assert "loss-rate upper bound 10.5% > margin 5%" in rec.reason
-    assert "2 critical eval case(s) failed on small" in rec.reason
-    assert rec.evidence["downgrade"]["margin"] == 0.05
-    assert rec.evidence["downgrade"]["blocked_by"] == ["loss_ci", "critical_eval"]
-
-
-def test_critical_skill_cannot_loosen_its_margin() -> None:
-    rec = review_skill(base(critical=True, margin=0.3), RULES, NOW)
-    assert rec.action == "keep"
-    assert rec.evidence["downgrade"]["margin"] == 0.05
-
-
-def test_critical_skill_keeps_a_stricter_margin_of_its_own() -> None:
-    # 0 losses of 120 → upper bound 3.1 %: within 5 %, but not within the skill's own 3 %.
-    data = base(critical=True, margin=0.03, shadows=(shadow("small", 30, 90, 0, 0.0025),))
-    rec = review_skill(data, RULES, NOW)
-    assert rec.action == "keep"
-    assert "loss-rate upper bound 3.1% > margin 3%" in rec.reason
-    assert rec.evidence["downgrade"]["margin"] == 0.03
-
-
-def test_critical_skill_downgrades_on_clean_evidence() -> None:
-    # 0 losses of 120 → upper bound 3.1 % ≤ 5 %; no failed critical case on small.
-    rec = review_skill(base(critical=True, shadows=(shadow("small", 30, 90, 0, 0.0025),)), RULES, NOW)
-    assert (rec.action, rec.target_tier) == ("downgrade", "small")
-    assert "0 of 120 shadow pairs lost on small: 0% [0–3.1%] ≤ margin 5%" in rec.reason
-    assert rec.evidence["shadow"]["loss_ci"] == [0.0, 0.03102]
-
-
-def test_critical_skill_needs_a_candidate_eval_even_when_evals_are_optional() -> None:
-    rules = replace(RULES, require_eval=False)
-    rec = review_skill(
-        base(critical=True, shadows=(shadow("small", 30, 90, 0, 0.0025),), evals={}), rules, NOW
-    )
-    assert rec.action == "keep"
-    assert "no eval run on medium or small" in rec.reason
-    assert rec.evidence["downgrade"]["blocked_by"] == ["eval_missing"]
-
-
-def test_downgrade_blocked_by_eval_gap() -> None:
-    evals = {"medium": ev("medium", 0.93, 0.01), "small": ev("small", 0.86, 0.002)}
-    rec = review_skill(base(evals=evals), RULES, NOW)
-    assert rec.action == "keep"
-    assert "eval 86% on small vs 93% on medium (7 pts > 5)" in rec.reason
-    assert rec.evidence["downgrade"]["eval_gap_points"] == 7.0
-    assert rec.evidence["downgrade"]["blocked_by"] == ["eval_gap"]
-
-
-def test_eval_gap_of_exactly_the_threshold_is_within() -> None:
-    # 0.93 − 0.88 is 5.000000000000004 points in floating point; it must count as 5.
-    evals = {"medium": ev("medium", 0.93, 0.01), "small": ev("small", 0.88, 0.002)}
-    rec = review_skill(base(evals=evals), RULES, NOW)
-    assert rec.action == "downgrade"
-    assert "(5 pts ≤ 5)" in rec.reason
-    assert rec.evidence["downgrade"]["eval_gap_points"] == 5.0
-
-
-def test_downgrade_blocked_by_missing_eval() -> None:
-    rec = review_skill(base(evals={"medium": EVALS["medium"]}), RULES, NOW)
-    assert rec.action == "keep"
-    assert rec.reason.endswith("no downgrade to small: no eval run on small")
-    assert rec.evidence["downgrade"]["blocked_by"] == ["eval_missing"]
-    assert rec.evidence["downgrade"]["eval_gap_points"] is None
-    assert rec.evidence["eval"] == {"medium": rec.evidence["eval"]["medium"]}
-
-
-def test_missing_evals_do_not_block_when_not_required() -> None:
-    rec = review_skill(base(evals={}), replace(RULES, require_eval=False), NOW)
+    lo, hi = interval(SMALL_CLOSE.seq, RULES.alpha)
     assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("downgrade", "small", -12.0)
-    assert "no eval comparison" in rec.reason
-
-
-def test_downgrade_blocked_by_saving_under_the_floor() -> None:
-    # (0.0125 − 0.0025) × 200 × 30/28 = $2.142857 a month < $5.
-    rec = review_skill(base(stats={"medium": stats(requests=200)}), RULES, NOW)
-    assert rec.action == "keep"
-    assert "projected saving $2.14/month < $5.00 floor" in rec.reason
-    assert rec.evidence["downgrade"]["monthly_saving_usd"] == 2.142857
-    assert rec.evidence["downgrade"]["blocked_by"] == ["saving"]
-    assert rec.monthly_delta_usd is None
-
-
-def test_candidate_cost_from_eval_ratio_when_shadow_has_none() -> None:
-    rec = review_skill(base(shadows=(shadow("small", 30, 84, 6, None),)), RULES, NOW)
-    assert rec.action == "downgrade"
-    assert rec.evidence["downgrade"]["cost_source"] == "eval"
-    assert rec.evidence["downgrade"]["candidate_cost_mean"] == 0.0025  # 0.0125 × 0.002 / 0.01
-    assert rec.monthly_delta_usd == -12.0
-
-
-def test_unknown_candidate_cost_blocks_the_downgrade() -> None:
-    evals = {"medium": ev("medium", 0.93, 0.0), "small": ev("small", 0.91, 0.0)}  # no eval costs either
-    rec = review_skill(base(shadows=(shadow("small", 30, 84, 6, None),), evals=evals), RULES, NOW)
-    assert rec.action == "keep"
-    assert "projected saving unknown (no cost for small from shadow pairs or evals)" in rec.reason
-    assert rec.evidence["downgrade"]["monthly_saving_usd"] is None
-    assert rec.evidence["downgrade"]["cost_source"] is None
-    assert rec.evidence["downgrade"]["blocked_by"] == ["cost_unknown"]
-
-
-def test_every_blocker_is_listed() -> None:
-    evals = {"medium": ev("medium", 0.93, 0.01), "small": ev("small", 0.80, 0.002)}
-    data = base(
-        shadows=(shadow("small", 5, 5, 2, 0.0025),), evals=evals, stats={"medium": stats(requests=100)}
+    assert hi < 0.05 and lo == pytest.approx(-hi)
+    assert rec.reason == (
+        f"downgrade to small: +0 pts [{num(-hi * 100)}, {num(hi * 100)}] over 240 pairs (small better 2, "
+        "tie 236, medium better 2), advantage of medium credibly below the non-inferiority margin 5 pts, "
+        "saves $12.00/month"
     )
-    rec = review_skill(data, RULES, NOW)
-    assert rec.evidence["downgrade"]["blocked_by"] == ["pairs", "eval_gap", "saving"]
+    assert format_recommendation(rec).startswith("label-email: downgrade medium → small — downgrade to small")
+    small = comparison(rec, "small")
+    assert (small["state"], small["ok"], small["margin_points"], small["pairs"]) == (
+        "noninferior",
+        True,
+        5.0,
+        240,
+    )
+
+
+def test_losses_alone_do_not_decide_wins_count_too() -> None:
+    """12 losses and 12 wins of 240: v1 looked at the 5% loss rate only; the paired mean is 0."""
+    rec = review_skill(base(pairs=(pair("small", "medium", 12, 216, 12),)), RULES, NOW)
+    small = comparison(rec, "small")
+    assert small["advantage_points"] == 0.0 and small["state"] in ("noninferior", "open")
+
+
+def test_no_downgrade_when_the_cheaper_tier_is_credibly_worse() -> None:
+    rec = review_skill(base(pairs=(pair("small", "medium", 40, 200, 0),)), RULES, NOW)
+    assert rec.action == "keep"
+    small = comparison(rec, "small")
+    assert small["state"] == "worse" and small["pairs_needed"] is None
+    assert "medium credibly better by more than the non-inferiority margin 5 pts" in rec.reason
+
+
+def test_open_decision_says_what_is_missing_and_when() -> None:
+    rec = review_skill(base(pairs=(pair("small", "medium", 3, 55, 2),)), RULES, NOW)
+    assert rec.action == "keep"
+    nxt = rec.evidence["next_test"]
+    assert (nxt["tier"], nxt["direction"]) == ("small", "down")
+    assert nxt["pairs_needed"] > 0 and nxt["weeks"] == pytest.approx(nxt["pairs_needed"] / 50)
+    weeks = round(nxt["weeks"])
     assert rec.reason.endswith(
-        "no downgrade to small: 12 of 50 shadow pairs needed; "
-        "eval 80% on small vs 93% on medium (13 pts > 5); projected saving $1.07/month < $5.00 floor"
+        f"next: shadow-test small (the skill may be over-served): about {nxt['pairs_needed']} more pairs, "
+        f"about {weeks} weeks at the current rate"
     )
 
 
-def test_no_downgrade_from_the_cheapest_tier() -> None:
-    data = base(current_tier="small", stats={"small": stats("small")}, shadows=())
-    rec = review_skill(data, RULES, NOW)
-    assert (rec.action, rec.target_tier) == ("keep", None)
+def test_a_critical_skill_uses_the_stricter_margin() -> None:
+    rec = review_skill(base(critical=True), RULES, NOW)
+    small = comparison(rec, "small")
+    assert small["margin_points"] == 2.0 and rec.action == "keep" and small["state"] == "open"
+    assert review_skill(base(critical=True, margin=0.3), RULES, NOW).evidence["margin_points"] == 2.0
+
+
+def test_a_skills_own_margin() -> None:
+    rec = review_skill(base(margin=0.03), RULES, NOW)
+    assert comparison(rec, "small")["margin_points"] == 3.0
+
+
+def test_blockers_savings_floor_missing_golden_set_and_verifiers() -> None:
+    rec = review_skill(base(stats={"medium": stats(requests=200)}), RULES, NOW)  # saves 0.01 × 214.3
+    assert rec.action == "keep" and comparison(rec, "small")["blocked_by"] == ["saving"]
+    assert "saving $2.14/month < $5.00 floor" in rec.reason
+
+    rec = review_skill(base(eval_pairs=()), RULES, NOW)
+    assert comparison(rec, "small")["blocked_by"] == ["eval_missing"]
+    assert review_skill(base(eval_pairs=()), replace(RULES, require_eval=False), NOW).action == "downgrade"
+
+    worse_golden = golden("small", "medium", 20, 20, 0)  # the golden set says small is 50 points worse
+    rec = review_skill(base(eval_pairs=(worse_golden,)), RULES, NOW)
+    assert comparison(rec, "small")["blocked_by"] == ["eval_worse"]
+
+    verify = {"medium": VerifyStats("medium", 290, 10), "small": VerifyStats("small", 240, 60)}
+    rec = review_skill(base(verify=verify), RULES, NOW)
+    assert comparison(rec, "small")["blocked_by"] == ["verify_worse"]
+    assert "verified-pass rate on small 80% credibly below 96.7% on medium" in rec.reason
+    assert rec.evidence["verify"]["small"] == {
+        "passed": 240,
+        "failed": 60,
+        "rate": 0.8,
+        "ci": [0.75107, 0.841344],
+    }
+
+
+# Upgrade and the thumbs alarm ---------------------------------------------------------------------
+
+
+UP = pair("small", "medium", 60, 170, 10)  # medium +20.8 pts over 240 pairs
+
+
+def on_small(**changes: object) -> SkillReviewInput:
+    defaults: dict[str, object] = {
+        "current_tier": "small",
+        "stats": {"small": stats("small")},
+        "pairs": (UP,),
+        "eval_pairs": (),
+    }
+    return base(**{**defaults, **changes})
+
+
+def num(x: float) -> str:
+    """The review's number style: one decimal, no trailing ".0"."""
+    return f"{round(x, 1) + 0.0:.1f}".removesuffix(".0")
+
+
+def test_upgrade_without_any_thumbs() -> None:
+    rec = review_skill(on_small(), RULES, NOW)
+    assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("upgrade", "medium", 12.0)
+    lo, hi = interval(UP.seq, RULES.alpha)
+    assert rec.reason == (
+        f"upgrade to medium: +20.8 pts [{num(lo * 100)}, {num(hi * 100)}] over 240 pairs (medium better 60, tie 170, "
+        "small better 10), credibly above the superiority margin 5 pts for +$12.00/month"
+    )
+
+
+def test_no_wrong_upgrade_when_the_stronger_tier_is_no_better() -> None:
+    rec = review_skill(on_small(pairs=(pair("small", "medium", 5, 230, 5),)), RULES, NOW)
+    assert rec.action == "keep" and comparison(rec, "medium")["state"] == "not_better"
+    assert rec.evidence["next_test"]["tier"] == "large"  # medium is decided; large is still open
+
+
+def test_unhappy_users_shift_sampling_up_before_down() -> None:
+    """On medium with the downgrade open too, credibly unhappy users send the budget to large."""
+    data = base(stats={"medium": stats(feedback=25, up=12)}, pairs=(pair("small", "medium", 3, 50, 2),))
+    nxt = next_test(data, RULES)
+    assert (nxt.tier, nxt.direction) == ("large", "up")
+    assert nxt.reason == "👍 48% [30–66.5%] n=25, credibly below the 80% target"
+    assert next_test(base(pairs=(pair("small", "medium", 3, 50, 2),)), RULES).tier == "small"
+
+
+def test_up_tests_the_strongest_open_tier_first_down_the_nearest() -> None:
+    assert next_test(on_small(pairs=()), RULES).tier == "large"  # under-served by two rungs: one move
     assert (
-        rec.reason
-        == "👍 86.4% [66.7–95.3%] n=22, not credibly below the 80% target; already on the cheapest tier"
+        next_test(base(current_tier="large", stats={"large": stats("large")}, pairs=()), RULES).tier
+        == "medium"
     )
-    assert rec.evidence["downgrade"] == {"candidate": None}
-    assert rec.evidence["shadow"] is None
 
 
-# Upgrade and fix ------------------------------------------------------------------------------
+def test_a_failing_verifier_shifts_sampling_up() -> None:
+    data = base(verify={"medium": VerifyStats("medium", 60, 40)}, pairs=(pair("small", "medium", 3, 50, 2),))
+    nxt = next_test(data, RULES)
+    assert (nxt.tier, nxt.direction) == ("large", "up")
+    assert nxt.reason == "verifiers fail 40% of 100 answers on medium, credibly above 10%"
 
 
-def test_clear_upgrade_via_shadow() -> None:
-    data = unhappy(shadows=(LARGE_WINS,), evals={"medium": EVALS["medium"], "large": ev("large", 0.95, 0.04)})
+def test_unhappy_users_and_a_stronger_tier_credibly_no_better_means_fix() -> None:
+    data = on_small(
+        stats={"small": stats("small", feedback=25, up=12)},
+        pairs=(pair("small", "medium", 5, 230, 5), pair("small", "large", 5, 230, 5)),
+    )
     rec = review_skill(data, RULES, NOW)
-    assert (rec.action, rec.target_tier) == ("upgrade", "large")
-    # (0.05 − 0.0125) × 1120 × 30/28 = $45 a month more.
-    assert rec.monthly_delta_usd == 45.0
-    assert rec.reason == (
-        "👍 48% [30–66.5%] n=25, credibly below the 80% target; "
-        "large wins 28 of 35 decided shadow pairs: 80% [64.1–90%], lower bound 64.1% > 50%; "
-        "costs ~$45.00/month more"
+    assert rec.action == "fix" and rec.reason.startswith("fix the pack or prompt, not the tier: 👍 48%")
+
+
+def test_unhappy_users_on_the_strongest_tier_means_fix_unless_a_cheaper_tier_is_as_good() -> None:
+    data = base(
+        current_tier="large",
+        stats={"large": stats("large", feedback=25, up=12)},
+        pairs=(pair("medium", "large", 3, 50, 2),),  # still open
+        eval_pairs=(golden("medium", "large", 40, 0, 0),),
     )
-    assert rec.evidence["thumbs_below_target"] is True
-    assert rec.evidence["thumbs_up_rate"] == 0.48
-    assert rec.evidence["thumbs_ci"] == [0.30031, 0.665018]
-    assert rec.evidence["shadow_up"] == {
-        "candidate": "large",
-        "n": 45,
-        "wins": 28,
-        "ties": 10,
-        "losses": 7,
-        "errors": 2,
-        "loss_rate": 0.155556,
-        "loss_ci": [0.077453, 0.287842],
-        "win_rate": 0.8,
-        "win_ci": [0.641081, 0.899577],
-        "candidate_cost_mean": 0.05,
-    }
-    assert rec.evidence["upgrade"] == {
-        "candidate": "large",
-        "wins_by": "shadow",
-        "eval_gain_points": 2.0,
-        "candidate_cost_mean": 0.05,
-        "cost_source": "shadow",
-        "monthly_extra_usd": 45.0,
-    }
-    assert rec.evidence["projected_monthly_usd"] == 45.0
-
-
-def test_clear_upgrade_via_evals() -> None:
-    evals = {"medium": EVALS["medium"], "large": ev("large", 0.99, 0.04)}
-    rec = review_skill(unhappy(shadows=(), evals=evals), RULES, NOW)
-    assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("upgrade", "large", 45.0)
-    assert "eval 99% on large vs 93% on medium (+6 pts ≥ 5); costs ~$45.00/month more" in rec.reason
-    assert rec.evidence["upgrade"] == {
-        "candidate": "large",
-        "wins_by": "eval",
-        "eval_gain_points": 6.0,
-        "candidate_cost_mean": 0.05,  # 0.0125 × 0.04 / 0.01
-        "cost_source": "eval",
-        "monthly_extra_usd": 45.0,
-    }
-
-
-def test_upgrade_when_the_eval_gain_is_exactly_the_threshold() -> None:
-    # 0.98 − 0.93 is 5.000000000000004 points in floating point; "at least 5" must include it.
-    evals = {"medium": EVALS["medium"], "large": ev("large", 0.98, 0.04)}
-    rec = review_skill(unhappy(shadows=(), evals=evals), RULES, NOW)
-    assert (rec.action, rec.target_tier) == ("upgrade", "large")
-    assert "(+5 pts ≥ 5)" in rec.reason
-    assert rec.evidence["upgrade"]["eval_gain_points"] == 5.0
-
-
-def test_upgrade_with_unknown_extra_cost() -> None:
-    evals = {"medium": ev("medium", 0.93, 0.0), "large": ev("large", 0.99, 0.0)}
-    rec = review_skill(unhappy(shadows=(), evals=evals), RULES, NOW)
-    assert (rec.action, rec.monthly_delta_usd) == ("upgrade", None)
-    assert rec.reason.endswith("extra cost unknown (no cost for large from shadow pairs or evals)")
-
-
-def test_fix_when_unhappy_and_the_stronger_tier_does_not_win() -> None:
-    evals = {**EVALS, "large": ev("large", 0.95, 0.04)}
-    data = unhappy(shadows=(shadow("large", 10, 5, 9, 0.05), SMALL_OK), evals=evals)
     rec = review_skill(data, RULES, NOW)
-    # Unhappy users come before a (perfectly valid) downgrade.
-    assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("fix", None, None)
-    assert rec.reason == (
-        "fix the pack or prompt, not the tier: 👍 48% [30–66.5%] n=25, credibly below the 80% target; "
-        "large does not win: large wins 10 of 19 decided shadow pairs: 52.6% [31.7–72.7%], "
-        "lower bound 31.7% ≤ 50%; eval 95% on large vs 93% on medium (2 pts < 5)"
-    )
-    assert rec.evidence["upgrade"]["wins_by"] is None
-    assert rec.evidence["downgrade"]["blocked_by"] == []
-    assert rec.evidence["projected_monthly_usd"] is None
-
-
-def test_fix_without_any_evidence_on_the_stronger_tier() -> None:
-    rec = review_skill(unhappy(shadows=(), evals={}), RULES, NOW)
     assert rec.action == "fix"
-    assert rec.reason.endswith(
-        "large does not win: no decided shadow pairs on large; no eval run on medium or large"
-    )
-
-
-def test_fix_on_the_strongest_tier() -> None:
-    data = unhappy(current_tier="large", stats={"large": stats("large", feedback=25, up=12)}, shadows=())
-    rec = review_skill(data, RULES, NOW)
-    assert (rec.action, rec.target_tier) == ("fix", None)
     assert rec.reason == (
         "fix the pack or prompt, not the tier: 👍 48% [30–66.5%] n=25, credibly below the 80% target; "
-        "already on the strongest tier"
+        f"no stronger tier this skill may use; next: shadow-test medium (the skill may be over-served): about "
+        f"{rec.evidence['next_test']['pairs_needed']} more pairs, about "
+        f"{round(rec.evidence['next_test']['pairs_needed'] / 50)} weeks at the current rate"
     )
-    assert rec.evidence["upgrade"] == {"candidate": None}
-
-
-def test_few_ratings_are_not_an_alarm() -> None:
-    # 0 of 5 👍 is bad, but 5 ratings are under min_ratings: no upgrade, no fix.
-    rec = review_skill(base(stats={"medium": stats(feedback=5, up=0)}, shadows=(LARGE_WINS,)), RULES, NOW)
-    assert rec.action == "keep"
-    assert rec.reason.startswith("👍 0% [0–43.4%] n=5, too few ratings to judge (10 needed)")
-    assert rec.evidence["thumbs_below_target"] is False
-
-
-def test_low_point_estimate_but_wide_interval_is_not_unhappy() -> None:
-    # 7 of 10 → 70 % [39.7–89.2 %]: the upper bound is above 80 %, so not credibly below.
-    rec = review_skill(base(stats={"medium": stats(feedback=10, up=7)}, shadows=(LARGE_WINS,)), RULES, NOW)
-    assert rec.action == "keep"
-    assert "👍 70% [39.7–89.2%] n=10, not credibly below the 80% target" in rec.reason
-
-
-# Keep, cooldown, edges --------------------------------------------------------------------------
-
-
-def test_keep_when_happy_and_no_downgrade_evidence() -> None:
-    rec = review_skill(base(shadows=()), RULES, NOW)
-    assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("keep", None, None)
-    assert rec.reason == (
-        "👍 86.4% [66.7–95.3%] n=22, not credibly below the 80% target; "
-        "no downgrade to small: 0 of 50 shadow pairs needed"
-    )
-
-
-def test_keep_without_ratings_says_so() -> None:
-    rec = review_skill(base(stats={"medium": stats(feedback=0, up=0)}, shadows=()), RULES, NOW)
-    assert rec.reason.startswith("no 👍/👎 ratings; ")
-    assert rec.evidence["thumbs_up_rate"] is None
-    assert rec.evidence["thumbs_ci"] == [0.0, 1.0]
-
-
-def test_cooldown_turns_an_upgrade_into_keep_with_the_date() -> None:
-    data = unhappy(shadows=(LARGE_WINS,), last_change_at=datetime(2026, 11, 13, 15, 0, tzinfo=UTC))
-    rec = review_skill(data, RULES, NOW)
-    assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("keep", None, None)
+    # medium credibly as good as large: users are as unhappy there, and it costs less.
+    rec = review_skill(replace(data, pairs=(pair("medium", "large", 2, 236, 2),)), RULES, NOW)
+    assert (rec.action, rec.target_tier) == ("downgrade", "medium")
     assert rec.reason.startswith(
-        "cooldown: last change 2026-11-13, next change allowed from 2026-12-11; "
-        "would upgrade medium → large: 👍 48% [30–66.5%] n=25"
+        "👍 48% [30–66.5%] n=25, credibly below the 80% target; downgrade to medium: "
     )
-    assert rec.evidence["cooldown_until"] == "2026-12-11"
-    assert rec.evidence["upgrade"]["wins_by"] == "shadow"  # the evidence is still reported
-    assert rec.evidence["projected_monthly_usd"] == 45.0
 
 
-def test_cooldown_also_holds_back_a_downgrade_and_accepts_naive_datetimes() -> None:
-    rec = review_skill(base(last_change_at=datetime(2026, 11, 1)), RULES, datetime(2026, 11, 23, 9))
-    assert rec.action == "keep"
-    assert "next change allowed from 2026-11-29; would downgrade medium → small" in rec.reason
+def test_nothing_open_means_no_sampling() -> None:
+    data = on_small(pairs=(pair("small", "medium", 5, 230, 5), pair("small", "large", 5, 230, 5)))
+    nxt = next_test(data, RULES)
+    assert nxt.tier is None and nxt.reason.startswith("every neighbouring decision is closed")
 
 
-def test_after_the_cooldown_the_change_goes_ahead() -> None:
-    data = unhappy(shadows=(LARGE_WINS,), last_change_at=datetime(2026, 10, 26, 9, 0, tzinfo=UTC))
-    rec = review_skill(data, RULES, NOW)  # exactly 28 days later
+def test_golden_set_can_show_an_upgrade_case_by_case() -> None:
+    rec = review_skill(on_small(pairs=(), eval_pairs=(golden("small", "medium", 60, 35, 0),)), RULES, NOW)
+    assert (rec.action, rec.target_tier) == ("upgrade", "medium")
+    assert "golden set 95 cases paired: +36.8 pts" in rec.reason
+
+
+# The whole ladder ---------------------------------------------------------------------------------
+
+
+def test_a_skill_over_served_by_two_rungs_goes_to_the_cheapest_safe_tier() -> None:
+    data = base(
+        current_tier="large",
+        stats={"large": stats("large")},
+        pairs=(pair("medium", "large", 2, 236, 2), pair("small", "large", 2, 236, 2)),
+        eval_pairs=(golden("medium", "large", 40, 0, 0), golden("small", "large", 40, 0, 0)),
+    )
+    rec = review_skill(data, RULES, NOW)
+    assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("downgrade", "small", -57.0)
+    assert [c["tier"] for c in rec.evidence["comparisons"]] == ["medium", "small"]  # nearest first
+
+
+def test_an_under_served_skill_goes_where_the_gain_is_credibly_largest() -> None:
+    data = on_small(pairs=(pair("small", "medium", 30, 200, 10), pair("small", "large", 100, 140, 0)))
+    rec = review_skill(data, RULES, NOW)
     assert (rec.action, rec.target_tier) == ("upgrade", "large")
-    assert rec.evidence["cooldown_until"] == "2026-11-23"
 
 
-def test_cooldown_does_not_hold_back_a_fix() -> None:
-    data = unhappy(shadows=(), evals={}, last_change_at=datetime(2026, 11, 20, tzinfo=UTC))
-    assert review_skill(data, RULES, NOW).action == "fix"
+def test_sensitive_skills_only_compare_local_tiers() -> None:
+    ladder = Ladder.of([("small", "local"), ("medium", "external"), ("large", "local")])
+    data = on_small(ladder=ladder, sensitive=True, pairs=(pair("small", "large", 60, 170, 10), UP))
+    comps = all_comparisons(data, RULES)
+    assert [c.tier for c in comps] == ["large"]  # medium is external: never compared, never a target
+    rec = review_skill(data, RULES, NOW)
+    assert (rec.action, rec.target_tier) == ("upgrade", "large")
+    assert next_test(replace(data, pairs=()), RULES).tier == "large"
 
 
-@pytest.mark.parametrize("current", [{}, {"medium": stats(requests=0, feedback=0, up=0)}])
-def test_zero_traffic(current: dict[str, TierWindowStats]) -> None:
-    rec = review_skill(base(stats=current), RULES, NOW)
-    assert (rec.action, rec.target_tier, rec.monthly_delta_usd) == ("keep", None, None)
-    assert rec.reason == "no traffic in the window (28 days)"
-    assert rec.evidence["requests"] == 0
-    assert rec.evidence["error_rate"] == 0.0
-    assert rec.evidence["monthly_cost_usd"] == 0.0
-    json.dumps(rec.evidence)
+# ROI in dollars -----------------------------------------------------------------------------------
 
 
-def test_current_tier_off_the_ladder_is_kept() -> None:
-    rec = review_skill(base(current_tier="xl", stats={"xl": stats("xl")}), RULES, NOW)
-    assert (rec.action, rec.target_tier) == ("keep", None)
-    assert rec.reason == "current tier xl is not on the ladder (small → medium → large)"
+def test_a_declared_value_prices_an_upgrade() -> None:
+    """$0.50 a good answer × 1,200 requests a month: +20.8 pts ≈ +$125/month of value for +$12."""
+    rec = review_skill(on_small(value_per_good_answer_usd=0.5), RULES, NOW)
+    medium = comparison(rec, "medium")
+    lo, hi = interval(UP.seq, RULES.alpha)
+    assert medium["monthly_value_change_usd"] == pytest.approx([lo * 600, 0.208333 * 600, hi * 600], abs=1e-3)
+    assert medium["margin_points"] == 2.0  # break-even: $12 / (1,200 × $0.50) = 2 points
+    assert rec.action == "upgrade"
+    assert f"≈ +$125.00/month of value [+${lo * 600:,.2f}, +${hi * 600:,.2f}] for +$12.00/month" in rec.reason
 
 
-def test_two_tier_ladder_and_zero_window_do_not_divide_by_zero() -> None:
-    rec = review_skill(base(tiers=("small", "medium"), window_days=0), RULES, NOW)
-    assert rec.action == "keep"  # a zero window projects $0 a month: under the floor
-    assert rec.evidence["upgrade"] == {"candidate": None}
-    assert rec.evidence["downgrade"]["monthly_saving_usd"] == 0.0
+def test_a_declared_value_too_small_to_pay_for_the_upgrade() -> None:
+    """$0.01 a good answer: break-even is $12 / (1,200 × $0.01) = 100 points: never worth it."""
+    rec = review_skill(on_small(value_per_good_answer_usd=0.01), RULES, NOW)
+    assert rec.action == "keep" and comparison(rec, "medium")["margin_points"] == 100.0
 
 
-def test_auto_apply_is_copied_through() -> None:
-    assert review_skill(base(auto_apply=True), RULES, NOW).auto_apply is True
-    assert review_skill(base(auto_apply=True, shadows=()), RULES, NOW).auto_apply is True
-    assert review_skill(base(auto_apply=False), RULES, NOW).auto_apply is False
-
-
-def test_review_all_keeps_input_order() -> None:
-    inputs = [base(skill="b"), base(skill="a", shadows=()), unhappy(skill="c", shadows=(), evals={})]
-    recs = review_all(inputs, RULES, NOW)
-    assert [(r.skill, r.action) for r in recs] == [("b", "downgrade"), ("a", "keep"), ("c", "fix")]
-    assert review_all([], RULES, NOW) == []
-
-
-def test_format_recommendation() -> None:
-    down = review_skill(base(), RULES, NOW)
-    assert format_recommendation(down) == (
-        "label-email: downgrade medium → small — 👍 86.4% [66.7–95.3%] n=22, not credibly below the 80% target; "
-        "6 of 120 shadow pairs lost on small: 5% [2.3–10.5%] ≤ margin 15%; "
-        "eval 91% on small vs 93% on medium (2 pts ≤ 5); saves ~$12.00/month (1120 requests in 28 days)"
+def test_a_declared_value_sets_the_downgrade_break_even() -> None:
+    """$2 a good answer: saving $12 covers losing 12 / (1,200 × 2) = 0.5 points, not the 5-point margin."""
+    rec = review_skill(base(value_per_good_answer_usd=2.0), RULES, NOW)
+    small = comparison(rec, "small")
+    assert small["margin_points"] == 0.5 and rec.action == "keep"
+    # A critical skill keeps its quality margin whatever the value says.
+    assert (
+        comparison(review_skill(base(value_per_good_answer_usd=2.0, critical=True), RULES, NOW), "small")[
+            "margin_points"
+        ]
+        == 2.0
     )
-    keep = review_skill(base(stats={}), RULES, NOW)
-    assert format_recommendation(keep) == "label-email: keep medium — no traffic in the window (28 days)"
+
+
+# No evidence, cooldown ----------------------------------------------------------------------------
+
+
+def test_no_traffic_no_pairs_no_evals_never_divides_by_zero() -> None:
+    rec = review_skill(base(stats={}, pairs=(), eval_pairs=(), cost_per_request={}), RULES, NOW)
+    assert rec.action == "keep"
+    assert rec.reason == (
+        "no traffic in the window (28 days); next: shadow-test small (the skill may be over-served)"
+    )
+    rec = review_skill(base(pairs=(), eval_pairs=()), RULES, NOW)
+    assert rec.action == "keep" and "small: no shadow pairs yet" in rec.reason
+    assert rec.evidence["monthly_requests"] == 1200.0
+
+
+def test_cooldown_holds_the_change_back() -> None:
+    rec = review_skill(base(last_change_at=datetime(2026, 11, 1, tzinfo=UTC)), RULES, NOW)
+    assert rec.action == "keep" and rec.target_tier is None
+    assert rec.reason.startswith(
+        "cooldown: last change 2026-11-01, next change allowed from 2026-11-29; would downgrade medium → small: "
+    )
+    assert review_skill(base(last_change_at=datetime(2026, 10, 1)), RULES, NOW).action == "downgrade"
+
+
+def test_a_tier_off_the_ladder_keeps() -> None:
+    rec = review_skill(base(current_tier="huge"), RULES, NOW)
+    assert (rec.action, rec.reason) == (
+        "keep",
+        "current tier huge is not on the ladder (small → medium → large)",
+    )
+
+
+# Evidence from ledger rows ------------------------------------------------------------------------
+
+
+def test_pairs_are_oriented_stronger_minus_cheaper_whichever_tier_was_primary() -> None:
+    ladder = Ladder(LADDER)
+    verdicts = [
+        ("medium", "small", "win"),  # small (the candidate) better → −1
+        ("medium", "small", "loss"),  # medium better → +1
+        ("small", "medium", "win"),  # medium (the candidate) better → +1
+        ("small", "medium", "tie"),
+        ("small", "medium", "error"),  # counted, not scored
+        ("medium", "large", "loss"),  # medium better than large → −1
+        ("medium", "huge", "win"),  # off the ladder: skipped
+    ]
+    pairs = {(p.cheaper, p.stronger): p for p in pairs_from_verdicts(verdicts, ladder)}
+    sm = pairs["small", "medium"]
+    assert (sm.seq.n, sm.seq.total, sm.stronger_wins, sm.ties, sm.cheaper_wins, sm.errors) == (
+        4,
+        1.0,
+        2,
+        1,
+        1,
+        1,
+    )
+    ml = pairs["medium", "large"]
+    assert (ml.seq.n, ml.seq.total, ml.cheaper_wins) == (1, -1.0, 1)
+
+
+def test_golden_sets_pair_case_by_case() -> None:
+    cases = {
+        "small": {"a": (True, False), "b": (False, True), "c": (True, False), "z": (True, False)},
+        "medium": {"a": (True, False), "b": (True, True), "c": (False, False)},
+    }
+    (ev,) = eval_pairs_from_cases(cases, Ladder(LADDER))
+    assert (ev.cheaper, ev.stronger, ev.cases, ev.seq.total, ev.cheaper_critical_failures) == (
+        "small",
+        "medium",
+        3,  # only the cases both ran
+        0.0,  # b: medium only (+1), c: small only (−1)
+        1,
+    )

@@ -1,9 +1,16 @@
-"""The issue's "done when": a simulated month through the real engine makes the review recommend
-the downgrade (label-email: small is as good as medium), the upgrade (summarize: small is too
-weak) and no change (ask: right as it is), each with its evidence.
+"""A simulated month through the real engine: the review upgrades summarize (small is too weak),
+keeps ask (right as it is), and keeps label-email on medium with its downgrade decision open: 56
+shadow pairs (one loss) leave the upper end of medium's advantage above the 5-point non-inferiority
+margin, so the review says how many more pairs it needs.
+
+Changed on purpose with the paired rule (issue 9): v1 downgraded label-email on these 56 pairs
+(loss-rate bound 9.6% ≤ 15%) although small's golden set is 4 points worse, i.e. close to the margin;
+that is the kind of decision the replay benchmark (bench/replay_paired.py) counts as an unsafe
+downgrade risk. The full-size month (`bench/simulate_month.py`, 60 label-email requests a day)
+gathers enough pairs and downgrades.
 
 A scaled-down `bench/simulate_month.py`: 2 label-email, 1 summarize and 1 ask request a day for
-28 days (56 shadow pairs ≥ the 50 needed; ~17 summarize ratings ≥ the 10 needed), 25 golden
+28 days (56 label-email shadow pairs; ~17 summarize ratings ≥ the 10 needed), 25 golden
 cases per eval run. With 1/30 of the full run's label-email traffic, prices are ×30 so the
 projected saving is in the same dollar range and the review's default $5/month floor applies
 unchanged. All model calls go to a fake OpenAI-compatible server on 127.0.0.1.
@@ -67,29 +74,28 @@ def test_every_request_went_through_the_engine(month: SimResult) -> None:
     assert pairs == {"label-email": 56, "summarize": 28}  # ask: no cheaper tier to shadow onto
 
 
-def test_label_email_downgrades_medium_to_small(month: SimResult) -> None:
+def test_label_email_keeps_medium_until_the_pairs_show_small_is_within_the_margin(month: SimResult) -> None:
     rec = month.rec("label-email")
-    assert (rec.action, rec.current_tier, rec.target_tier) == ("downgrade", "medium", "small")
+    assert (rec.action, rec.current_tier, rec.target_tier) == ("keep", "medium", None)
     ev = rec.evidence
     assert ev["requests"] == 56
-    shadow = ev["shadow"]
-    assert shadow["candidate"] == "small" and shadow["n"] == 56
-    assert shadow["losses"] <= 2 and shadow["wins"] == 0 and shadow["errors"] == 0
-    assert shadow["loss_ci"][1] <= ev["downgrade"]["margin"] == 0.15
+    small = next(c for c in ev["comparisons"] if c["tier"] == "small")
+    assert small["pairs"] == 56 and small["state"] == "open" and small["blocked_by"] == []
+    lo, hi = small["ci_points"]
+    assert lo < 0 < hi and hi > small["margin_points"] == 5.0  # not yet credibly within 5 points
+    assert small["monthly_cost_change_usd"] <= -5.0  # the saving would clear the floor
     assert ev["eval"]["medium"]["pass_rate"] == 1.0
     assert ev["eval"]["small"]["pass_rate"] == 0.96  # 24 of 25: small misses one priority
-    assert ev["downgrade"]["eval_gap_points"] == 4.0
-    assert ev["downgrade"]["blocked_by"] == []
-    assert ev["downgrade"]["cost_source"] == "shadow"
-    saving = ev["downgrade"]["monthly_saving_usd"]
-    assert saving >= 5.0  # the review's default floor
-    assert rec.monthly_delta_usd == pytest.approx(-saving)
-    assert ev["downgrade"]["candidate_cost_mean"] < ev["cost_mean"] / 10
-    assert ev["thumbs_below_target"] is False
+    nxt = ev["next_test"]
+    assert (nxt["tier"], nxt["direction"]) == ("small", "down")
+    assert nxt["pairs_needed"] > 0 and nxt["weeks"] == pytest.approx(nxt["pairs_needed"] / 14)  # 2 a day
     line = format_recommendation(rec)
-    assert line.startswith("label-email: downgrade medium → small — ")
-    assert "shadow pairs lost on small" in line and "eval 96% on small vs 100% on medium" in line
-    assert f"saves ~${saving:.2f}/month" in line
+    assert line.startswith("label-email: keep medium — ")
+    assert "over 56 pairs" in line and "not yet decided against the non-inferiority margin 5 pts" in line
+    assert (
+        f"next: shadow-test small (the skill may be over-served): about {nxt['pairs_needed']} more pairs"
+        in line
+    )
 
 
 def test_summarize_upgrades_small_to_medium(month: SimResult) -> None:
@@ -100,15 +106,17 @@ def test_summarize_upgrades_small_to_medium(month: SimResult) -> None:
     assert ev["feedback"] >= 10
     assert ev["thumbs_up_rate"] < 0.5
     assert ev["thumbs_ci"][1] < 0.8 and ev["thumbs_below_target"] is True
-    up = ev["shadow_up"]
-    assert up["candidate"] == "medium" and up["n"] == 28
-    assert up["wins"] == 28 and up["losses"] == 0  # the judge prefers medium's complete summary
-    assert up["win_ci"][0] > 0.5
-    assert ev["upgrade"]["wins_by"] == "shadow"
-    assert ev["upgrade"]["monthly_extra_usd"] > 0
+    up = next(c for c in ev["comparisons"] if c["tier"] == "medium")
+    assert up["pairs"] == 28 and up["advantage_points"] == 100.0  # the judge prefers medium's summary
+    assert up["state"] == "better" and up["ci_points"][0] > 5.0
+    assert rec.monthly_delta_usd == up["monthly_cost_change_usd"] > 0
     line = format_recommendation(rec)
     assert line.startswith("summarize: upgrade small → medium — ")
-    assert "credibly below the 80% target" in line and "medium wins 28 of 28 decided shadow pairs" in line
+    assert "credibly below the 80% target" in line
+    assert (
+        "upgrade to medium: +100 pts [" in line
+        and "over 28 pairs (medium better 28, tie 0, small better 0)" in line
+    )
 
 
 def test_ask_keeps_small(month: SimResult) -> None:
@@ -118,8 +126,8 @@ def test_ask_keeps_small(month: SimResult) -> None:
     assert ev["requests"] == 28
     assert ev["feedback"] >= 5 and ev["thumbs_up_rate"] >= 0.8
     assert ev["thumbs_below_target"] is False
-    assert ev["shadow"] is None and ev["downgrade"]["candidate"] is None
-    assert "already on the cheapest tier" in rec.reason
+    assert all(c["direction"] == "up" for c in ev["comparisons"])  # nothing cheaper than small
+    assert "next: shadow-test medium (a stronger tier may pay off)" in rec.reason
     assert rec.monthly_delta_usd is None
 
 
@@ -144,8 +152,8 @@ def test_digest_of_the_last_week(month: SimResult) -> None:
     assert digest.totals.requests == 28
     assert digest.side_spend["shadow"] > 0 and digest.side_spend["judge"] > 0
     text = to_text(digest)
-    assert "DOWNGRADE label-email medium → small" in text
+    assert "KEEP      label-email (on medium)" in text
     assert "UPGRADE   summarize small → medium" in text
     assert "KEEP      ask (on small)" in text
     full = report(month)
-    assert "Tier review at the end of the month:" in full and "shadow pairs vs small: 56 decided" in full
+    assert "Tier review at the end of the month:" in full and "paired vs small: 56 pairs" in full

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.slack import commands
-from bot.slack.commands import Help, Invalid, ListSkills, TierHistory, TierSet, Usage, parse
+from bot.slack.commands import Help, Invalid, ListSkills, TierHistory, TierSet, Usage, ValueSet, parse
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,9 @@ from bot.slack.commands import Help, Invalid, ListSkills, TierHistory, TierSet, 
         ("tier set ask medium answers too shallow", TierSet("ask", "medium", "answers too shallow")),
         ("tier history", TierHistory(None)),
         ("tier history ask", TierHistory("ask")),
+        ("value ask 0.40", ValueSet("ask", "0.40")),
+        ("value ask", Invalid(commands.VALUE_USAGE)),
+        ("value ask 1 2", Invalid(commands.VALUE_USAGE)),
     ],
 )
 def test_parse(text: str, action: commands.Action) -> None:
@@ -75,6 +78,8 @@ def test_help_shows_admin_commands_only_to_admins() -> None:
     assert "/ask` — Answer questions." in commands.help_text(SKILLS, is_admin=False)
     assert "tier set" not in commands.help_text(SKILLS, is_admin=False)
     assert "tier set" in commands.help_text(SKILLS, is_admin=True)
+    assert "`/tierwise value SKILL USD`" in commands.help_text(SKILLS, is_admin=True)
+    assert "value SKILL" not in commands.help_text(SKILLS, is_admin=False)
 
 
 def test_skills_text_lists_examples_and_shortcuts() -> None:

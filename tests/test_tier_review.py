@@ -21,25 +21,15 @@ from bot.ledger.models import Recommendation, TierAssignment
 from bot.tier_review import RecommendationError
 from bot.tiers import set_tier
 from tests.ledger_builder import (
+    ASK_REASON,
+    LABEL_REASON,
+    SUMMARIZE_REASON,
     W46,
     W46_END,
     LedgerBuilder,
     at,
     scenario_engine,
     seeded_engine,
-)
-
-ASK_REASON = (
-    "👍 25% [8.9–53.2%] n=12, credibly below the 80% target; medium wins 20 of 22 decided shadow pairs: "
-    "90.9% [72.2–97.5%], lower bound 72.2% > 50%; costs ~$0.94/month more"
-)
-LABEL_REASON = (
-    "no 👍/👎 ratings; 2 of 60 shadow pairs lost on small: 3.3% [0.9–11.4%] ≤ margin 15%; "
-    "eval 91% on small vs 93% on medium (2 pts ≤ 5); saves ~$11.25/month (224 requests in 28 days)"
-)
-SUMMARIZE_REASON = (
-    "no 👍/👎 ratings; no downgrade to small: 10 of 50 shadow pairs needed; no eval run on medium or small; "
-    "projected saving $0.04/month < $5.00 floor"
 )
 
 
@@ -76,28 +66,37 @@ def test_review_recommends_from_the_ledger(scenario: Any) -> None:
     assert down.monthly_delta_usd == -11.25  # (0.0625 − 0.015625) × 224 × 30/28
     assert down.evidence["requests"] == 224 and down.evidence["cost_sum"] == 14.0
     assert down.evidence["monthly_cost_usd"] == 15.0
-    assert down.evidence["shadow"]["n"] == 60 and down.evidence["shadow"]["errors"] == 3
-    assert down.evidence["eval"]["small"]["pass_rate"] == 0.91  # the newest run, not September's 50 %
-    assert down.evidence["downgrade"]["blocked_by"] == []
+    small = next(c for c in down.evidence["comparisons"] if c["tier"] == "small")
+    assert (small["pairs"], small["state"], small["blocked_by"]) == (240, "noninferior", [])
+    assert small["advantage_points"] == pytest.approx(-100 * 2 / 240)
+    assert small["monthly_cost_change_usd"] == -11.25
+    assert down.evidence["margin_points"] == 5.0
 
     up = recs["ask"]
     assert (up.action, up.current_tier, up.target_tier) == ("upgrade", "small", "medium")
     assert up.reason == ASK_REASON
     assert up.monthly_delta_usd == 0.9375  # (0.03125 − 0.015625) × 56 × 30/28
     assert up.evidence["feedback"] == 12 and up.evidence["thumbs_up"] == 3
-    assert up.evidence["upgrade"]["wins_by"] == "shadow"
+    assert up.evidence["comparisons"][0]["state"] == "better"
 
     keep = recs["summarize"]
     assert (keep.action, keep.target_tier, keep.reason) == ("keep", None, SUMMARIZE_REASON)
     assert keep.evidence["unknown_cost"] == 1
-    assert keep.evidence["downgrade"]["blocked_by"] == ["pairs", "eval_missing", "saving"]
+    assert keep.evidence["comparisons"][0]["blocked_by"] == ["eval_missing", "saving"]
+    assert keep.evidence["next_test"]["tier"] == "small"
 
     assert (recs["triage-alert"].action, recs["triage-alert"].reason) == (
         "keep",
-        "no 👍/👎 ratings; already on the cheapest tier",
+        "no 👍/👎 ratings; no other tier this skill may use: nothing to sample",
     )
-    for quiet in ("hunt", "write-report"):
-        assert (recs[quiet].action, recs[quiet].reason) == ("keep", "no traffic in the window (28 days)")
+    assert (recs["hunt"].action, recs["hunt"].reason) == (
+        "keep",
+        "no traffic in the window (28 days); no other tier this skill may use: nothing to sample",
+    )
+    assert (recs["write-report"].action, recs["write-report"].reason) == (
+        "keep",
+        "no traffic in the window (28 days); next: shadow-test medium (a stronger tier may pay off)",
+    )
 
 
 def test_gather_builds_each_skills_evidence_from_the_window(scenario: Any) -> None:
@@ -113,8 +112,20 @@ def test_gather_builds_each_skills_evidence_from_the_window(scenario: Any) -> No
             "label-email", "medium", 224, 14.0, 0.0625, 0.0625, 0.0, 0.0, 0, 0, 0, 0, unknown_cost=0
         )
     }
-    # September's ten losses are outside the 28-day window
-    assert label.shadows == (ShadowStats("label-email", "medium", "small", 0, 58, 2, 3, 0.015625),)
+    # August's ten losses are outside the 28-day window, and outside the 91-day evidence horizon
+    assert label.shadows == (ShadowStats("label-email", "medium", "small", 0, 238, 2, 3, 0.015625),)
+    (pair,) = label.pairs
+    assert (pair.cheaper, pair.stronger, pair.seq.n, pair.stronger_wins, pair.ties, pair.errors) == (
+        "small",
+        "medium",
+        240,
+        2,
+        238,
+        3,
+    )
+    (ev_pair,) = label.eval_pairs
+    assert (ev_pair.cases, ev_pair.seq.total) == (100, 2.0)  # cases c092 and c093 pass on medium only
+    assert label.cost_per_request == {"medium": 0.0625, "small": 0.015625}
     assert label.evals == {
         "medium": EvalStats("label-email", "medium", 100, 0.93, 0, 0.0625, at(2026, 11, 1)),
         "small": EvalStats("label-email", "small", 100, 0.91, 0, 0.015625, at(2026, 11, 1)),
@@ -158,7 +169,7 @@ def test_review_settings_come_from_configuration(make_engine: Any) -> None:
     engine = seeded_engine(make_engine, review={"min_monthly_saving_usd": 20.0})
     rec = next(r for r in tier_review.review(engine, W46_END) if r.skill == "label-email")
     assert rec.action == "keep"
-    assert rec.reason.endswith("projected saving $11.25/month < $20.00 floor")
+    assert "saving $11.25/month < $20.00 floor" in rec.reason
 
 
 # Grouped SQL ----------------------------------------------------------------------------------------
@@ -271,7 +282,7 @@ def test_store_keeps_actions_open_and_the_rest_as_information(fresh: Any) -> Non
         "small",
     )
     assert label.reason == LABEL_REASON
-    assert json.loads(label.evidence)["downgrade"]["monthly_saving_usd"] == 11.25
+    assert json.loads(label.evidence)["projected_monthly_usd"] == -11.25
     assert {r.skill: r.id for r in tier_review.latest(fresh)} == {s: r.id for s, r in rows.items()}
 
 

@@ -119,6 +119,20 @@ class TierAssignment(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class SkillValue(SQLModel, table=True):
+    """What a good answer of a skill is worth (USD), set by an admin; the newest row per skill wins.
+    value_usd None: back to the configured default."""
+
+    __tablename__ = "skill_values"
+
+    id: int | None = Field(default=None, primary_key=True)
+    skill: str = Field(max_length=64, index=True)
+    value_usd: float | None = None
+    set_by: str = Field(max_length=64)
+    source: str = Field(default="cli", max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class SeenEvent(SQLModel, table=True):
     """Slack event ids already handled, so a redelivery is answered exactly once (also after restart)."""
 

@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, select
 
 from bot.evidence import EvalStats, ShadowStats, TierWindowStats
 from bot.ledger import rollups
-from bot.ledger.models import EvalRun, Feedback, RequestRow, ShadowPair
+from bot.ledger.models import EvalResult, EvalRun, Feedback, RequestRow, ShadowPair
 from bot.ledger.store import Ledger, percentile_query
 
 
@@ -232,3 +232,68 @@ def distinct_users(ledger: Ledger, since: datetime, until: datetime) -> int:
     stmt = select(func.count(func.distinct(RequestRow.user_id))).where(_user_window(since, until))
     with ledger.session() as s:
         return int(s.execute(stmt).scalar_one())
+
+
+def shadow_verdicts(
+    ledger: Ledger, since: datetime, until: datetime, skill: str | None = None
+) -> list[tuple[str, str, str, str]]:
+    """(skill, primary tier, candidate tier, verdict) of every shadow pair in the window, oldest first:
+    the paired evidence is a sequence (its confidence sequence replays them in arrival order)."""
+    stmt = (
+        select(ShadowPair.skill, ShadowPair.primary_tier, ShadowPair.candidate_tier, ShadowPair.verdict)
+        .where(ShadowPair.created_at >= since, ShadowPair.created_at < until)
+        .order_by(ShadowPair.created_at, ShadowPair.id)
+    )
+    if skill is not None:
+        stmt = stmt.where(ShadowPair.skill == skill)
+    with ledger.session() as s:
+        return [(sk, p, c, v) for sk, p, c, v in s.execute(stmt)]
+
+
+def latest_eval_cases(ledger: Ledger) -> dict[tuple[str, str], dict[str, tuple[bool, bool]]]:
+    """Per (skill, tier): the newest eval run's cases as case id → (passed, critical)."""
+    newest = (
+        select(EvalRun.skill, EvalRun.tier, func.max(EvalRun.created_at).label("at"))
+        .group_by(EvalRun.skill, EvalRun.tier)
+        .subquery()
+    )
+    stmt = (
+        select(EvalRun.skill, EvalRun.tier, EvalResult.case_id, EvalResult.passed, EvalResult.critical)
+        .join(
+            newest,
+            and_(
+                EvalRun.skill == newest.c.skill,
+                EvalRun.tier == newest.c.tier,
+                EvalRun.created_at == newest.c.at,
+            ),
+        )
+        .join(EvalResult, EvalResult.run_id == EvalRun.id)
+    )
+    out: dict[tuple[str, str], dict[str, tuple[bool, bool]]] = {}
+    with ledger.session() as s:
+        for skill, tier, case, passed, critical in s.execute(stmt):
+            out.setdefault((skill, tier), {})[case] = (bool(passed), bool(critical))
+    return out
+
+
+def verify_counts(ledger: Ledger, since: datetime, until: datetime) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (skill, tier): verifier outcomes (passed, failed) of user and shadow answers in the window.
+    NULL (the skill has no verifiers) and not_run are no evidence."""
+    stmt = (
+        select(
+            RequestRow.skill,
+            RequestRow.tier,
+            func.count().filter(RequestRow.verify_status == "passed"),
+            func.count().filter(RequestRow.verify_status == "failed"),
+        )
+        .where(
+            RequestRow.created_at >= since,
+            RequestRow.created_at < until,
+            RequestRow.purpose.in_(("user", "shadow")),
+            RequestRow.tier.is_not(None),
+            RequestRow.verify_status.in_(("passed", "failed")),
+        )
+        .group_by(RequestRow.skill, RequestRow.tier)
+    )
+    with ledger.session() as s:
+        return {(sk, t): (int(p), int(f)) for sk, t, p, f in s.execute(stmt)}

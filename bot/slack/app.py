@@ -391,6 +391,20 @@ class SlackBot:
             from bot.retention import data_summary, data_text
 
             return data_text(data_summary(self.ledger, self.settings))
+        if isinstance(action, commands.ValueSet):
+            from bot import skill_values
+            from bot.slack.mrkdwn import escape
+
+            try:
+                before, after = skill_values.set_value(
+                    self.engine, action.skill, action.usd, by=user, source=SOURCE
+                )
+            except skill_values.ValueChangeError as exc:
+                return f"Value not changed: {escape(str(exc))}. {commands.VALUE_USAGE}"
+            return (
+                f"*{action.skill}*: a good answer is worth {skill_values.describe(after)} "
+                f"(was {skill_values.describe(before)}); the next review prices moves with it."
+            )
         if isinstance(action, commands.TierSet):
             try:
                 row = set_tier(

@@ -18,7 +18,10 @@ COMMAND = "/tierwise"
 USAGE = (
     "Usage: `/tierwise help` · `/tierwise skills` · `/tierwise usage [7d]` · admins: "
     "`/tierwise tier set SKILL TIER reason…` · `/tierwise tier history [SKILL]` · `/tierwise review` · "
-    "`/tierwise digest now` · `/tierwise data`"
+    "`/tierwise value SKILL USD` · `/tierwise digest now` · `/tierwise data`"
+)
+VALUE_USAGE = (
+    "Usage: `/tierwise value SKILL USD` (what a good answer is worth, e.g. 0.40; `default` to reset)"
 )
 TIER_SET_USAGE = "Usage: `/tierwise tier set SKILL TIER reason…` (the reason is kept in the tier history)"
 MAX_DAYS = 366
@@ -67,12 +70,20 @@ class DataView:
 
 
 @dataclass(frozen=True)
+class ValueSet:
+    skill: str
+    usd: str
+
+
+@dataclass(frozen=True)
 class Invalid:
     message: str
 
 
-Action = Help | ListSkills | Usage | TierSet | TierHistory | Review | DigestNow | DataView | Invalid
-ADMIN_ACTIONS = (TierSet, TierHistory, Review, DigestNow, DataView)
+Action = (
+    Help | ListSkills | Usage | TierSet | TierHistory | Review | DigestNow | ValueSet | DataView | Invalid
+)
+ADMIN_ACTIONS = (TierSet, TierHistory, Review, DigestNow, ValueSet, DataView)
 
 
 def parse(text: str) -> Action:
@@ -89,6 +100,8 @@ def parse(text: str) -> Action:
         return _tier(rest)
     if head == "review":
         return Review() if not rest else Invalid("Usage: `/tierwise review` (no arguments).")
+    if head == "value":
+        return ValueSet(rest[0], rest[1]) if len(rest) == 2 else Invalid(VALUE_USAGE)
     if head == "digest":
         if [w.lower() for w in rest] == ["now"]:
             return DigestNow()
@@ -164,7 +177,7 @@ def help_text(skills: Sequence[SkillLike], is_admin: bool) -> str:
     if is_admin:
         lines.append(
             "• Admins: `/tierwise tier set SKILL TIER reason…` · `/tierwise tier history [SKILL]` · "
-            "`/tierwise review` · `/tierwise digest now` · `/tierwise data`"
+            "`/tierwise review` · `/tierwise value SKILL USD` · `/tierwise digest now` · `/tierwise data`"
         )
     lines.append("Rate answers with 👍/👎 (buttons or reactions): it decides which tier each skill deserves.")
     return "\n".join(lines)
