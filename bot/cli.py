@@ -116,12 +116,24 @@ def ask(
         fail(f"unknown tier {tier!r}. Valid tiers: {', '.join(eng.settings.tiers)}")
     from bot.engine import Request
 
-    reply = eng.handle(
-        Request(text=words, source="cli", user="cli", skill=skill, tier=tier, explicit_via="--skill")
-    )
+    request = Request(text=words, source="cli", user="cli", skill=skill, tier=tier, explicit_via="--skill")
+    shown: list[str] = []
+    if not as_json:  # print tokens as they come; progress steps go to stderr
+
+        def show(delta: str) -> None:
+            shown.append(delta)
+            typer.echo(delta, nl=False)
+
+        request.on_delta = show
+        request.on_step = lambda step: typer.echo(f"… {step}", err=True)
+    reply = eng.handle(request)
     if as_json:
         typer.echo(json.dumps({**reply.__dict__, "footer": reply.footer()}, default=str, indent=2))
+    elif shown and reply.structured is None and reply.status in ("ok", "stopped"):
+        typer.echo("")  # the text is on screen already
     else:
+        if shown:
+            typer.echo("")
         typer.echo(reply.text)
         for note in reply.notes:
             typer.echo(f"note: {note}", err=True)
@@ -547,14 +559,22 @@ def manifest(
     ] = None,
     name: Annotated[str, typer.Option(help="App display name.")] = "Tierwise",
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML.")] = False,
+    legacy_assistant_view: Annotated[
+        bool,
+        typer.Option(
+            "--legacy-assistant-view",
+            help="assistant_view instead of agent_view (installs not yet migrated).",
+        ),
+    ] = False,
 ) -> None:
     """Print the Slack app manifest generated from the loaded skills (scopes, events, commands)."""
     from bot.slack.manifest import build_manifest, dump_manifest
 
     eng = engine(announce=False)
-    typer.echo(
-        dump_manifest(build_manifest(eng.registry, name=name, request_url=request_url), as_json=as_json)
+    built = build_manifest(
+        eng.registry, name=name, request_url=request_url, legacy_assistant_view=legacy_assistant_view
     )
+    typer.echo(dump_manifest(built, as_json=as_json))
 
 
 @app.command("config")

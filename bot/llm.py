@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from bot.config import EMBEDDED_MODEL, TierConfig, env_value
+from bot.llm_stream import Streamed, StreamSink, collect_stream
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class CallResult:
     cost_known: bool
     price_source: str
     latency_s: float
+    ttft_s: float | None = None  # first streamed token, from the call's start (streamed calls only)
+    stopped: bool = False  # the caller stopped the stream: text and usage are partial
 
 
 class ModelCallError(Exception):
@@ -199,7 +202,9 @@ class LLM:
         messages: list[dict[str, Any]],
         max_tokens: int,
         metadata: dict[str, Any] | None = None,
+        sink: StreamSink | None = None,
     ) -> CallResult:
+        """One completion; with a `sink` it is streamed, each text delta handed over as it arrives."""
         litellm = litellm_module()
         tier = self.tiers[tier_name]
         kwargs: dict[str, Any] = {
@@ -226,14 +231,21 @@ class LLM:
             # A string, or an exception instance that litellm raises as if the provider had failed.
             mock = self.mock_response
             kwargs["mock_response"] = mock(tier_name, messages) if callable(mock) else mock
+        if sink is not None:
+            kwargs.update(stream=True, stream_options={"include_usage": True})
         started = time.perf_counter()
+        streamed: Streamed | None = None
         for attempt in range(tier.max_retries + 1):
             try:
                 response = litellm.completion(**kwargs)
+                if sink is not None:
+                    streamed = collect_stream(litellm, response, messages, sink, started)
+                    response = streamed.response
                 break
             except Exception as exc:
                 kind = _classify(exc)
-                if kind in RETRYABLE and attempt < tier.max_retries:
+                # A retry after text reached the user would show it twice.
+                if kind in RETRYABLE and attempt < tier.max_retries and not (sink and sink.delivered):
                     log.info("retrying tier %s after %s (attempt %d)", tier_name, kind, attempt + 1)
                     time.sleep(min(8.0, 0.5 * 2**attempt))
                     continue
@@ -258,6 +270,8 @@ class LLM:
             cost_known=known,
             price_source=source,
             latency_s=latency,
+            ttft_s=streamed.ttft_s if streamed else None,
+            stopped=streamed.stopped if streamed else False,
         )
 
     def counter(self, tier_name: str) -> Callable[[str], int]:

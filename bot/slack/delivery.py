@@ -225,6 +225,10 @@ class Courier:
                 log.error("could not respond with the answer to request %s: %s", request_id, slack_error(exc))
                 return
 
+    def remember(self, channel: str, ts: str, request_id: str | None, thread: str | None) -> None:
+        """Note that message `ts` answers `request_id` (reactions, follow-ups, feedback)."""
+        self._remember(channel, ts, request_id, thread)
+
     def _remember(self, channel: str, ts: str, request_id: str | None, thread: str | None) -> None:
         if not request_id:
             return
