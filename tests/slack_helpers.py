@@ -349,6 +349,9 @@ def start_bot(
         "slack_api_url": slack.api_url.rstrip("/"),  # the app must add the trailing slash itself
         "admins": [ADMIN],
         "skill_dirs": [write_test_skills(tmp_path / "test_skills")],
+        # The tests written for the placeholder-then-update path keep covering it (it is the fallback
+        # when Slack refuses a stream); the streaming tests pass slack_streaming=True.
+        "slack_streaming": False,
     }
     settings.update(overrides)
     engine = make_engine(**settings)
@@ -480,6 +483,23 @@ def button_click(
     )
     payload["actions"] = [
         {**payload["actions"][0], "action_id": action_id, "block_id": "feedback", "value": request_id}
+    ]
+    return payload
+
+
+def feedback_click(value: str, msg: dict[str, Any], slack: FakeSlack, *, user: str = USER) -> dict:
+    """A click on Slack's native feedback_buttons: the action carries the clicked button's value."""
+    from bot.slack.blocks import FEEDBACK_BLOCK, FEEDBACK_NATIVE
+
+    payload = button_click(FEEDBACK_NATIVE, value, msg, slack, user=user)
+    payload["actions"] = [
+        {
+            "type": "feedback_buttons",
+            "action_id": FEEDBACK_NATIVE,
+            "block_id": FEEDBACK_BLOCK,
+            "value": value,
+            "action_ts": f"{time.time():.6f}",
+        }
     ]
     return payload
 
