@@ -252,7 +252,8 @@ class AnswerStream:
             )
         for ts in self.ts[len(messages) :]:
             self._delete(ts)
-        return "update"
+        # A user stop leaves the streamed text as the answer; the update only adds footer and feedback.
+        return "stream" if self.state == STOPPED else "update"
 
     def _replace_all(self, messages: list[Any]) -> str:
         posted: list[str] = []

@@ -2,6 +2,11 @@
 
 Replies are scripted per model (a queue, or a function of the request); usage figures are
 deterministic so cost assertions can be exact. Every request is recorded.
+
+Requests with `"stream": true` get server-sent events: one chunk per `chunk_chars` characters, one every
+`token_interval` seconds (a model that emits tokens at a fixed rate), then a usage chunk when
+`stream_options.include_usage` asks for it. `first_chunk_at` / `last_chunk_at` record (monotonic) when
+each stream's first and last text chunk left, keyed by request number.
 """
 
 from __future__ import annotations
@@ -24,7 +29,12 @@ Reply = (
 class FakeOpenAI:
     default: Reply | Callable[[dict[str, Any]], Reply] = "ok"
     delay: float = 0.0
+    token_interval: float = 0.0  # seconds between streamed chunks
+    chunk_chars: int = 4  # characters per streamed chunk (about one token)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    first_chunk_at: dict[int, float] = field(default_factory=dict)
+    last_chunk_at: dict[int, float] = field(default_factory=dict)
+    disconnected: list[int] = field(default_factory=list)  # streams the client closed early
     _queues: dict[str, deque[Reply]] = field(default_factory=lambda: defaultdict(deque))
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -40,7 +50,12 @@ class FakeOpenAI:
             self.requests.clear()
             self._queues.clear()
         self.delay = 0.0
+        self.token_interval = 0.0
+        self.chunk_chars = 4
         self.default = "ok"
+        self.first_chunk_at.clear()
+        self.last_chunk_at.clear()
+        self.disconnected.clear()
 
     @property
     def url(self) -> str:
@@ -70,6 +85,7 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with fake._lock:
                     fake.requests.append(body)
+                    number = len(fake.requests)
                 if fake.delay:
                     time.sleep(fake.delay)
                 reply = fake._next(body)
@@ -85,6 +101,10 @@ class FakeOpenAI:
                 prompt_text = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
                 prompt_tokens = spec.get("prompt_tokens", max(1, len(prompt_text.split())))
                 completion_tokens = spec.get("completion_tokens", max(1, len(spec["content"].split())))
+                if body.get("stream"):
+                    usage = (body.get("stream_options") or {}).get("include_usage")
+                    self._stream(body, number, spec["content"], (prompt_tokens, completion_tokens), usage)
+                    return
                 self._send(
                     200,
                     {
@@ -106,6 +126,49 @@ class FakeOpenAI:
                         },
                     },
                 )
+
+            def _stream(
+                self, body: dict[str, Any], number: int, text: str, usage: tuple[int, int], with_usage: Any
+            ) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()
+                base = {
+                    "id": f"chatcmpl-{number}",
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": body.get("model", "fake"),
+                }
+                size = max(1, fake.chunk_chars)
+                pieces = [text[i : i + size] for i in range(0, len(text), size)]
+                try:
+                    for i, piece in enumerate(pieces):
+                        if i and fake.token_interval:
+                            time.sleep(fake.token_interval)
+                        delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+                        choice = {"index": 0, "delta": delta, "finish_reason": None}
+                        self._event({**base, "choices": [choice]})
+                        now = time.monotonic()
+                        fake.first_chunk_at.setdefault(number, now)
+                        fake.last_chunk_at[number] = now
+                    self._event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                    if with_usage:
+                        prompt, completion = usage
+                        counts = {
+                            "prompt_tokens": prompt,
+                            "completion_tokens": completion,
+                            "total_tokens": prompt + completion,
+                        }
+                        self._event({**base, "choices": [], "usage": counts})
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    fake.disconnected.append(number)
+
+            def _event(self, payload: dict[str, Any]) -> None:
+                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                self.wfile.flush()
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
