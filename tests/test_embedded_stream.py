@@ -49,7 +49,9 @@ def test_embedded_stream_stops_when_asked(tmp_path: Path) -> None:
         if len(deltas) == 3:
             stop.set()
 
-    reply = engine.handle(Request(text="How do I get VPN access?", skill="tiny-ask", on_delta=take, stop=stop))
+    reply = engine.handle(
+        Request(text="How do I get VPN access?", skill="tiny-ask", on_delta=take, stop=stop)
+    )
 
     assert reply.status == "stopped" and len(deltas) == 3
     row = engine.ledger.get_request(reply.request_id)

@@ -7,6 +7,7 @@ Every payload is validated against fixtures/slack/blockkit and limits.json when 
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -258,7 +259,7 @@ def test_appends_stay_within_slacks_rate(paced_env: BotEnv, fake_openai: FakeOpe
     paced_env.settle(30)
     appends = [c.at for c in slack.calls_to("chat.appendStream")]
     assert len(appends) >= 2
-    gaps = [b - a for a, b in zip(appends, appends[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(appends)]
     assert min(gaps) >= APPEND_INTERVAL * 0.9  # Tier 4: 100 a minute at most, per answer
 
 
