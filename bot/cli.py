@@ -129,12 +129,11 @@ def ask(
     reply = eng.handle(request)
     if as_json:
         typer.echo(json.dumps({**reply.__dict__, "footer": reply.footer()}, default=str, indent=2))
-    elif shown and reply.structured is None and reply.status in ("ok", "stopped"):
-        typer.echo("")  # the text is on screen already
     else:
         if shown:
-            typer.echo("")
-        typer.echo(reply.text)
+            typer.echo("")  # end the streamed line
+        if not (shown and reply.structured is None and reply.status in ("ok", "stopped")):
+            typer.echo(reply.text)  # not streamed (structured fields, a refusal): print it now
         for note in reply.notes:
             typer.echo(f"note: {note}", err=True)
         if reply.request_id:
@@ -250,12 +249,15 @@ def usage(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     limit: Annotated[int, typer.Option(help="How many recent requests to list in --json.")] = 50,
 ) -> None:
-    """Per skill: requests, tokens, cost, mean and p95 latency, 👍/👎."""
+    """Per skill: requests, tokens, cost, mean and p95 latency, 👍/👎; time to first token per skill and tier."""
+    from bot.ledger.models import utcnow
+    from bot.ledger.queries import ttft_figures
     from bot.ledger.store import Ledger
 
     start = parse_since(since)
     ledger = Ledger(settings().effective_database_url)
     rows = ledger.usage(start)
+    ttft = ttft_figures(ledger, start, utcnow() + timedelta(seconds=1))
     if as_json:
         recent = [
             {
@@ -275,6 +277,9 @@ def usage(
                 "cost_known": r.cost_known,
                 "price_source": r.price_source,
                 "latency_ms": r.latency_ms,
+                "ttft_ms": r.ttft_ms,
+                "visible_ttft_ms": r.visible_ttft_ms,
+                "delivery": r.delivery,
                 "status": r.status,
                 "escalated_from": r.escalated_from,
                 "route_reason": r.route_reason,
@@ -285,7 +290,12 @@ def usage(
         ]
         typer.echo(
             json.dumps(
-                {"since": start.isoformat(), "skills": [r.as_dict() for r in rows], "requests": recent},
+                {
+                    "since": start.isoformat(),
+                    "skills": [r.as_dict() for r in rows],
+                    "ttft": [t.__dict__ for t in ttft],
+                    "requests": recent,
+                },
                 indent=2,
             )
         )
@@ -311,6 +321,24 @@ def usage(
             str(r.thumbs_down),
         )
     console().print(table)
+    if ttft:
+
+        def ms(value: float | None) -> str:
+            return "-" if value is None else f"{value:,.0f}"
+
+        first = Table(title="Time to first token (ms): the model's, and the first text visible to the user")
+        for col in ("skill", "tier", "model p50", "model p95", "visible p50", "visible p95"):
+            first.add_column(col, justify="left" if col in ("skill", "tier") else "right")
+        for t in ttft:
+            first.add_row(
+                t.skill,
+                t.tier,
+                ms(t.model_p50_ms),
+                ms(t.model_p95_ms),
+                ms(t.visible_p50_ms),
+                ms(t.visible_p95_ms),
+            )
+        console().print(first)
 
 
 @app.command(context_settings={"ignore_unknown_options": True})  # so "-1" is a score, not an option

@@ -41,6 +41,8 @@ def litellm_module() -> Any:
             litellm.telemetry = False
             litellm.suppress_debug_info = True
             litellm.drop_params = True  # a provider that lacks an optional param should not fail the call
+            # No callbacks are registered: per-chunk logging tasks would only cost streams CPU.
+            litellm.disable_streaming_logging = True
             litellm.custom_provider_map = [
                 *[p for p in litellm.custom_provider_map if p.get("provider") != local_model.PROVIDER],
                 {"provider": local_model.PROVIDER, "custom_handler": local_model.make_handler()},

@@ -1,9 +1,11 @@
 """Streamed model calls: hand each text delta to a sink as it arrives, stop when asked.
 
 `LLM.complete(..., sink=StreamSink(...))` streams through litellm (`stream=True`) for every tier,
-the embedded one included (its custom provider implements `streaming`). The chunks are rebuilt into
-one response with `litellm.stream_chunk_builder`, so text, usage and cost are read exactly as for an
-unstreamed call. No litellm import here: the caller passes the module in.
+the embedded one included (its custom provider implements `streaming`). The result is one response
+shaped like an unstreamed one, so text, usage and cost are read the same way: the provider's own usage
+chunk when it sends one (`stream_options.include_usage`), else `litellm.stream_chunk_builder`, which
+estimates usage from the chunks (also for a stream the user stopped). No litellm import here: the
+caller passes the module in.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def collect_stream(
 ) -> Streamed:
     """Read a litellm stream to the end (or until `sink.stop` is set), feeding text deltas to the sink."""
     chunks: list[Any] = []
+    parts: list[str] = []
+    usage: Any = None
     ttft: float | None = None
     stopped = False
     try:
@@ -51,9 +55,11 @@ def collect_stream(
             choices = getattr(chunk, "choices", None) or []
             delta = getattr(choices[0], "delta", None) if choices else None
             text = getattr(delta, "content", None) or ""
+            usage = getattr(chunk, "usage", None) or chunk._hidden_params.get("usage") or usage
             if text:
                 if ttft is None:
                     ttft = time.perf_counter() - started
+                parts.append(text)
                 sink.feed(text)
             if sink.stop.is_set():
                 stopped = True
@@ -61,8 +67,13 @@ def collect_stream(
     finally:
         if stopped:
             _close(stream)
-    response = litellm.stream_chunk_builder(chunks, messages=messages) if chunks else None
-    if response is None:  # an empty stream: an empty answer, not a crash
+    if usage is not None and not stopped:  # the provider counted: no need to rebuild and estimate
+        model = next((c.model for c in reversed(chunks) if getattr(c, "model", None)), None)
+        response = litellm.ModelResponse(model=model, usage=usage)
+        response.choices[0].message.content = "".join(parts)
+    elif chunks:
+        response = litellm.stream_chunk_builder(chunks, messages=messages)
+    else:  # an empty stream: an empty answer, not a crash
         response = litellm.ModelResponse()
         response.choices[0].message.content = ""
     return Streamed(response, ttft, stopped)

@@ -237,8 +237,12 @@ def test_user_stop_ends_the_answer_and_is_recorded(paced_env: BotEnv, fake_opena
     assert len(slack.bot_messages("C111")) == 1
 
 
-def test_pings_are_neutralised_and_a_50000_char_answer_rolls_over(stream_env: BotEnv, script: Any) -> None:
-    script.default = "Hi <!channel>, ask <@U999AAA> or @here. " + "long text " * 5000
+def test_pings_are_neutralised_and_a_50000_char_answer_rolls_over(
+    paced_env: BotEnv, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.default = "Hi <!channel>, ask <@U999AAA> or @here. " + "long text " * 5000
+    fake_openai.chunk_chars = 997  # big chunks: 50,000 characters in ~50 deltas, pings cut in two
+    stream_env = paced_env
     slack = stream_env.slack
     _mention(stream_env, "write a lot", "EvS11")
     stream_env.settle(30)

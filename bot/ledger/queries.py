@@ -232,3 +232,38 @@ def distinct_users(ledger: Ledger, since: datetime, until: datetime) -> int:
     stmt = select(func.count(func.distinct(RequestRow.user_id))).where(_user_window(since, until))
     with ledger.session() as s:
         return int(s.execute(stmt).scalar_one())
+
+
+@dataclass(frozen=True)
+class TtftFigures:
+    """Time to first token per skill and tier: the model's (from the call's start) and the first text a
+    user could see (from the request's receipt), p50/p95 in ms; None where nothing was measured."""
+
+    skill: str
+    tier: str
+    model_p50_ms: float | None
+    model_p95_ms: float | None
+    visible_p50_ms: float | None
+    visible_p95_ms: float | None
+
+
+def ttft_figures(ledger: Ledger, since: datetime, until: datetime) -> list[TtftFigures]:
+    """p50/p95 of `ttft_ms` and `visible_ttft_ms` over user traffic, per skill and tier (grouped SQL)."""
+    group = RequestRow.skill + "\x1f" + RequestRow.tier
+    window = and_(_user_window(since, until), RequestRow.tier.is_not(None))
+    model = percentile_query(
+        RequestRow.ttft_ms, group, and_(window, RequestRow.ttft_ms.is_not(None)), (0.5, 0.95)
+    )
+    visible = percentile_query(
+        RequestRow.visible_ttft_ms, group, and_(window, RequestRow.visible_ttft_ms.is_not(None)), (0.5, 0.95)
+    )
+    with ledger.session() as s:
+        by_model = {g: (p50, p95) for g, p50, p95 in s.execute(model)}
+        by_visible = {g: (p50, p95) for g, p50, p95 in s.execute(visible)}
+    out = []
+    for key in sorted(set(by_model) | set(by_visible)):
+        skill, tier = key.split("\x1f", 1)
+        m50, m95 = by_model.get(key, (None, None))
+        v50, v95 = by_visible.get(key, (None, None))
+        out.append(TtftFigures(skill, tier, m50, m95, v50, v95))
+    return out

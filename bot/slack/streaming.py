@@ -93,6 +93,7 @@ class AnswerStream:
         self._guard = PingGuard()
         self._last_call = float("-inf")
         self._closing = False
+        self._idle = False  # the sender waits for text (not for the append interval)
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="tierwise-stream", daemon=True)
         self._thread.start()
@@ -114,7 +115,8 @@ class AnswerStream:
     def feed(self, text: str) -> None:
         with self._cond:
             self._pending += self._guard.push(text)
-            self._cond.notify()
+            if self._idle:  # a sender waiting out the append interval needs no wake-up per token
+                self._cond.notify()
 
     def step(self, text: str) -> None:
         """A progress line of our own (not model output): an escalation, a structured skill at work."""
@@ -136,7 +138,9 @@ class AnswerStream:
                             break
                         self._cond.wait(wait)
                     else:
+                        self._idle = True
                         self._cond.wait()
+                        self._idle = False
                 text, self._pending = self._pending, ""
             self._send(text)
 

@@ -78,6 +78,15 @@ class FakeOpenAI:
                 pass
 
             def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/_stats"):  # for a server in another process
+                    with fake._lock:
+                        stats = {
+                            "requests": list(fake.requests),
+                            "first_chunk_at": fake.first_chunk_at,
+                            "last_chunk_at": fake.last_chunk_at,
+                        }
+                    self._send(200, json.loads(json.dumps(stats)))
+                    return
                 self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
             def do_POST(self) -> None:
@@ -105,6 +114,11 @@ class FakeOpenAI:
                     usage = (body.get("stream_options") or {}).get("include_usage")
                     self._stream(body, number, spec["content"], (prompt_tokens, completion_tokens), usage)
                     return
+                if fake.token_interval:  # unstreamed: the same generation time, then the whole text
+                    fake.first_chunk_at[number] = time.monotonic()
+                    pieces = -(-len(spec["content"]) // max(1, fake.chunk_chars))
+                    time.sleep(fake.token_interval * max(0, pieces - 1))
+                    fake.last_chunk_at[number] = time.monotonic()
                 self._send(
                     200,
                     {
@@ -187,3 +201,18 @@ class FakeOpenAI:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def serve_forever() -> None:
+    """`python -m tests.fakes.fake_openai TEXT TOKEN_INTERVAL CHUNK_CHARS`: serve in this process (a
+    benchmark's model, apart from the bot's process); prints the URL, then runs until killed."""
+    import sys
+
+    text, interval, chars = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+    with FakeOpenAI(default=text, token_interval=interval, chunk_chars=chars) as server:
+        print(server.url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    serve_forever()
