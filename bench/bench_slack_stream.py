@@ -24,10 +24,10 @@ import json
 import logging
 import subprocess
 import sys
-import urllib.request
 import tempfile
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,11 +208,15 @@ def _epoch() -> Any:
 
 
 def row(label: str, values: list[float], unit: str = "ms") -> str:
-    return f"{label:<44} p50 {percentile(values, 0.5):8.0f} {unit}   p95 {percentile(values, 0.95):8.0f} {unit}"
+    return (
+        f"{label:<44} p50 {percentile(values, 0.5):8.0f} {unit}   p95 {percentile(values, 0.95):8.0f} {unit}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mentions", type=int, default=20)
     parser.add_argument("--tokens", type=int, default=150, help="tokens (4 characters each) per answer")
     parser.add_argument("--token-ms", type=float, default=20.0, help="milliseconds between tokens")

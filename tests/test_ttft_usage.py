@@ -6,6 +6,7 @@ import json
 import threading
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.engine import Request
@@ -57,13 +58,14 @@ def test_a_stopped_request_is_recorded_with_its_tokens(make_engine: Any) -> None
     assert row is not None and row.status == "stopped" and 0 < row.completion_tokens < 60
 
 
-def test_ask_prints_tokens_as_they_come(cli: Any) -> None:
+def test_ask_prints_tokens_as_they_come(request: pytest.FixtureRequest) -> None:
     from tests.test_cli import run
 
-    cli.default = "Install the GlobalProtect client, then sign in."
-    cli.token_interval = 0.01
+    server = request.getfixturevalue("cli")  # the CLI on the fake model server (tests.test_cli)
+    server.default = "Install the GlobalProtect client, then sign in."
+    server.token_interval = 0.01
     result = run("ask", "--skill", "helpdesk", "how do I get VPN access?")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Install the GlobalProtect client, then sign in.\n")
     assert result.stdout.count("GlobalProtect") == 1  # streamed once, not printed again at the end
-    assert cli.requests[-1]["stream"] is True
+    assert server.requests[-1]["stream"] is True
