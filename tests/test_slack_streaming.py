@@ -29,10 +29,10 @@ from tests.slack_helpers import (
     mention,
     message,
     modal_submission,
+    slack_fixture,  # noqa: F401 (fixture)
+    slash,
     start_bot,
 )
-
-pytest_plugins = ["tests.slack_helpers"]
 
 ANSWER = "**VPN**: install the GlobalProtect client, then sign in with SSO. Ask #it-help if it fails."
 
@@ -289,3 +289,30 @@ def test_native_feedback_buttons_land_on_the_right_request(stream_env: BotEnv, s
     assert [(f.request_id, f.score, f.comment) for f in stream_env.feedback()] == [
         (row.id, -1, "Wrong client name.")
     ]
+
+
+def test_slash_command_streams_under_its_question(stream_env: BotEnv, script: Any) -> None:
+    script.default = ANSWER
+    slack = stream_env.slack
+    assert stream_env.command(slash("/tw-digest", "summarise the VPN rollout", slack)).status == 200
+    stream_env.settle()
+    question = slack.calls_to("chat.postMessage")[0]
+    assert "summarise the VPN rollout" in question.params["text"]
+    start = slack.wait_for("chat.startStream")
+    assert start.params["thread_ts"] == question.response["ts"]
+    assert (start.params["recipient_team_id"], start.params["recipient_user_id"]) == ("T111", USER)
+    assert _row(stream_env).delivery == "stream"
+
+
+def test_slash_command_where_the_bot_cannot_post_answers_by_response_url(
+    stream_env: BotEnv, script: Any
+) -> None:
+    script.default = ANSWER
+    slack = stream_env.slack
+    slack.fail_next("chat.postMessage", status=200, error="not_in_channel", times=5)
+    stream_env.command(slash("/tw-digest", "summarise the VPN rollout", slack))
+    stream_env.settle()
+    assert not slack.calls_to("chat.startStream")
+    [answer] = [c for c in slack.calls if c.method.startswith("response_url:")]
+    assert answer.params["response_type"] == "in_channel" and ANSWER in json.dumps(answer.params["blocks"])
+    assert _row(stream_env).delivery == "response_url"

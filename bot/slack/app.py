@@ -31,6 +31,7 @@ from bot.slack.blocks import (
     FEEDBACK_MODAL,
     FEEDBACK_NATIVE,
     FEEDBACK_UP,
+    Message,
     asked_line,
     parse_feedback_value,
 )
@@ -337,6 +338,7 @@ class SlackBot:
     # Commands and shortcuts ----------------------------------------------------------------------
 
     def run_skill_command(self, command: dict[str, Any], respond: Respond) -> None:
+        received = time.monotonic()
         skill = self.commands.get(command.get("command", ""))
         text = (command.get("text") or "").strip()
         if skill is None or (skill.uses_thread and not text):
@@ -358,7 +360,23 @@ class SlackBot:
             respond=respond,
             notes_via_respond=True,
         )
-        self.converse(request, target)
+        root = self.post_question(target) if self.settings.slack_streaming else None
+        if root is not None:  # streams are thread replies: the question is the thread's root
+            target = replace(target, thread_ts=root, asked=None)
+        self.converse(request, target, team=command.get("team_id"), received=received)
+
+    def post_question(self, target: Target) -> str | None:
+        """A slash command's question as a message of its own, so the answer can stream under it;
+        None where the bot cannot post (the answer then goes by response_url, unstreamed)."""
+        message = Message(target.asked or "", [context_block([target.asked or ""], markdown=True)])
+        try:
+            response = self.client.chat_postMessage(
+                channel=target.channel, text=message.text, blocks=message.blocks
+            )
+        except SLACK_FAILURES as exc:
+            log.info("cannot post in %s (%s): answering by response_url", target.channel, slack_error(exc))
+            return None
+        return str(response.get("ts"))
 
     def run_shortcut(self, shortcut: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         """A skill's message shortcut: the thread the message belongs to is the input."""
