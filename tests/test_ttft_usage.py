@@ -40,6 +40,14 @@ def test_streamed_requests_record_ttft_and_usage_shows_percentiles(make_engine: 
     table = CliRunner().invoke(app, ["usage"])
     assert "Time to first token" in table.stdout and "visible p95" in table.stdout
 
+    from bot.digest import build_digest, to_json, to_text
+    from bot.ledger.models import utcnow
+    from bot.stats import iso_week
+
+    digest = build_digest(engine, iso_week(utcnow()))
+    assert "Time to first text, p50/p95: ask on small 200/400 ms." in to_text(digest)
+    assert json.loads(to_json(digest))["ttft"][0]["visible_p95_ms"] == 400
+
 
 def test_a_stopped_request_is_recorded_with_its_tokens(make_engine: Any) -> None:
     engine = make_engine()

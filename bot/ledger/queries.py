@@ -267,3 +267,18 @@ def ttft_figures(ledger: Ledger, since: datetime, until: datetime) -> list[TtftF
         v50, v95 = by_visible.get(key, (None, None))
         out.append(TtftFigures(skill, tier, m50, m95, v50, v95))
     return out
+
+
+def ttft_line(figures: Sequence[TtftFigures]) -> str:
+    """One line for the digest: first visible text (else the model's first token), p50/p95 in ms."""
+
+    def pair(low: float | None, high: float | None) -> str:
+        return f"{low:,.0f}/{high:,.0f} ms"
+
+    parts = []
+    for f in figures:
+        if f.visible_p50_ms is not None and f.visible_p95_ms is not None:
+            parts.append(f"{f.skill} on {f.tier} {pair(f.visible_p50_ms, f.visible_p95_ms)}")
+        elif f.model_p50_ms is not None and f.model_p95_ms is not None:
+            parts.append(f"{f.skill} on {f.tier} {pair(f.model_p50_ms, f.model_p95_ms)} (model)")
+    return "Time to first text, p50/p95: " + "; ".join(parts) + "."
