@@ -23,6 +23,7 @@ from tests.fakes.fake_slack import FakeSlack, load_fixture
 from tests.slack_helpers import (
     USER,
     BotEnv,
+    button_click,
     event_body,
     feedback_click,
     limits,
@@ -50,10 +51,7 @@ def _tier(url: str, model: str) -> dict[str, Any]:
     return {"model": f"openai/{model}", "api_base": url, "data_boundary": "local", "max_retries": 0}
 
 
-@pytest.fixture(name="paced_env")
-def paced_env_fixture(
-    slack: FakeSlack, make_engine: Callable[..., Any], tmp_path: Path, fake_openai: FakeOpenAI
-) -> Iterator[BotEnv]:
+def _paced(slack: FakeSlack, tmp_path: Path, fake_openai: FakeOpenAI, streaming: bool) -> BotEnv:
     """HTTP transport, and a model server that streams tokens at a fixed rate (no litellm mock)."""
     from bot.config import load_settings
     from bot.engine import Engine
@@ -64,7 +62,19 @@ def paced_env_fixture(
         return Engine.from_settings(loaded, llm=LLM(loaded.tiers))
 
     tiers = {name: _tier(fake_openai.url, f"{name}-model") for name in ("small", "medium", "large")}
-    env = start_bot(slack, build, tmp_path, "http", slack_streaming=True, tiers=tiers)
+    return start_bot(slack, build, tmp_path, "http", slack_streaming=streaming, tiers=tiers)
+
+
+@pytest.fixture(name="paced_env")
+def paced_env_fixture(slack: FakeSlack, tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[BotEnv]:
+    env = _paced(slack, tmp_path, fake_openai, streaming=True)
+    yield env
+    env.stop()
+
+
+@pytest.fixture(name="paced_update_env")
+def paced_update_env_fixture(slack: FakeSlack, tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[BotEnv]:
+    env = _paced(slack, tmp_path, fake_openai, streaming=False)
     yield env
     env.stop()
 
@@ -316,3 +326,27 @@ def test_slash_command_where_the_bot_cannot_post_answers_by_response_url(
     [answer] = [c for c in slack.calls if c.method.startswith("response_url:")]
     assert answer.params["response_type"] == "in_channel" and ANSWER in json.dumps(answer.params["blocks"])
     assert _row(stream_env).delivery == "response_url"
+
+
+def test_stop_button_on_the_placeholder(paced_update_env: BotEnv, fake_openai: FakeOpenAI) -> None:
+    from bot.slack.blocks import STOP_ACTION
+
+    fake_openai.default = "token " * 400
+    fake_openai.token_interval = 0.02  # ~8 s if nobody stops it
+    env, slack = paced_update_env, paced_update_env.slack
+    _mention(env, "explain everything", "EvS20")
+    placeholder = slack.wait_for("chat.postMessage", timeout=15)
+    [stop] = [b for b in placeholder.json_field("blocks") if b["type"] == "actions"]
+    key = stop["elements"][0]["value"]
+    message = {**slack.get_message("C111", placeholder.response["ts"]), "channel": "C111"}
+    assert env.interactive(button_click(STOP_ACTION, key, message, slack)).status == 200
+    env.settle(20)
+    row = _row(env)
+    assert row.status == "stopped" and 0 < row.completion_tokens < 400 and row.delivery == "update"
+    [answer] = slack.bot_messages("C111")
+    assert "Stopped before the end" in json.dumps(answer["blocks"])
+    # pressed again after the end: a short note, nothing else
+    env.interactive(button_click(STOP_ACTION, key, message, slack))
+    env.settle()
+    assert slack.ephemerals[-1]["text"] == "That answer has already finished."
+    assert len(slack.bot_messages("C111")) == 1

@@ -31,6 +31,7 @@ from bot.slack.blocks import (
     FEEDBACK_MODAL,
     FEEDBACK_NATIVE,
     FEEDBACK_UP,
+    STOP_ACTION,
     Message,
     asked_line,
     parse_feedback_value,
@@ -113,6 +114,8 @@ class SlackBot:
         self.restricted = any(engine.channels_for(s) for s in engine.registry)
         self._channels = TTLCache(CACHE_SECONDS)
         self._users = TTLCache(CACHE_SECONDS)
+        # Answers in progress in this process, by the key their Stop button carries.
+        self.running: dict[str, threading.Event] = {}
 
     def register(self, app: App) -> None:
         """Listeners for exactly what the manifest subscribes to (bot.slack.manifest)."""
@@ -131,6 +134,7 @@ class SlackBot:
         app.action(FEEDBACK_UP)(ack=self.ack, lazy=[self.rate_up])
         app.action(FEEDBACK_DOWN)(ack=self.ack, lazy=[self.rate_down])
         app.action(FEEDBACK_NATIVE)(ack=self.ack, lazy=[self.rate_native])
+        app.action(STOP_ACTION)(ack=self.ack, lazy=[self.stop_answer])
         app.view(FEEDBACK_MODAL)(ack=self.ack, lazy=[self.save_comment])
         app.action(REC_APPLY)(ack=self.ack, lazy=[self.decide_recommendation])
         app.action(REC_DISMISS)(ack=self.ack, lazy=[self.decide_recommendation])
@@ -231,10 +235,12 @@ class SlackBot:
         """Run the engine while showing progress (or streaming the answer), then deliver what it decided."""
         received = time.monotonic() if received is None else received
         stream: AnswerStream | None = None
-        progress = Progress(self.client, target, self.progress_delay)
+        key = uuid.uuid4().hex
+        request.stop = self.running[key] = threading.Event()
+        progress = Progress(self.client, target, self.progress_delay, stop_key=key)
         if self.settings.slack_streaming and (target.thread_ts or stream_root):
             stream_target = replace(target, thread_ts=target.thread_ts or stream_root)
-            stream = AnswerStream(self.client, stream_target, team, received)
+            stream = AnswerStream(self.client, stream_target, team, received, stop=request.stop)
             request.on_delta, request.on_step, request.stop = stream.feed, stream.step, stream.stop
             stream.loading()
         else:
@@ -247,6 +253,8 @@ class SlackBot:
                 "engine failed (ref %s, event %s, channel %s)", ref, request.event_id, request.channel
             )
             reply = Reply(text=f"Sorry: something went wrong on my side (ref {ref}).", status="error")
+        finally:
+            self.running.pop(key, None)
         log.info(
             "slack %s: request %s skill %s status %s",
             request.channel,
@@ -498,6 +506,14 @@ class SlackBot:
             if opened:
                 note += " The form asks what was wrong (optional)."
             self.courier.notify(click_target(body, respond), note)
+
+    def stop_answer(self, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        """The placeholder's Stop button: the model stops, the partial answer is delivered as stopped."""
+        running = self.running.get(action.get("value") or "")
+        if running is None:  # finished already, pressed twice, or another replica's answer
+            self.courier.notify(click_target(body, respond), "That answer has already finished.")
+            return
+        running.set()
 
     def rate_native(self, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         """Slack's feedback_buttons: 👍 or 👎 (the value says which, and the request); 👎 asks why."""

@@ -51,6 +51,7 @@ FEEDBACK_UP = "feedback_up"  # the custom buttons of answers posted before nativ
 FEEDBACK_DOWN = "feedback_down"
 FEEDBACK_NATIVE = "tierwise_feedback"  # feedback_buttons; value "up:<request id>" / "down:<request id>"
 FEEDBACK_MODAL = "feedback_modal"
+STOP_ACTION = "tierwise_stop"  # the placeholder's Stop button; value: the running answer's key
 COMMENT_BLOCK = "comment"
 COMMENT_ACTION = "comment"
 PROGRESS_TEXT = "Working on it…"  # also marks placeholders, so thread history can skip them
@@ -351,10 +352,14 @@ def fallback_text(blocks: Sequence[dict[str, Any]]) -> str:
     return truncate(text, FALLBACK_TEXT_MAX) or "Tierwise"
 
 
-def progress_message(asked: str | None = None) -> Message:
-    """The placeholder shown while the model works; replaced by the answer via chat.update."""
+def progress_message(asked: str | None = None, stop_key: str | None = None) -> Message:
+    """The placeholder shown while the model works; replaced by the answer via chat.update.
+    With `stop_key`, a Stop button ends the answer where it is."""
     blocks = [context([asked], markdown=True)] if asked else []
     blocks.append(context([f"⏳ {PROGRESS_TEXT}"]))
+    if stop_key:
+        stop = ButtonElement(text=PlainTextObject(text="Stop"), action_id=STOP_ACTION, value=stop_key)
+        blocks.append(ActionsBlock(block_id="stop", elements=[stop]).to_dict())
     return Message(PROGRESS_TEXT, blocks)
 
 
