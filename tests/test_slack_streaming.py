@@ -350,3 +350,12 @@ def test_stop_button_on_the_placeholder(paced_update_env: BotEnv, fake_openai: F
     env.settle()
     assert slack.ephemerals[-1]["text"] == "That answer has already finished."
     assert len(slack.bot_messages("C111")) == 1
+
+
+def test_a_refusal_takes_the_loading_status_down(stream_env: BotEnv, script: Any) -> None:
+    slack = stream_env.slack
+    _mention(stream_env, "", "EvS22")  # nothing asked: rejected with a hint
+    stream_env.settle()
+    assert slack.calls_to("assistant.threads.setStatus")[-1].params["status"] == ""
+    assert not _stream_calls(slack) and not slack.assistant_status
+    assert slack.ephemerals[-1]["text"].startswith("Tell me what you need")

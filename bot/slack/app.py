@@ -270,6 +270,8 @@ class SlackBot:
             return
         if stream is not None and stream.error:
             log.info("stream refused in %s (%s): posting the answer instead", target.channel, stream.error)
+        elif stream is not None and reply.status in ("duplicate", "refused", "rejected"):
+            stream.clear_loading()
         posted = self.courier.deliver(reply, target, progress)
         if posted:
             kind = "update" if progress.placeholder_ts in posted else "post"

@@ -112,6 +112,15 @@ class AnswerStream:
         except SLACK_FAILURES as exc:  # cosmetic: the stream itself shows progress soon enough
             log.debug("no loading status in %s: %s", self.target.channel, slack_error(exc))
 
+    def clear_loading(self) -> None:
+        """Nothing will be streamed (a refusal, a duplicate): take the loading status down."""
+        try:
+            self.client.assistant_threads_setStatus(
+                channel_id=self.target.channel, thread_ts=self.target.thread_ts or "", status=""
+            )
+        except SLACK_FAILURES as exc:
+            log.debug("loading status in %s not cleared: %s", self.target.channel, slack_error(exc))
+
     def feed(self, text: str) -> None:
         with self._cond:
             self._pending += self._guard.push(text)
