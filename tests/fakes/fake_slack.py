@@ -1977,7 +1977,7 @@ class FakeSlack:
         status = call.params.get("status")
         if status is None:
             raise _ApiError("invalid_arguments")
-        loading = call.json_field("loading_messages") if call.params.get("loading_messages") else None
+        loading = call.json_field("loading_messages") if "loading_messages" in call.params else None
         if loading is not None and (
             not isinstance(loading, list)
             or not 1 <= len(loading) <= _MAX_LOADING_MESSAGES
