@@ -155,7 +155,11 @@ def shell() -> None:
     """An interactive console: free text is routed, /skill text picks a skill, + / - rates the last answer."""
     from bot.shell import Shell
 
-    Shell(engine()).run()
+    def echo(delta: str) -> None:
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+
+    Shell(engine(), echo=echo).run()
 
 
 @app.command("skills")

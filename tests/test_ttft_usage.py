@@ -77,3 +77,14 @@ def test_ask_prints_tokens_as_they_come(request: pytest.FixtureRequest) -> None:
     assert result.stdout.startswith("Install the GlobalProtect client, then sign in.\n")
     assert result.stdout.count("GlobalProtect") == 1  # streamed once, not printed again at the end
     assert server.requests[-1]["stream"] is True
+
+
+def test_console_streams_the_answer(make_engine: Any) -> None:
+    from bot.shell import Shell
+
+    engine = make_engine()
+    engine.llm.mock_response = "Install the GlobalProtect client, then sign in."
+    echoed: list[str] = []
+    out = Shell(engine, echo=echoed.append).handle_line("how do I get VPN access?")
+    assert len(echoed) > 1 and "".join(echoed) == "Install the GlobalProtect client, then sign in."
+    assert out is not None and out.startswith("\n— ") and "GlobalProtect" not in out  # footer only
