@@ -154,7 +154,7 @@ class AnswerStream:
             self._send(text)
 
     def _send(self, text: str) -> None:
-        for piece in _pieces(text, CALL_TEXT_MAX):
+        for piece in _pieces(text, min(CALL_TEXT_MAX, MESSAGE_TEXT_MAX)):
             if not self._send_piece(piece):
                 return
 
