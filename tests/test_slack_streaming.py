@@ -212,6 +212,23 @@ def test_stream_broken_midway_is_repaired_in_place(paced_env: BotEnv, fake_opena
     assert _row(paced_env).delivery == "update"
 
 
+def test_stream_broken_and_not_updatable_is_posted_anew_once(
+    paced_env: BotEnv, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.default = "word " * 120
+    fake_openai.token_interval = 0.02
+    slack = paced_env.slack
+    slack.fail_next("chat.appendStream", status=200, error="messaging_processing_failed")
+    slack.fail_next("chat.update", status=200, error="cant_update_message")
+    ts = _mention(paced_env, "explain the VPN", "EvS14")
+    paced_env.settle(30)
+    [answer] = slack.bot_messages("C111")  # posted anew, the partial one deleted: still exactly once
+    assert answer["thread_ts"] == ts and answer["blocks"][0]["text"] == ("word " * 120).strip()
+    assert slack.calls_to("chat.delete") and _row(paced_env).delivery == "post"
+    row = _row(paced_env)
+    assert paced_env.engine.ledger.request_for_message("C111", answer["ts"]) == row.id
+
+
 def test_stream_refused_at_stop_is_repaired(stream_env: BotEnv, script: Any) -> None:
     script.default = ANSWER
     slack = stream_env.slack

@@ -256,32 +256,35 @@ class AnswerStream:
                 "streamed answer in %s not repaired: %s; posting anew", self.target.channel, slack_error(exc)
             )
             return self._replace_all(messages)
-        for message in messages[len(self.ts) :]:
-            self.client.chat_postMessage(
-                channel=self.target.channel,
-                thread_ts=self.target.thread_ts,
-                text=message.text,
-                blocks=message.blocks,
-            )
+        self._post(messages[len(self.ts) :])
         for ts in self.ts[len(messages) :]:
             self._delete(ts)
         # A user stop leaves the streamed text as the answer; the update only adds footer and feedback.
         return "stream" if self.state == STOPPED else "update"
 
     def _replace_all(self, messages: list[Any]) -> str:
+        posted = self._post(messages)
+        if posted:  # the partial answer goes only once the whole one is there
+            for ts in self.ts:
+                self._delete(ts)
+            self.ts = posted
+        return "post"
+
+    def _post(self, messages: list[Any]) -> list[str]:
         posted: list[str] = []
         for message in messages:
-            response = self.client.chat_postMessage(
-                channel=self.target.channel,
-                thread_ts=self.target.thread_ts,
-                text=message.text,
-                blocks=message.blocks,
-            )
+            try:
+                response = self.client.chat_postMessage(
+                    channel=self.target.channel,
+                    thread_ts=self.target.thread_ts,
+                    text=message.text,
+                    blocks=message.blocks,
+                )
+            except SLACK_FAILURES as exc:  # Slack itself is failing: the ledger row is kept
+                log.error("answer part not posted in %s: %s", self.target.channel, slack_error(exc))
+                break
             posted.append(str(response.get("ts")))
-        for ts in self.ts:
-            self._delete(ts)
-        self.ts = posted
-        return "post"
+        return posted
 
     def _delete(self, ts: str) -> None:
         try:
