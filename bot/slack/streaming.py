@@ -94,6 +94,7 @@ class AnswerStream:
         self._last_call = float("-inf")
         self._closing = False
         self._idle = False  # the sender waits for text (not for the append interval)
+        self._starting = False  # the model thread is sending the first text
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="tierwise-stream", daemon=True)
         self._thread.start()
@@ -124,7 +125,16 @@ class AnswerStream:
     def feed(self, text: str) -> None:
         with self._cond:
             self._pending += self._guard.push(text)
-            if self._idle:  # a sender waiting out the append interval needs no wake-up per token
+            first = not self.ts and self.state == IDLE and not self._starting and bool(self._pending)
+            if first:
+                self._starting = True
+                text, self._pending = self._pending, ""
+            elif self._idle:  # a sender waiting out the append interval needs no wake-up per token
+                self._cond.notify()
+        if first:  # the first text goes out from this thread: no hand-off before the user sees it
+            self._send(text)
+            with self._cond:
+                self._starting = False
                 self._cond.notify()
 
     def step(self, text: str) -> None:
@@ -141,7 +151,7 @@ class AnswerStream:
                 while True:
                     if self._closing or self.state in (REFUSED, BROKEN, STOPPED):
                         return  # finish() deals with what is left
-                    if self._pending:
+                    if self._pending and not self._starting:
                         wait = 0.0 if not self.ts else self._last_call + self.interval - time.monotonic()
                         if wait <= 0:
                             break

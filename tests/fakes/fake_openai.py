@@ -25,6 +25,10 @@ Reply = (
 )  # text, or {"content": ..., "prompt_tokens": ..., "completion_tokens": ..., "status": ...}
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's default backlog (5) resets a burst of concurrent calls
+
+
 @dataclass
 class FakeOpenAI:
     default: Reply | Callable[[dict[str, Any]], Reply] = "ok"
@@ -192,7 +196,7 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

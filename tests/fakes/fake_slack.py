@@ -405,6 +405,7 @@ def _micros_to_ts(micros: int) -> str:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # socketserver's default backlog (5) resets connections under a burst
 
     def __init__(self, fake: FakeSlack):
         self.fake = fake
