@@ -49,15 +49,16 @@ def mention_body(event_id: str, channel: str, ts: str, text: str) -> dict[str, A
 
 
 def count_answers(slack: FakeSlack) -> Counter[str]:
-    """Answers per thread: chat.postMessage or chat.update calls that carry the 👍/👎 block."""
+    """Answers per thread: chat.postMessage, chat.update or chat.stopStream calls that carry 👍/👎."""
     thread_of: dict[str, str] = {}
     answers: Counter[str] = Counter()
+    methods = ("chat.postMessage", "chat.update", "chat.startStream", "chat.stopStream")
     for call in slack.calls:
-        if not call.ok or call.method not in ("chat.postMessage", "chat.update"):
+        if not call.ok or call.method not in methods:
             continue
         blocks = call.json_field("blocks") or []
-        is_answer = any(b.get("type") == "actions" for b in blocks)
-        if call.method == "chat.postMessage":
+        is_answer = any(b.get("type") in ("actions", "context_actions") for b in blocks)
+        if call.method in ("chat.postMessage", "chat.startStream"):
             thread = str(call.params.get("thread_ts") or call.response["ts"])
             thread_of[call.response["ts"]] = thread
         else:

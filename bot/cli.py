@@ -121,13 +121,24 @@ def ask(
         fail(f"unknown tier {tier!r}. Valid tiers: {', '.join(eng.settings.tiers)}")
     from bot.engine import Request
 
-    reply = eng.handle(
-        Request(text=words, source="cli", user="cli", skill=skill, tier=tier, explicit_via="--skill")
-    )
+    request = Request(text=words, source="cli", user="cli", skill=skill, tier=tier, explicit_via="--skill")
+    shown: list[str] = []
+    if not as_json:  # print tokens as they come; progress steps go to stderr
+
+        def show(delta: str) -> None:
+            shown.append(delta)
+            typer.echo(delta, nl=False)
+
+        request.on_delta = show
+        request.on_step = lambda step: typer.echo(f"… {step}", err=True)
+    reply = eng.handle(request)
     if as_json:
         typer.echo(json.dumps({**reply.__dict__, "footer": reply.footer()}, default=str, indent=2))
     else:
-        typer.echo(reply.text)
+        if shown:
+            typer.echo("")  # end the streamed line
+        if not (shown and reply.structured is None and reply.status in ("ok", "stopped")):
+            typer.echo(reply.text)  # not streamed (structured fields, a refusal): print it now
         for note in reply.notes:
             typer.echo(f"note: {note}", err=True)
         if reply.request_id:
@@ -149,7 +160,11 @@ def shell() -> None:
     """An interactive console: free text is routed, /skill text picks a skill, + / - rates the last answer."""
     from bot.shell import Shell
 
-    Shell(engine()).run()
+    def echo(delta: str) -> None:
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+
+    Shell(engine(), echo=echo).run()
 
 
 @app.command("skills")
@@ -251,7 +266,10 @@ def usage(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     limit: Annotated[int, typer.Option(help="How many recent requests to list in --json.")] = 50,
 ) -> None:
-    """Per skill: requests, tokens, cost, mean and p95 latency, 👍/👎; verified-pass rate per skill and tier."""
+    """Per skill: requests, tokens, cost, latency, 👍/👎; verified-pass rate and time to first token per
+    skill and tier."""
+    from bot.ledger.models import utcnow
+    from bot.ledger.queries import ttft_figures
     from bot.ledger.store import Ledger
     from bot.ledger.verification import verified_rates
 
@@ -259,6 +277,7 @@ def usage(
     ledger = Ledger(settings().effective_database_url)
     rows = ledger.usage(start)
     checks = verified_rates(ledger, start)
+    ttft = ttft_figures(ledger, start, utcnow() + timedelta(seconds=1))
     if as_json:
         recent = [
             {
@@ -278,6 +297,9 @@ def usage(
                 "cost_known": r.cost_known,
                 "price_source": r.price_source,
                 "latency_ms": r.latency_ms,
+                "ttft_ms": r.ttft_ms,
+                "visible_ttft_ms": r.visible_ttft_ms,
+                "delivery": r.delivery,
                 "status": r.status,
                 "escalated_from": r.escalated_from,
                 "route_reason": r.route_reason,
@@ -294,6 +316,7 @@ def usage(
                     "since": start.isoformat(),
                     "skills": [r.as_dict() for r in rows],
                     "verification": [c.as_dict() for c in checks],
+                    "ttft": [t.__dict__ for t in ttft],
                     "requests": recent,
                 },
                 indent=2,
@@ -323,6 +346,24 @@ def usage(
     console().print(table)
     if checks:
         console().print(verification_table(checks))
+    if ttft:
+
+        def ms(value: float | None) -> str:
+            return "-" if value is None else f"{value:,.0f}"
+
+        first = Table(title="Time to first token (ms): the model's, and the first text visible to the user")
+        for col in ("skill", "tier", "model p50", "model p95", "visible p50", "visible p95"):
+            first.add_column(col, justify="left" if col in ("skill", "tier") else "right")
+        for t in ttft:
+            first.add_row(
+                t.skill,
+                t.tier,
+                ms(t.model_p50_ms),
+                ms(t.model_p95_ms),
+                ms(t.visible_p50_ms),
+                ms(t.visible_p95_ms),
+            )
+        console().print(first)
 
 
 def verification_table(checks: list[Any]) -> Any:
@@ -618,14 +659,22 @@ def manifest(
     ] = None,
     name: Annotated[str, typer.Option(help="App display name.")] = "Tierwise",
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML.")] = False,
+    legacy_assistant_view: Annotated[
+        bool,
+        typer.Option(
+            "--legacy-assistant-view",
+            help="assistant_view instead of agent_view (installs not yet migrated).",
+        ),
+    ] = False,
 ) -> None:
     """Print the Slack app manifest generated from the loaded skills (scopes, events, commands)."""
     from bot.slack.manifest import build_manifest, dump_manifest
 
     eng = engine(announce=False)
-    typer.echo(
-        dump_manifest(build_manifest(eng.registry, name=name, request_url=request_url), as_json=as_json)
+    built = build_manifest(
+        eng.registry, name=name, request_url=request_url, legacy_assistant_view=legacy_assistant_view
     )
+    typer.echo(dump_manifest(built, as_json=as_json))
 
 
 @app.command("config")

@@ -223,6 +223,8 @@ class Settings(BaseSettings):
     judge_tier: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     embedded_model_path: Path | None = None
+    # Stream answers natively into Slack threads (chat.startStream…); off: placeholder, then chat.update.
+    slack_streaming: bool = True
 
     slack_bot_token: SecretStr | None = Field(
         default=None,

@@ -61,6 +61,7 @@ class Digest:
     comments: list[tuple[str, str]]
     side_spend: dict[str, float]
     recommendation_ids: dict[str, int] = field(default_factory=dict)  # skill → stored row id (buttons)
+    ttft: list[queries.TtftFigures] = field(default_factory=list)  # time to first token per skill/tier
 
     @property
     def empty(self) -> bool:
@@ -132,6 +133,7 @@ def build_digest(engine: Engine, period: str) -> Digest:
         recommendations=review(engine, end),
         comments=queries.thumbs_down_comments(engine.ledger, start, end),
         side_spend=queries.side_spend(engine.ledger, start, end),
+        ttft=queries.ttft_figures(engine.ledger, start, end),
     )
 
 
@@ -175,6 +177,8 @@ def _notes(d: Digest) -> list[str]:
         notes.append(
             "Not in user spend: " + ", ".join(f"{k} ${v:,.4f}" for k, v in sorted(side.items())) + "."
         )
+    if d.ttft:
+        notes.append(queries.ttft_line(d.ttft))
     return notes
 
 
@@ -244,6 +248,7 @@ def to_json(d: Digest) -> str:
         "recommendations": [asdict(r) for r in d.recommendations],
         "thumbs_down_comments": [{"skill": s, "comment": c} for s, c in d.comments],
         "side_spend": d.side_spend,
+        "ttft": [asdict(t) for t in d.ttft],
     }
     return json.dumps(data, indent=2, default=str)
 

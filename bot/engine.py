@@ -7,6 +7,7 @@ the model edge and the optional budget/shadow services are injected.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,6 +17,7 @@ from bot.config import Settings
 from bot.ladder import Ladder
 from bot.ledger.models import RequestRow, new_id
 from bot.llm import LLM, CallResult, ModelCallError, short_error
+from bot.llm_stream import StreamSink
 from bot.packs import Pack, select_context
 from bot.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, parse_output, trim_text
 from bot.routing import Route, Router
@@ -46,12 +48,17 @@ class Request:
     history: list[dict[str, str]] = field(default_factory=list)
     purpose: str = "user"
     allow_escalation: bool = True
+    # Streaming (Slack, console): answer text as the model writes it (free-text skills only), progress
+    # steps such as an escalation, and a stop the user can press. None: one unstreamed call.
+    on_delta: Callable[[str], None] | None = None
+    on_step: Callable[[str], None] | None = None
+    stop: threading.Event | None = None
 
 
 @dataclass
 class Reply:
     text: str
-    status: str  # ok | error | invalid | refused | duplicate | rejected
+    status: str  # ok | error | invalid | refused | duplicate | rejected | stopped
     skill: str | None = None
     request_id: str | None = None
     tier: str | None = None
@@ -263,7 +270,9 @@ class Engine:
         parts, selection_sources, pack_hash = self._prompt(skill, tier, text, req.history, notes)
         base.pack_hash = pack_hash
         verify = VerifyContext(text=text, packs=self.packs, skill=skill.name)
-        attempt = self._attempt(skill, tier, parts, base, verify)
+        if req.on_step is not None and skill.output is not None:
+            req.on_step(f"Working on the {skill.name} fields…")
+        attempt = self._attempt(skill, tier, parts, base, verify, _sink(req, skill))
         attempts = [attempt]
         retry = attempt.problem or attempt.check_failed
         if skill.structured and retry and attempt.result is not None and req.allow_escalation:
@@ -274,9 +283,11 @@ class Engine:
                 self.ledger.record(attempt.row)
             else:
                 self.ledger.record(attempt.row)
+                if req.on_step is not None:
+                    req.on_step(f"{tier}'s answer failed validation; asking {stronger}")
                 parts2, _, _ = self._prompt(skill, stronger, text, req.history, [])
                 second_base = _copy_row(base, id=new_id(), escalated_from=attempt.row.id)
-                second = self._attempt(skill, stronger, parts2, second_base, verify)
+                second = self._attempt(skill, stronger, parts2, second_base, verify, _sink(req, skill))
                 attempts.append(second)
                 if second.problem and second.result is not None:
                     second.row.error = f"invalid output after escalation from {tier}: {second.problem}"
@@ -341,11 +352,14 @@ class Engine:
         parts: PromptParts,
         base: RequestRow,
         verify: VerifyContext | None = None,
+        sink: StreamSink | None = None,
     ) -> Attempt:
         row = _copy_row(base, tier=tier, model_requested=self.settings.tiers[tier].model)
-        result, failure = self._call(row, tier, parts.messages(), skill.max_output_tokens, skill.output)
+        result, failure = self._call(row, tier, parts.messages(), skill.max_output_tokens, skill.output, sink)
         if result is None:
             return Attempt(row, None, problem=short_error(failure or "error"))
+        if result.stopped:  # the user stopped it: partial text, nothing to validate
+            return Attempt(row, result)
         structured = None
         problem = None
         verdict = None
@@ -370,15 +384,18 @@ class Engine:
         messages: list[dict[str, Any]],
         max_tokens: int,
         schema: Any = None,
+        sink: StreamSink | None = None,
     ) -> tuple[CallResult | None, str | None]:
         """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure."""
         messages, redacted = privacy.outbound(self, row.skill, tier, messages)
         row.redactions = (row.redactions or 0) + redacted
         try:
-            if schema is None:
-                result = self.llm.complete(tier, messages, max_tokens)
-            else:
-                result = self.llm.complete(tier, messages, max_tokens, response_schema=schema)
+            extra: dict[str, Any] = {}
+            if schema is not None:
+                extra["response_schema"] = schema
+            if sink is not None:
+                extra["sink"] = sink
+            result = self.llm.complete(tier, messages, max_tokens, **extra)
         except ModelCallError as exc:
             row.status, row.error = "error", f"{exc.kind}: {exc.message}"
             row.latency_ms = round(exc.latency_s * 1000)
@@ -391,6 +408,10 @@ class Engine:
         row.latency_ms = round(result.latency_s * 1000)
         row.response = result.text[:20000]
         row.output_mode = result.output_mode
+        if result.ttft_s is not None:
+            row.ttft_ms = round(result.ttft_s * 1000)
+        if result.stopped:
+            row.status = "stopped"
         return result, None
 
     def call_model(
@@ -443,6 +464,9 @@ class Engine:
         }
         if last.result is None:
             return Reply(text=f"Sorry: {last.problem}. (request {row.id})", status="error", **common)
+        if last.result.stopped:
+            text = last.result.text.strip() if skill.output is None else ""
+            return Reply(text=text, status="stopped", **common)
         if last.problem:
             tiers = " and ".join(a.row.tier or "?" for a in attempts)
             why = ""
@@ -472,6 +496,14 @@ class Engine:
         """Record feedback; True when new, False when it updated the user's earlier rating."""
         _, created = self.ledger.add_feedback(request_id, user, score, comment, source)
         return created
+
+
+def _sink(req: Request, skill: Skill) -> StreamSink | None:
+    """A stream sink when the caller streams; structured output (JSON) is not shown while it is written."""
+    if req.on_delta is None and req.stop is None:
+        return None
+    relay = req.on_delta if req.on_delta is not None and skill.output is None else None
+    return StreamSink(on_delta=relay or (lambda _text: None), stop=req.stop or threading.Event())
 
 
 def render_structured(data: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from bot import structured
 from bot.config import EMBEDDED_MODEL, TierConfig, env_value
+from bot.llm_stream import Streamed, StreamSink, collect_stream
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ def litellm_module() -> Any:
             litellm.telemetry = False
             litellm.suppress_debug_info = True
             litellm.drop_params = True  # a provider that lacks an optional param should not fail the call
+            # No callbacks are registered: per-chunk logging tasks would only cost streams CPU.
+            litellm.disable_streaming_logging = True
             litellm.custom_provider_map = [
                 *[p for p in litellm.custom_provider_map if p.get("provider") != local_model.PROVIDER],
                 {"provider": local_model.PROVIDER, "custom_handler": local_model.make_handler()},
@@ -79,6 +82,8 @@ class CallResult:
     price_source: str
     latency_s: float
     output_mode: str = "text"  # grammar | schema | prompt | text (bot.structured)
+    ttft_s: float | None = None  # first streamed token, from the call's start (streamed calls only)
+    stopped: bool = False  # the caller stopped the stream: text and usage are partial
 
 
 class ModelCallError(Exception):
@@ -204,7 +209,9 @@ class LLM:
         max_tokens: int,
         metadata: dict[str, Any] | None = None,
         response_schema: type[BaseModel] | None = None,
+        sink: StreamSink | None = None,
     ) -> CallResult:
+        """One completion; with a `sink` it is streamed, each text delta handed over as it arrives."""
         litellm = litellm_module()
         tier = self.tiers[tier_name]
         mode = structured.output_mode(tier, response_schema, litellm)
@@ -235,14 +242,21 @@ class LLM:
             # A string, or an exception instance that litellm raises as if the provider had failed.
             mock = self.mock_response
             kwargs["mock_response"] = mock(tier_name, messages) if callable(mock) else mock
+        if sink is not None:
+            kwargs.update(stream=True, stream_options={"include_usage": True})
         started = time.perf_counter()
+        streamed: Streamed | None = None
         for attempt in range(tier.max_retries + 1):
             try:
                 response = litellm.completion(**kwargs)
+                if sink is not None:
+                    streamed = collect_stream(litellm, response, messages, sink, started)
+                    response = streamed.response
                 break
             except Exception as exc:
                 kind = _classify(exc)
-                if kind in RETRYABLE and attempt < tier.max_retries:
+                # A retry after text reached the user would show it twice.
+                if kind in RETRYABLE and attempt < tier.max_retries and not (sink and sink.delivered):
                     log.info("retrying tier %s after %s (attempt %d)", tier_name, kind, attempt + 1)
                     time.sleep(min(8.0, 0.5 * 2**attempt))
                     continue
@@ -268,6 +282,8 @@ class LLM:
             price_source=source,
             latency_s=latency,
             output_mode=mode,
+            ttft_s=streamed.ttft_s if streamed else None,
+            stopped=streamed.stopped if streamed else False,
         )
 
     def counter(self, tier_name: str) -> Callable[[str], int]:

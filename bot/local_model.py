@@ -11,6 +11,7 @@ import importlib.util
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +100,36 @@ def chat(
         )
 
 
+def chat_stream(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> Iterator[str]:
+    """Like `chat`, token by token; holds the model for the whole generation."""
+    model = get_model()
+    with _call_lock:
+        for chunk in model.create_chat_completion(
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            repeat_penalty=1.15,
+            seed=1234,
+            stream=True,
+        ):
+            text = (chunk["choices"][0].get("delta") or {}).get("content")
+            if text:
+                yield text
+
+
+def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """Tokens of the message texts (plus a few per message for the chat template): llama.cpp's stream
+    reports no usage."""
+    model = get_model()
+    text = "\n".join(m["content"] for m in messages)
+    return len(model.tokenize(text.encode("utf-8"), add_bos=True)) + 4 * len(messages)
+
+
 def make_handler() -> Any:
     """A litellm CustomLLM that answers with the embedded model."""
     import litellm
     from litellm import CustomLLM
-    from litellm.types.utils import Choices, Message, Usage
+    from litellm.types.utils import Choices, GenericStreamingChunk, Message, Usage
 
     from bot import structured
 
@@ -142,6 +168,32 @@ def make_handler() -> Any:
             )
             model_response._hidden_params["embedded_seconds"] = time.monotonic() - started
             return model_response
+
+        def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            optional = kwargs.get("optional_params") or {}
+            plain = [{"role": m["role"], "content": _content(m)} for m in messages]
+            max_tokens = int(optional.get("max_tokens") or optional.get("max_completion_tokens") or 512)
+            try:
+                pieces = chat_stream(plain, max_tokens, float(optional.get("temperature", 0.2)))
+                produced = 0
+                for text in pieces:
+                    produced += 1  # llama.cpp streams one token per chunk
+                    yield GenericStreamingChunk(
+                        text=text, is_finished=False, finish_reason="", usage=None, index=0, tool_use=None
+                    )
+                used = prompt_tokens(plain)
+            except EmbeddedModelUnavailable as exc:
+                raise litellm.exceptions.APIConnectionError(
+                    message=str(exc), llm_provider=PROVIDER, model=model
+                ) from exc
+            yield GenericStreamingChunk(
+                text="",
+                is_finished=True,
+                finish_reason="length" if produced >= max_tokens else "stop",
+                usage={"prompt_tokens": used, "completion_tokens": produced, "total_tokens": used + produced},
+                index=0,
+                tool_use=None,
+            )
 
     return EmbeddedLLM()
 

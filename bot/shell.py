@@ -25,6 +25,7 @@ class Shell:
     last: Reply | None = None
     history: list[dict[str, str]] = field(default_factory=list)
     history_turns: int = 3
+    echo: Callable[[str], None] | None = None  # streams the answer's text as it comes (the console)
 
     def handle_line(self, line: str) -> str | None:
         """One console line in, the text to show out (None means: leave)."""
@@ -46,6 +47,13 @@ class Shell:
         if line.startswith("/"):
             name, _, rest = line[1:].partition(" ")
             skill, text = name, rest
+        shown: list[str] = []
+
+        def show(delta: str) -> None:
+            shown.append(delta)
+            assert self.echo is not None
+            self.echo(delta)
+
         reply = self.engine.handle(
             Request(
                 text=text,
@@ -54,6 +62,7 @@ class Shell:
                 skill=skill,
                 explicit_via="shell command",
                 history=list(self.history),
+                on_delta=show if self.echo is not None else None,
             )
         )
         if reply.status == "ok":
@@ -62,6 +71,8 @@ class Shell:
                 [{"role": "user", "content": text}, {"role": "assistant", "content": reply.text}]
             )
             self.history = self.history[-2 * self.history_turns :]
+        if shown and reply.structured is None and reply.status in ("ok", "stopped"):
+            return "\n" + format_reply(reply, with_text=False)  # the text is on screen already
         return format_reply(reply)
 
     def _rate(self, score: int, comment: str | None) -> str:
@@ -97,10 +108,10 @@ class Shell:
                 write(out)
 
 
-def format_reply(reply: Reply) -> str:
-    if reply.status != "ok":
+def format_reply(reply: Reply, with_text: bool = True) -> str:
+    if reply.status not in ("ok", "stopped"):
         return reply.text
-    lines = [reply.text]
+    lines = [reply.text] if with_text else []
     lines.extend(f"note: {n}" for n in reply.notes)
     lines.append(f"— {reply.footer()} · request {reply.request_id}")
     return "\n".join(lines)

@@ -140,6 +140,16 @@ def validate_block(block: dict[str, Any]) -> None:
             if element["type"] == "button":
                 assert len(_text(element["text"])) <= lim["block_kit.button_text_max_chars"]
                 assert len(element.get("value", "")) <= lim["block_kit.button_value_max_chars"]
+    elif kind == "context_actions":
+        assert 0 < len(block["elements"]) <= lim["block_kit.context_actions_elements_max"]
+        for element in block["elements"]:
+            for key in ("positive_button", "negative_button"):
+                if key in element:
+                    button = element[key]
+                    assert len(_text(button["text"])) <= lim["block_kit.feedback_button_text_max_chars"]
+                    assert len(button["value"]) <= lim["block_kit.feedback_button_value_max_chars"]
+                    label = button.get("accessibility_label", "")
+                    assert len(label) <= lim["block_kit.feedback_button_accessibility_label_max_chars"]
 
 
 def validate_message_blocks(blocks: list[dict[str, Any]]) -> None:
@@ -147,6 +157,8 @@ def validate_message_blocks(blocks: list[dict[str, Any]]) -> None:
     assert len(blocks) <= limits()["message.blocks_per_message"]
     for block in blocks:
         validate_block(block)
+    markdown = sum(len(b["text"]) for b in blocks if b["type"] == "markdown")
+    assert markdown <= limits()["block_kit.markdown_block_text_max_chars"]  # cumulative per payload
     errors = _schema_errors("known_blocks_array.schema.json", blocks)
     assert not errors, errors
 
@@ -196,6 +208,14 @@ def validate_calls(calls: list[Call]) -> int:
             checked += 1
         elif call.method.startswith("response_url:"):
             validate_message_payload(call.params)
+            checked += 1
+        elif call.method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+            text = call.params.get("markdown_text") or ""
+            assert len(text) <= limits()["streaming.markdown_text_per_call_max_chars"]
+            blocks = call.json_field("blocks")
+            if blocks:
+                assert len(blocks) <= limits()["streaming.stop_stream_blocks_max"]
+                validate_message_blocks(blocks)
             checked += 1
     return checked
 
@@ -349,6 +369,9 @@ def start_bot(
         "slack_api_url": slack.api_url.rstrip("/"),  # the app must add the trailing slash itself
         "admins": [ADMIN],
         "skill_dirs": [write_test_skills(tmp_path / "test_skills")],
+        # The tests written for the placeholder-then-update path keep covering it (it is the fallback
+        # when Slack refuses a stream); the streaming tests pass slack_streaming=True.
+        "slack_streaming": False,
     }
     settings.update(overrides)
     engine = make_engine(**settings)
@@ -480,6 +503,23 @@ def button_click(
     )
     payload["actions"] = [
         {**payload["actions"][0], "action_id": action_id, "block_id": "feedback", "value": request_id}
+    ]
+    return payload
+
+
+def feedback_click(value: str, msg: dict[str, Any], slack: FakeSlack, *, user: str = USER) -> dict:
+    """A click on Slack's native feedback_buttons: the action carries the clicked button's value."""
+    from bot.slack.blocks import FEEDBACK_BLOCK, FEEDBACK_NATIVE
+
+    payload = button_click(FEEDBACK_NATIVE, value, msg, slack, user=user)
+    payload["actions"] = [
+        {
+            "type": "feedback_buttons",
+            "action_id": FEEDBACK_NATIVE,
+            "block_id": FEEDBACK_BLOCK,
+            "value": value,
+            "action_ts": f"{time.time():.6f}",
+        }
     ]
     return payload
 

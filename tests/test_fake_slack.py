@@ -224,7 +224,14 @@ def test_async_client_get_and_json(slack: FakeSlack) -> None:
         posted = await aclient.chat_postMessage(channel="C3", text="async")
         replies = await aclient.conversations_replies(channel="C3", ts=posted["ts"])
         assert [m["text"] for m in replies["messages"]] == ["async"]
-        await aclient.chat_startStream(channel="C3", thread_ts=posted["ts"], markdown_text="x")
+        # Channel streams name their reader (the fake now enforces it, as Slack does; issue 11).
+        await aclient.chat_startStream(
+            channel="C3",
+            thread_ts=posted["ts"],
+            markdown_text="x",
+            recipient_team_id="T111",
+            recipient_user_id="U111",
+        )
 
     asyncio.run(run())
     stream_call = slack.wait_for("chat.startStream")

@@ -7,8 +7,7 @@ from slack_sdk.errors import SlackObjectFormationError
 
 from bot.engine import Reply
 from bot.slack.blocks import (
-    FEEDBACK_DOWN,
-    FEEDBACK_UP,
+    FEEDBACK_NATIVE,
     asked_line,
     feedback_modal,
     progress_message,
@@ -39,42 +38,67 @@ def _check(messages: list) -> None:
         validate_message_payload({"text": message.text, "blocks": message.blocks}, update=True)
 
 
+# Changed on purpose (issue 11): answer bodies are `markdown` blocks (Slack renders the model's Markdown;
+# no conversion to mrkdwn) and feedback is Slack's native feedback_buttons in a context_actions block.
+
+
 def test_short_answer_is_one_message_with_footer_and_buttons() -> None:
     [message] = reply_messages(_reply("**Yes**, use the [portal](https://it.example.com)."))
     _check([message])
-    section, footer, actions = message.blocks
-    assert section["text"]["text"] == "*Yes*, use the <https://it.example.com|portal>."
+    body, footer, actions = message.blocks
+    assert body == {"type": "markdown", "text": "**Yes**, use the [portal](https://it.example.com)."}
     assert footer["elements"][0] == {
         "type": "plain_text",
         "text": "ask · small · gpt_4o_mini · $0.0012 · 1.4s",
     }
-    assert [e["action_id"] for e in actions["elements"]] == [FEEDBACK_UP, FEEDBACK_DOWN]
-    assert {e["value"] for e in actions["elements"]} == {"r0123456789abcdef"}
-    assert message.text.startswith("*Yes*")  # the plain-text fallback
+    assert actions["type"] == "context_actions"
+    [buttons] = actions["elements"]
+    assert buttons["type"] == "feedback_buttons" and buttons["action_id"] == FEEDBACK_NATIVE
+    assert buttons["positive_button"]["value"] == "up:r0123456789abcdef"
+    assert buttons["negative_button"]["value"] == "down:r0123456789abcdef"
+    assert message.text.startswith("**Yes**")  # the plain-text fallback
 
 
-def test_20000_char_answer_splits_into_sections_and_messages_within_limits() -> None:
+def test_20000_char_answer_splits_into_markdown_payloads_within_limits() -> None:
     paragraphs = [f"Paragraph {i}: " + "lorem ipsum dolor sit amet " * 30 for i in range(25)]
     text = "\n\n".join(paragraphs)
     assert len(text) > 20_000
     messages = reply_messages(_reply(text))
     _check(messages)
     assert len(messages) >= 2
-    sections = [b for m in messages for b in m.blocks if b["type"] == "section"]
-    assert len(sections) >= 7
-    assert all(len(s["text"]["text"]) <= limits()["block_kit.section_text_max_chars"] for s in sections)
+    bodies = [b for m in messages for b in m.blocks if b["type"] == "markdown"]
+    limit = limits()["block_kit.markdown_block_text_max_chars"]
+    for m in messages:  # the 12,000 characters are cumulative per payload
+        assert sum(len(b["text"]) for b in m.blocks if b["type"] == "markdown") <= limit
     # nothing lost, nothing cut mid-paragraph
-    assert "\n".join(s["text"]["text"] for s in sections).replace("\n", "") == text.replace("\n", "")
+    assert "\n".join(b["text"] for b in bodies).replace("\n", "") == text.replace("\n", "")
     # the footer and the buttons come once, at the very end
-    assert [b["type"] for b in messages[-1].blocks][-2:] == ["context", "actions"]
-    assert all(b["type"] == "section" for m in messages[:-1] for b in m.blocks)
+    assert [b["type"] for b in messages[-1].blocks][-2:] == ["context", "context_actions"]
+    assert all(b["type"] == "markdown" for m in messages[:-1] for b in m.blocks)
 
 
-def test_more_than_50_sections_go_to_further_messages() -> None:
-    text = "\n\n".join("x" * 2900 for _ in range(120))  # 120 sections, ~350k chars
-    messages = reply_messages(_reply(text), max_chars=10**9)
+def test_350k_answer_goes_to_one_markdown_payload_per_message() -> None:
+    text = "\n\n".join("x" * 2900 for _ in range(120))  # ~350k chars
+    messages = reply_messages(_reply(text))
     _check(messages)
-    assert [len(m.blocks) for m in messages] == [50, 50, 22]
+    limit = limits()["block_kit.markdown_block_text_max_chars"]
+    assert len(messages) == 120 // 4  # 4 paragraphs (11,606 chars) fit a 12,000-character payload, 5 do not
+    for m in messages:
+        assert len(m.blocks) <= limits()["message.blocks_per_message"]
+        assert sum(len(b["text"]) for b in m.blocks if b["type"] == "markdown") <= limit
+    bodies = [b["text"] for m in messages for b in m.blocks if b["type"] == "markdown"]
+    assert "".join(bodies).replace("\n", "") == text.replace("\n", "")
+
+
+def test_model_pings_are_neutralised_and_50000_chars_stay_within_limits() -> None:
+    text = "Hey <!channel> and <!here>, ask <@U123ABC> or <!subteam^S1|@team>; @everyone see this. " * 600
+    assert len(text) > 50_000
+    messages = reply_messages(_reply(text))
+    _check(messages)
+    bodies = "".join(b["text"] for m in messages for b in m.blocks if b["type"] == "markdown")
+    for ping in ("<!channel>", "<!here>", "<@U123ABC>", "<!subteam^", " @everyone"):
+        assert ping not in bodies
+    assert "<\u200b!channel>" in bodies and "@\u200beveryone" in bodies  # still readable
 
 
 def test_split_keeps_code_blocks_closed_in_every_chunk() -> None:

@@ -49,7 +49,7 @@ def test_mention_is_acked_at_once_and_answered_in_its_thread(bot_env: BotEnv, sc
     assert update.params["ts"] == placeholder.response["ts"]
     bot_env.settle()
     [answer] = answers(slack)
-    assert answer["thread_ts"] == ts and answer["text"].startswith("*VPN*: use the GlobalProtect client.")
+    assert answer["thread_ts"] == ts and answer["text"].startswith("**VPN**: use the GlobalProtect client.")
     [row] = bot_env.rows()
     assert (row.event_id, row.thread_ts, row.channel, row.user_id, row.status) == (
         "EvSLOW1",

@@ -63,8 +63,8 @@ def test_long_answer_is_split_and_every_part_remembered(http_bot: BotEnv, script
     assert len(parts) >= 2 and all(p["thread_ts"] == ts for p in parts)
     [row] = http_bot.rows()
     assert {http_bot.engine.ledger.request_for_message("C111", p["ts"]) for p in parts} == {row.id}
-    assert parts[-1]["blocks"][-1]["type"] == "actions"
-    assert all(b["type"] == "section" for p in parts[:-1] for b in p["blocks"])
+    assert parts[-1]["blocks"][-1]["type"] == "context_actions"  # native feedback_buttons (issue 11)
+    assert all(b["type"] == "markdown" for p in parts[:-1] for b in p["blocks"])  # markdown (issue 11)
 
 
 def test_model_failure_is_one_line_with_the_request_id(http_bot: BotEnv, script: Any) -> None:

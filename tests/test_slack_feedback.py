@@ -41,7 +41,9 @@ def test_buttons_and_modal_land_on_the_right_request(bot_env: BotEnv) -> None:
     slack = bot_env.slack
     first, first_id = _answer(bot_env, "how do I get VPN access?", "EvA1")
     second, second_id = _answer(bot_env, "how many days of leave?", "EvA2")
-    assert first["blocks"][-1]["elements"][0]["value"] == first_id
+    # Answers carry native feedback_buttons now (issue 11); this test clicks the custom buttons that
+    # answers posted before still carry, which must keep working.
+    assert first["blocks"][-1]["elements"][0]["positive_button"]["value"] == f"up:{first_id}"
 
     assert bot_env.interactive(button_click(FEEDBACK_UP, second_id, second, slack)).status == 200
     bot_env.settle()

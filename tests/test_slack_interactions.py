@@ -112,7 +112,7 @@ def test_skill_command_shows_progress_then_the_answer(http_bot: BotEnv, script: 
     assert update.params["ts"] == placeholder.response["ts"]
     blocks = update.params["blocks"]
     assert blocks[0]["elements"][0]["text"] == "<@UUSER> used `/ask`: How do I get VPN access?"
-    assert blocks[1]["text"]["text"] == "Use the _IT portal_."
+    assert blocks[1] == {"type": "markdown", "text": "Use the *IT portal*."}  # markdown block (issue 11)
     [row] = http_bot.rows()
     assert (row.skill, row.route_reason.split(";")[0]) == ("ask", "slash command: ask")
 
@@ -151,7 +151,8 @@ def test_answer_goes_through_response_url_where_the_bot_cannot_post(http_bot: Bo
     http_bot.settle()
     [posted] = _responses(http_bot, "/ask", USER)
     assert posted.params["response_type"] == "in_channel"
-    assert posted.params["blocks"][-1]["elements"][0]["value"] == http_bot.rows()[0].id
+    buttons = posted.params["blocks"][-1]["elements"][0]  # native feedback_buttons (issue 11)
+    assert buttons["positive_button"]["value"] == f"up:{http_bot.rows()[0].id}"
 
 
 def test_message_shortcut_summarizes_the_thread(http_bot: BotEnv, script: Any) -> None:

@@ -65,7 +65,7 @@ class RequestRow(SQLModel, table=True):
     cost_known: bool = True
     price_source: str = Field(default="", max_length=32)
     latency_ms: int = 0
-    status: str = Field(default="ok", max_length=16, index=True)  # ok | error | invalid | refused
+    status: str = Field(default="ok", max_length=16, index=True)  # ok | error | invalid | refused | stopped
     error: str | None = None
     escalated_from: str | None = Field(default=None, max_length=32, index=True)
     shadow: bool = Field(default=False)

@@ -297,3 +297,53 @@ def verify_counts(ledger: Ledger, since: datetime, until: datetime) -> dict[tupl
     )
     with ledger.session() as s:
         return {(sk, t): (int(p), int(f)) for sk, t, p, f in s.execute(stmt)}
+
+
+@dataclass(frozen=True)
+class TtftFigures:
+    """Time to first token per skill and tier: the model's (from the call's start) and the first text a
+    user could see (from the request's receipt), p50/p95 in ms; None where nothing was measured."""
+
+    skill: str
+    tier: str
+    model_p50_ms: float | None
+    model_p95_ms: float | None
+    visible_p50_ms: float | None
+    visible_p95_ms: float | None
+
+
+def ttft_figures(ledger: Ledger, since: datetime, until: datetime) -> list[TtftFigures]:
+    """p50/p95 of `ttft_ms` and `visible_ttft_ms` over user traffic, per skill and tier (grouped SQL)."""
+    group = RequestRow.skill + "\x1f" + RequestRow.tier
+    window = and_(_user_window(since, until), RequestRow.tier.is_not(None))
+    model = percentile_query(
+        RequestRow.ttft_ms, group, and_(window, RequestRow.ttft_ms.is_not(None)), (0.5, 0.95)
+    )
+    visible = percentile_query(
+        RequestRow.visible_ttft_ms, group, and_(window, RequestRow.visible_ttft_ms.is_not(None)), (0.5, 0.95)
+    )
+    with ledger.session() as s:
+        by_model = {g: (p50, p95) for g, p50, p95 in s.execute(model)}
+        by_visible = {g: (p50, p95) for g, p50, p95 in s.execute(visible)}
+    out = []
+    for key in sorted(set(by_model) | set(by_visible)):
+        skill, tier = key.split("\x1f", 1)
+        m50, m95 = by_model.get(key, (None, None))
+        v50, v95 = by_visible.get(key, (None, None))
+        out.append(TtftFigures(skill, tier, m50, m95, v50, v95))
+    return out
+
+
+def ttft_line(figures: Sequence[TtftFigures]) -> str:
+    """One line for the digest: first visible text (else the model's first token), p50/p95 in ms."""
+
+    def pair(low: float | None, high: float | None) -> str:
+        return f"{low:,.0f}/{high:,.0f} ms"
+
+    parts = []
+    for f in figures:
+        if f.visible_p50_ms is not None and f.visible_p95_ms is not None:
+            parts.append(f"{f.skill} on {f.tier} {pair(f.visible_p50_ms, f.visible_p95_ms)}")
+        elif f.model_p50_ms is not None and f.model_p95_ms is not None:
+            parts.append(f"{f.skill} on {f.tier} {pair(f.model_p50_ms, f.model_p95_ms)} (model)")
+    return "Time to first text, p50/p95: " + "; ".join(parts) + "."

@@ -82,6 +82,16 @@ class Ledger:
             s.commit()
         return row
 
+    def note_delivery(self, request_id: str, delivery: str, visible_ttft_ms: int | None) -> None:
+        """After the answer reached the user: which path delivered it, and when its first text showed."""
+        with self.session() as s:
+            row = s.get(RequestRow, request_id)
+            if row is None:
+                raise UnknownRequest(request_id)
+            row.delivery, row.visible_ttft_ms = delivery, visible_ttft_ms
+            s.add(row)
+            s.commit()
+
     def get_request(self, request_id: str) -> RequestRow | None:
         with self.session() as s:
             return s.get(RequestRow, request_id)

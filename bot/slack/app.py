@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +30,20 @@ from bot.slack.blocks import (
     COMMENT_BLOCK,
     FEEDBACK_DOWN,
     FEEDBACK_MODAL,
+    FEEDBACK_NATIVE,
     FEEDBACK_UP,
+    STOP_ACTION,
+    Message,
     asked_line,
+    parse_feedback_value,
 )
 from bot.slack.blocks import context as context_block
 from bot.slack.blocks import feedback_modal as build_feedback_modal
 from bot.slack.client import make_client
 from bot.slack.delivery import SLACK_FAILURES, Courier, Progress, Target, slack_error
 from bot.slack.home import RecommendationCard, SkillAdminRow, SkillCard, home_view
-from bot.slack.manifest import shortcut_callback_id, skill_commands
+from bot.slack.manifest import shortcut_callback_id, skill_commands, suggested_prompts
+from bot.slack.streaming import AnswerStream
 from bot.slack.threads import (
     display_name,
     history_from_replies,
@@ -109,6 +115,8 @@ class SlackBot:
         self.restricted = any(engine.channels_for(s) for s in engine.registry)
         self._channels = TTLCache(CACHE_SECONDS)
         self._users = TTLCache(CACHE_SECONDS)
+        # Answers in progress in this process, by the key their Stop button carries.
+        self.running: dict[str, threading.Event] = {}
 
     def register(self, app: App) -> None:
         """Listeners for exactly what the manifest subscribes to (bot.slack.manifest)."""
@@ -118,6 +126,7 @@ class SlackBot:
         app.event("reaction_added", matchers=[self.is_thumb])(ack=self.ack, lazy=[self.rate_by_reaction])
         app.event("reaction_added")(self.ack)
         app.event("app_home_opened")(ack=self.ack, lazy=[self.publish_home])
+        app.event("assistant_thread_started")(ack=self.ack, lazy=[self.prompt_assistant_thread])
         for command in self.commands:
             app.command(command)(ack=self.ack_skill_command, lazy=[self.run_skill_command])
         app.command(commands.COMMAND)(ack=self.ack_tierwise, lazy=[self.run_tierwise])
@@ -125,6 +134,8 @@ class SlackBot:
             app.message_shortcut(callback_id)(ack=self.ack, lazy=[self.run_shortcut])
         app.action(FEEDBACK_UP)(ack=self.ack, lazy=[self.rate_up])
         app.action(FEEDBACK_DOWN)(ack=self.ack, lazy=[self.rate_down])
+        app.action(FEEDBACK_NATIVE)(ack=self.ack, lazy=[self.rate_native])
+        app.action(STOP_ACTION)(ack=self.ack, lazy=[self.stop_answer])
         app.view(FEEDBACK_MODAL)(ack=self.ack, lazy=[self.save_comment])
         app.action(REC_APPLY)(ack=self.ack, lazy=[self.decide_recommendation])
         app.action(REC_DISMISS)(ack=self.ack, lazy=[self.decide_recommendation])
@@ -169,6 +180,7 @@ class SlackBot:
 
     def answer_mention(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         """@Tierwise at a channel root → answer in a thread under it; inside a thread → in that thread."""
+        received = time.monotonic()
         channel, ts = event["channel"], event["ts"]
         root = event.get("thread_ts") or ts
         history = (
@@ -184,10 +196,12 @@ class SlackBot:
             event_id=body.get("event_id"),
             history=history,
         )
-        self.converse(request, Target(channel=channel, user=request.user, thread_ts=root))
+        target = Target(channel=channel, user=request.user, thread_ts=root)
+        self.converse(request, target, team=recipient_team(body, event, context), received=received)
 
     def answer_message(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         """DMs, and follow-ups in a thread the bot has already answered (no mention needed)."""
+        received = time.monotonic()
         route = message_route(event, context.bot_user_id, context.bot_id)
         channel, ts, thread = event["channel"], event["ts"], event.get("thread_ts")
         if route is None or (route == "thread" and not self.ledger.bot_answered_thread(channel, thread)):
@@ -204,13 +218,35 @@ class SlackBot:
             history=history,
         )
         target = Target(channel=channel, user=event["user"], thread_ts=thread, assistant_thread=route == "dm")
-        self.converse(request, target)
+        # A stream is always a thread reply: a DM message at the root becomes the root of its answer's
+        # thread (as in the agent messaging experience, where every user message is a thread root).
+        self.converse(
+            request, target, team=recipient_team(body, event, context), received=received, stream_root=ts
+        )
 
-    @tracing.traced("slack.event", lambda _, self, request, target: {"slack.channel": request.channel})
-    def converse(self, request: Request, target: Target) -> None:
-        """Run the engine while showing progress, then deliver whatever it decided."""
-        progress = Progress(self.client, target, self.progress_delay)
-        progress.start()
+    @tracing.traced("slack.event", lambda _, self, request, target, **kw: {"slack.channel": request.channel})
+    def converse(
+        self,
+        request: Request,
+        target: Target,
+        *,
+        team: str | None = None,
+        received: float | None = None,
+        stream_root: str | None = None,
+    ) -> None:
+        """Run the engine while showing progress (or streaming the answer), then deliver what it decided."""
+        received = time.monotonic() if received is None else received
+        stream: AnswerStream | None = None
+        key = uuid.uuid4().hex
+        request.stop = self.running[key] = threading.Event()
+        progress = Progress(self.client, target, self.progress_delay, stop_key=key)
+        if self.settings.slack_streaming and (target.thread_ts or stream_root):
+            stream_target = replace(target, thread_ts=target.thread_ts or stream_root)
+            stream = AnswerStream(self.client, stream_target, team, received, stop=request.stop)
+            request.on_delta, request.on_step, request.stop = stream.feed, stream.step, stream.stop
+            stream.loading()
+        else:
+            progress.start()
         try:
             reply = self.engine.handle(request)
         except Exception:  # a bug or the ledger down: one line for the user, the trace in the log
@@ -219,6 +255,8 @@ class SlackBot:
                 "engine failed (ref %s, event %s, channel %s)", ref, request.event_id, request.channel
             )
             reply = Reply(text=f"Sorry: something went wrong on my side (ref {ref}).", status="error")
+        finally:
+            self.running.pop(key, None)
         log.info(
             "slack %s: request %s skill %s status %s",
             request.channel,
@@ -226,7 +264,31 @@ class SlackBot:
             reply.skill,
             reply.status,
         )
-        self.courier.deliver(reply, target, progress)
+        delivery = stream.finish(reply) if stream is not None else None
+        if stream is not None and delivery is not None:
+            for ts in stream.ts:
+                self.courier.remember(target.channel, ts, reply.request_id, stream.target.thread_ts)
+            self.note_delivery(reply, delivery, stream.visible_ttft_ms)
+            return
+        if stream is not None and stream.error:
+            log.info("stream refused in %s (%s): posting the answer instead", target.channel, stream.error)
+        elif stream is not None and reply.status in ("duplicate", "refused", "rejected"):
+            stream.clear_loading()
+        posted = self.courier.deliver(reply, target, progress)
+        if posted:
+            kind = "update" if progress.placeholder_ts in posted else "post"
+            self.note_delivery(reply, kind, round((time.monotonic() - received) * 1000))
+        elif target.respond is not None and reply.status not in ("duplicate", "refused", "rejected"):
+            self.note_delivery(reply, "response_url", round((time.monotonic() - received) * 1000))
+
+    def note_delivery(self, reply: Reply, delivery: str, visible_ms: int | None) -> None:
+        """Which path delivered the answer, and when its first text became visible (ledger)."""
+        if not reply.request_id or reply.status in ("duplicate", "refused", "rejected"):
+            return
+        try:
+            self.ledger.note_delivery(reply.request_id, delivery, visible_ms)
+        except Exception:  # the answer is out; the figure is not worth failing for
+            log.exception("could not note the delivery of request %s", reply.request_id)
 
     def thread_history(
         self, channel: str, thread_ts: str, before_ts: str, context: BoltContext
@@ -288,6 +350,7 @@ class SlackBot:
     # Commands and shortcuts ----------------------------------------------------------------------
 
     def run_skill_command(self, command: dict[str, Any], respond: Respond) -> None:
+        received = time.monotonic()
         skill = self.commands.get(command.get("command", ""))
         text = (command.get("text") or "").strip()
         if skill is None or (skill.uses_thread and not text):
@@ -309,7 +372,23 @@ class SlackBot:
             respond=respond,
             notes_via_respond=True,
         )
-        self.converse(request, target)
+        root = self.post_question(target) if self.settings.slack_streaming else None
+        if root is not None:  # streams are thread replies: the question is the thread's root
+            target = replace(target, thread_ts=root, asked=None)
+        self.converse(request, target, team=command.get("team_id"), received=received)
+
+    def post_question(self, target: Target) -> str | None:
+        """A slash command's question as a message of its own, so the answer can stream under it;
+        None where the bot cannot post (the answer then goes by response_url, unstreamed)."""
+        message = Message(target.asked or "", [context_block([target.asked or ""], markdown=True)])
+        try:
+            response = self.client.chat_postMessage(
+                channel=target.channel, text=message.text, blocks=message.blocks
+            )
+        except SLACK_FAILURES as exc:
+            log.info("cannot post in %s (%s): answering by response_url", target.channel, slack_error(exc))
+            return None
+        return str(response.get("ts"))
 
     def run_shortcut(self, shortcut: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         """A skill's message shortcut: the thread the message belongs to is the input."""
@@ -450,6 +529,27 @@ class SlackBot:
                 note += " The form asks what was wrong (optional)."
             self.courier.notify(click_target(body, respond), note)
 
+    def stop_answer(self, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        """The placeholder's Stop button: the model stops, the partial answer is delivered as stopped."""
+        running = self.running.get(action.get("value") or "")
+        if running is None:  # finished already, pressed twice, or another replica's answer
+            self.courier.notify(click_target(body, respond), "That answer has already finished.")
+            return
+        running.set()
+
+    def rate_native(self, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        """Slack's feedback_buttons: 👍 or 👎 (the value says which, and the request); 👎 asks why."""
+        parsed = parse_feedback_value(action.get("value") or "")
+        if parsed is None:
+            log.warning("feedback click with an unreadable value %r", action.get("value"))
+            return
+        score, request_id = parsed
+        clicked = {**action, "value": request_id}
+        if score > 0:
+            self.rate_up(body, clicked, respond)
+        else:
+            self.rate_down(body, clicked, respond)
+
     def open_modal(self, trigger_id: str | None, request_id: str) -> bool:
         if not trigger_id or not request_id:
             return False
@@ -549,7 +649,28 @@ class SlackBot:
 
     # App Home ------------------------------------------------------------------------------------
 
+    def prompt_assistant_thread(self, event: dict[str, Any]) -> None:
+        """assistant_view installs: suggested prompts in each new assistant thread."""
+        thread = event.get("assistant_thread") or {}
+        if thread.get("channel_id") and thread.get("thread_ts"):
+            self.set_prompts(thread["channel_id"], thread["thread_ts"])
+
+    def set_prompts(self, channel: str, thread_ts: str | None = None) -> None:
+        """Suggested prompts, one per skill (agent_view: at the top of the Messages tab, no thread)."""
+        prompts = suggested_prompts(self.engine.registry)
+        if not prompts:
+            return
+        try:
+            self.client.assistant_threads_setSuggestedPrompts(
+                channel_id=channel, thread_ts=thread_ts, prompts=prompts, title="Try one of these:"
+            )
+        except SLACK_FAILURES as exc:
+            log.info("no suggested prompts in %s: %s", channel, slack_error(exc))
+
     def publish_home(self, event: dict[str, Any]) -> None:
+        if event.get("tab") == "messages" and event.get("channel"):
+            self.set_prompts(event["channel"])  # agent_view: the DM with the app was opened
+            return
         if event.get("tab") != "home" or not event.get("user"):
             return
         user = event["user"]
@@ -601,6 +722,11 @@ def thread_hint(skill: Skill) -> str:
     """Slash commands carry no thread: say how to give a thread skill its thread."""
     how = f"the message shortcut *{skill.shortcut}* on a message in the thread, or " if skill.shortcut else ""
     return f"`{skill.slash}` needs text to work on. For a whole thread, use {how}mention me in the thread."
+
+
+def recipient_team(body: Mapping[str, Any], event: Mapping[str, Any], context: BoltContext) -> str | None:
+    """The asker's team for a channel stream (a Slack Connect user's own team, when it says so)."""
+    return event.get("user_team") or event.get("team") or context.team_id or body.get("team_id")
 
 
 def click_target(body: Mapping[str, Any], respond: Respond | None) -> Target:

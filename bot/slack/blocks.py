@@ -1,11 +1,16 @@
 """Block Kit for answers, progress placeholders and the feedback modal. Pure: data in, JSON-ready dicts out.
 
+Answer bodies go in `markdown` blocks (Slack renders standard Markdown; at most 12,000 characters of
+them per payload), with mentions and `<!channel>`-style pings from model output neutralised. mrkdwn
+stays where a surface needs it: section fields of structured answers, our own notes and footers.
+
 Blocks are built with `slack_sdk.models` classes, whose `to_dict()` validates Slack's documented limits,
 so a payload that Slack would reject fails here, in tests, instead of in a user's channel.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,10 +45,13 @@ MESSAGE_CHARS = 12_000  # past this Slack collapses a message anyway; more reada
 FIELD_INLINE_MAX = 300  # longer structured values read better as their own section than as a column
 CONTEXT_TEXT_MAX = 300
 
+MARKDOWN_PAYLOAD_MAX = 12_000  # markdown blocks: cumulative characters per payload
 FEEDBACK_BLOCK = "feedback"
-FEEDBACK_UP = "feedback_up"
+FEEDBACK_UP = "feedback_up"  # the custom buttons of answers posted before native feedback buttons
 FEEDBACK_DOWN = "feedback_down"
+FEEDBACK_NATIVE = "tierwise_feedback"  # feedback_buttons; value "up:<request id>" / "down:<request id>"
 FEEDBACK_MODAL = "feedback_modal"
+STOP_ACTION = "tierwise_stop"  # the placeholder's Stop button; value: the running answer's key
 COMMENT_BLOCK = "comment"
 COMMENT_ACTION = "comment"
 PROGRESS_TEXT = "Working on it…"  # also marks placeholders, so thread history can skip them
@@ -58,6 +66,17 @@ class Message:
 
 
 # Text ------------------------------------------------------------------------------------------
+
+
+# `<@U…>`, `<!channel>`, `<!subteam^…>` and bare `@here`-style words: a zero-width space after `<`
+# (or `@`) keeps the text readable but makes it text, not a ping.
+_PING = re.compile(r"<(?=[@!])|(?<![\w<])@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+ZWSP = "\u200b"
+
+
+def neutralise(text: str) -> str:
+    """Model output must not ping anyone: mentions and broadcasts become plain text."""
+    return _PING.sub(lambda m: m.group(0) + ZWSP, text)
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
@@ -141,8 +160,44 @@ def context(texts: Iterable[str], *, markdown: bool = False) -> dict[str, Any]:
     return ContextBlock(elements=elements).to_dict()
 
 
+def markdown(text: str) -> dict[str, Any]:
+    """A markdown block (standard Markdown, rendered by Slack); pings neutralised, within the limit."""
+    return {"type": "markdown", "text": truncate(neutralise(text), MARKDOWN_PAYLOAD_MAX)}
+
+
 def feedback_block(request_id: str) -> dict[str, Any]:
-    """👍/👎 buttons; the value carries the request id, so a click needs no lookup."""
+    """Slack's native 👍/👎 (feedback_buttons in context_actions); each value carries the request id."""
+    return {
+        "type": "context_actions",
+        "block_id": FEEDBACK_BLOCK,
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": FEEDBACK_NATIVE,
+                "positive_button": {
+                    "text": {"type": "plain_text", "text": "Helpful"},
+                    "accessibility_label": "Mark this answer as helpful",
+                    "value": f"up:{request_id}",
+                },
+                "negative_button": {
+                    "text": {"type": "plain_text", "text": "Not helpful"},
+                    "accessibility_label": "Mark this answer as not helpful",
+                    "value": f"down:{request_id}",
+                },
+            }
+        ],
+    }
+
+
+def parse_feedback_value(value: str) -> tuple[int, str] | None:
+    """(score, request id) of a feedback_buttons click; None for anything else."""
+    kind, _, request_id = value.partition(":")
+    score = {"up": 1, "down": -1}.get(kind)
+    return (score, request_id) if score is not None and request_id else None
+
+
+def legacy_feedback_block(request_id: str) -> dict[str, Any]:
+    """The custom 👍/👎 buttons answers carried before feedback_buttons (still handled when clicked)."""
     return ActionsBlock(
         block_id=FEEDBACK_BLOCK,
         elements=[
@@ -157,6 +212,8 @@ def feedback_block(request_id: str) -> dict[str, Any]:
 def footer_block(reply: Reply) -> dict[str, Any]:
     """skill · tier · model · $cost · seconds, then notes and sources."""
     texts = [reply.footer(), *reply.notes]
+    if reply.status == "stopped":
+        texts.append("Stopped before the end: the answer above is partial.")
     if reply.sources:
         texts.append("Sources: " + " · ".join(reply.sources))
     return context(texts)
@@ -220,18 +277,33 @@ def reply_messages(
     """
     if reply.status == "ok" and reply.structured:
         body = structured_blocks(reply.structured)
-    elif reply.status == "ok":
-        body = [section(chunk) for chunk in split_text(to_mrkdwn(reply.text))]
+    elif reply.status in ("ok", "stopped") and reply.text.strip():
+        body = [markdown(chunk) for chunk in split_text(reply.text, MARKDOWN_PAYLOAD_MAX)]
+    elif reply.status in ("ok", "stopped"):
+        body = [section("_(the model returned an empty answer)_")]
     else:  # error / invalid: one short line with the request id, details are in the ledger
         body = [section(escape(reply.text))]
-    body = body or [section("_(the model returned an empty answer)_")]
     head = [context([asked], markdown=True)] if asked else []
     tail = [footer_block(reply)] if reply.tier else []
-    if reply.status == "ok" and reply.request_id:
+    if reply.status in ("ok", "stopped") and reply.request_id:
         tail.append(feedback_block(reply.request_id))
     return [
         Message(fallback_text(blocks), blocks) for blocks in _pack(head, body, tail, max_blocks, max_chars)
     ]
+
+
+def stream_final_blocks(reply: Reply, streamed_body: bool) -> list[dict[str, Any]]:
+    """Blocks that finish a streamed answer (chat.stopStream `blocks`, rendered under the text).
+
+    The text itself was streamed when `streamed_body`; otherwise (structured fields, an error after a
+    progress line) the body comes here. Footer and feedback always do.
+    """
+    full = reply_messages(reply, max_chars=10**9)[0].blocks if not streamed_body else []
+    tail = [footer_block(reply)] if reply.tier else []
+    if reply.status in ("ok", "stopped") and reply.request_id:
+        tail.append(feedback_block(reply.request_id))
+    body = [b for b in full if b.get("block_id") != FEEDBACK_BLOCK and b.get("type") != "context"]
+    return [*body[: MESSAGE_BLOCKS_MAX - len(tail)], *tail]
 
 
 def _pack(
@@ -263,6 +335,8 @@ def _pack(
 def block_text(block: dict[str, Any]) -> str:
     """The readable text of a block (section text and fields, context elements)."""
     parts: list[str] = []
+    if block.get("type") == "markdown":
+        parts.append(block.get("text", ""))
     if isinstance(block.get("text"), dict):
         parts.append(block["text"].get("text", ""))
     parts.extend(f.get("text", "") for f in block.get("fields") or [])
@@ -273,15 +347,19 @@ def block_text(block: dict[str, Any]) -> str:
 
 def fallback_text(blocks: Sequence[dict[str, Any]]) -> str:
     """The message's `text`: what notifications show and what thread history reads back."""
-    sections = [block_text(b) for b in blocks if b.get("type") == "section"]
+    sections = [block_text(b) for b in blocks if b.get("type") in ("section", "markdown")]
     text = "\n".join(t for t in sections if t) or "\n".join(block_text(b) for b in blocks)
     return truncate(text, FALLBACK_TEXT_MAX) or "Tierwise"
 
 
-def progress_message(asked: str | None = None) -> Message:
-    """The placeholder shown while the model works; replaced by the answer via chat.update."""
+def progress_message(asked: str | None = None, stop_key: str | None = None) -> Message:
+    """The placeholder shown while the model works; replaced by the answer via chat.update.
+    With `stop_key`, a Stop button ends the answer where it is."""
     blocks = [context([asked], markdown=True)] if asked else []
     blocks.append(context([f"⏳ {PROGRESS_TEXT}"]))
+    if stop_key:
+        stop = ButtonElement(text=PlainTextObject(text="Stop"), action_id=STOP_ACTION, value=stop_key)
+        blocks.append(ActionsBlock(block_id="stop", elements=[stop]).to_dict())
     return Message(PROGRESS_TEXT, blocks)
 
 

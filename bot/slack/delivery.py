@@ -60,10 +60,11 @@ class Progress:
     quick answers) never flash a placeholder; a slow answer replaces it via chat.update.
     """
 
-    def __init__(self, client: WebClient, target: Target, delay: float) -> None:
+    def __init__(self, client: WebClient, target: Target, delay: float, stop_key: str | None = None) -> None:
         self.client = client
         self.target = target
         self.delay = delay
+        self.stop_key = stop_key  # the placeholder offers a Stop button for this running answer
         self.placeholder_ts: str | None = None
         self._status_set = False
         self._done = False
@@ -103,7 +104,7 @@ class Progress:
         with self._lock:
             if self._done:
                 return
-            message = progress_message(self.target.asked)
+            message = progress_message(self.target.asked, self.stop_key)
             try:
                 response = self.client.chat_postMessage(
                     channel=self.target.channel,
@@ -226,6 +227,10 @@ class Courier:
             except SLACK_FAILURES as exc:
                 log.error("could not respond with the answer to request %s: %s", request_id, slack_error(exc))
                 return
+
+    def remember(self, channel: str, ts: str, request_id: str | None, thread: str | None) -> None:
+        """Note that message `ts` answers `request_id` (reactions, follow-ups, feedback)."""
+        self._remember(channel, ts, request_id, thread)
 
     def _remember(self, channel: str, ts: str, request_id: str | None, thread: str | None) -> None:
         if not request_id:

@@ -2,6 +2,9 @@
 
 Scopes and events are exactly what `bot.slack.app` uses; each scope says why, so a reviewer can
 check the request for access line by line. Without a request URL the manifest is for Socket Mode.
+
+New Slack apps get the agent messaging experience (`features.agent_view`, since 2026-06-30); installs
+made with `assistant_view` can regenerate with `legacy_assistant_view=True` until they migrate.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from bot.slack.commands import COMMAND
 # Bot scope → why Tierwise needs it.
 SCOPES: dict[str, str] = {
     "app_mentions:read": "app_mention events: @Tierwise in channels",
-    "assistant:write": "assistant.threads.setStatus: progress in assistant threads",
+    "assistant:write": "assistant.threads.setStatus/setSuggestedPrompts: loading messages, prompts",
     "channels:history": "message.channels (thread follow-ups) and conversations.replies in public channels",
     "channels:read": "conversations.info: channel names for skill channel allow-lists",
-    "chat:write": "chat.postMessage/update/delete/postEphemeral: answers, placeholders, notes, the digest",
+    "chat:write": "chat.startStream/appendStream/stopStream, postMessage/update/delete/postEphemeral",
     "commands": "slash commands and message shortcuts",
     "files:write": "files_upload_v2: the chart of the weekly digest (bot.digest)",
     "groups:history": "message.groups (thread follow-ups) and conversations.replies in private channels",
@@ -40,6 +43,10 @@ BOT_EVENTS = (
     "message.mpim",
     "reaction_added",
 )
+# assistant_view installs also need the assistant thread events (suggested prompts per thread).
+LEGACY_ASSISTANT_EVENTS = ("assistant_thread_started",)
+AGENT_DESCRIPTION_MAX = 300  # limits.json agents.manifest_agent_description_max_chars
+SUGGESTED_PROMPTS_MAX = 4  # limits.json agents.manifest_suggested_prompts_max
 DESCRIPTION = (
     "A general model at the right tier plus curated context, with the evidence to revisit each choice."
 )
@@ -55,8 +62,20 @@ def skill_commands(skills: Iterable[Skill]) -> list[Skill]:
     return [s for s in skills if s.slash != COMMAND]
 
 
+def suggested_prompts(skills: Iterable[Skill]) -> list[dict[str, str]]:
+    """One prompt per skill with an example (at most 4): the manifest's and the Messages tab's."""
+    return [
+        {"title": _short(s.name.replace("-", " ").capitalize(), 50), "message": s.examples[0]}
+        for s in skills
+        if s.examples
+    ][:SUGGESTED_PROMPTS_MAX]
+
+
 def build_manifest(
-    registry: Iterable[Skill], name: str = "Tierwise", request_url: str | None = None
+    registry: Iterable[Skill],
+    name: str = "Tierwise",
+    request_url: str | None = None,
+    legacy_assistant_view: bool = False,
 ) -> dict[str, Any]:
     """The manifest as a dict; `request_url` (HTTP mode) is the public URL of /slack/events."""
     skills = list(registry)
@@ -90,11 +109,11 @@ def build_manifest(
         for s in skills
         if s.shortcut
     ]
-    prompts = [
-        {"title": _short(s.name.replace("-", " ").capitalize(), 50), "message": s.examples[0]}
-        for s in skills
-        if s.examples
-    ][:4]
+    prompts = suggested_prompts(skills)
+    if legacy_assistant_view:
+        view_key, view = "assistant_view", {"assistant_description": _short(DESCRIPTION, 150)}
+    else:
+        view_key, view = "agent_view", {"agent_description": _short(DESCRIPTION, AGENT_DESCRIPTION_MAX)}
     features: dict[str, Any] = {
         "app_home": {
             "home_tab_enabled": True,
@@ -102,16 +121,13 @@ def build_manifest(
             "messages_tab_read_only_enabled": False,
         },
         "bot_user": {"display_name": name, "always_online": True},
-        "assistant_view": {
-            "assistant_description": _short(DESCRIPTION, 150),
-            **({"suggested_prompts": prompts} if prompts else {}),
-        },
+        view_key: {**view, **({"suggested_prompts": prompts} if prompts else {})},
         "slash_commands": commands,
     }
     if shortcuts:
         features["shortcuts"] = shortcuts
     events: dict[str, Any] = {**({"request_url": request_url} if request_url else {})}
-    events["bot_events"] = list(BOT_EVENTS)
+    events["bot_events"] = [*BOT_EVENTS, *(LEGACY_ASSISTANT_EVENTS if legacy_assistant_view else ())]
     return {
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {

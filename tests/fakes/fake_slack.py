@@ -42,6 +42,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -94,6 +95,13 @@ _MAX_UPDATE_TEXT = 4_000
 _MAX_MESSAGE_BLOCKS = 50
 _MAX_VIEW_BLOCKS = 100
 _MAX_VIEW_BYTES = 250_000
+# Streaming (fixtures/slack/limits.json "streaming", web_api/streaming_errors.json).
+_MAX_STREAM_CALL_TEXT = 12_000  # markdown_text per start/append/stop call (documented)
+_MAX_STREAM_MESSAGE_TEXT = 12_000  # cumulative per streamed message: observed msg_too_long, not documented
+_MAX_STOP_STREAM_BLOCKS = 50
+_MAX_LOADING_MESSAGES = 10
+_MAX_LOADING_MESSAGE_CHARS = 50
+_RECIPIENT_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,6 +405,7 @@ def _micros_to_ts(micros: int) -> str:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # socketserver's default backlog (5) resets connections under a burst
 
     def __init__(self, fake: FakeSlack):
         self.fake = fake
@@ -896,6 +905,9 @@ class FakeSlack:
 
         self._messages: dict[str, dict[str, dict]] = collections.defaultdict(dict)
         self._streaming: set[tuple[str, str]] = set()
+        self._stopped_by_user: set[tuple[str, str]] = set()
+        # Streams Slack refuses to start, as for Slack Connect users: recipient user id → error code.
+        self.stream_refusals: dict[str, str] = {}
         self._faults: dict[str, collections.deque[_Fault]] = collections.defaultdict(collections.deque)
         self._delays: dict[str, _Delay] = {}
         self._used_triggers: set[str] = set()
@@ -1422,6 +1434,19 @@ class FakeSlack:
                 },
             )
         self._schema_check("known_blocks_array.schema.json", blocks, "invalid_blocks", "/blocks")
+        self._check_markdown_total(blocks)
+
+    @staticmethod
+    def _check_markdown_total(blocks: list) -> None:
+        """markdown blocks: "cumulative limit of 12,000 characters" per payload (limits.json block_kit)."""
+        total = sum(
+            len(str(b.get("text") or ""))
+            for b in blocks
+            if isinstance(b, dict) and b.get("type") == "markdown"
+        )
+        if total > _MAX_STREAM_CALL_TEXT:
+            msg = f"[ERROR] markdown blocks exceed {_MAX_STREAM_CALL_TEXT} characters [json-pointer:/blocks]"
+            raise _ApiError("invalid_blocks", errors=[msg], response_metadata={"messages": [msg]})
 
     def _schema_check(self, schema_file: str, instance: Any, error: str, pointer: str) -> None:
         if not self.validate_blocks:
@@ -1608,9 +1633,58 @@ class FakeSlack:
                     text += str(chunk.get("text") or "")
         return str(text)
 
+    def _stream_call_text(self, call: Call, required: bool) -> str:
+        text = self._stream_text(call)
+        if len(str(call.params.get("markdown_text") or "")) > _MAX_STREAM_CALL_TEXT:
+            raise _ApiError(
+                "invalid_arguments",
+                response_metadata={
+                    "messages": [
+                        f"[ERROR] must be at most {_MAX_STREAM_CALL_TEXT} characters [json-pointer:/markdown_text]"
+                    ]
+                },
+            )
+        if required and not text:
+            raise _ApiError("no_text")
+        return text
+
+    def stop_stream_by_user(self, channel: str, ts: str) -> None:
+        """The user pressed stop on a streaming message: appends now fail with ``stopped_by_user``."""
+        with self._cond:
+            self._streaming.discard((channel, ts))
+            self._stopped_by_user.add((channel, ts))
+            self._cond.notify_all()
+
+    def is_streaming(self, channel: str, ts: str) -> bool:
+        with self._lock:
+            return (channel, ts) in self._streaming
+
     def _chat_start_stream(self, call: Call) -> dict:
         channel = self._channel_param(call)
         thread_ts = call.params.get("thread_ts") or None
+        if not thread_ts:  # "Streamed messages should always be replies to a user request."
+            raise _ApiError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing thread_ts"]}
+            )
+        if channel[0] in ("C", "G"):  # "Required when streaming to channels."
+            if not call.params.get("recipient_team_id"):
+                raise _ApiError("missing_recipient_team_id")
+            if not call.params.get("recipient_user_id"):
+                raise _ApiError("missing_recipient_user_id")
+        recipient = call.params.get("recipient_user_id")
+        if recipient is not None and not _RECIPIENT_USER.match(str(recipient)):
+            raise _ApiError(
+                "invalid_arguments",
+                response_metadata={
+                    "messages": [
+                        "[ERROR] input must match regex pattern: ^[UW][A-Z0-9]{2,}$ "
+                        "[json-pointer:/recipient_user_id]"
+                    ]
+                },
+            )
+        if recipient and recipient in self.stream_refusals:
+            raise _ApiError(self.stream_refusals[str(recipient)])
+        self._stream_call_text(call, required=False)
         ts = self._next_ts_locked()
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         msg = self._bot_message(ts, self._stream_text(call), None, extra)
@@ -1620,30 +1694,44 @@ class FakeSlack:
             self.assistant_status.pop((channel, thread_ts), None)
         return {"channel": channel, "ts": ts}
 
-    def _stream_target(self, call: Call) -> tuple[str, str, dict]:
+    def _stream_target(self, call: Call, appending: bool = False) -> tuple[str, str, dict]:
         channel = self._channel_param(call)
         ts = call.params.get("ts")
         msg = self._messages.get(channel, {}).get(ts) if ts else None
         if msg is None:
             raise _ApiError("message_not_found")
+        if msg.get("user") != self.bot_user_id:
+            raise _ApiError("message_not_owned_by_app")
+        if appending and (channel, ts) in self._stopped_by_user:
+            raise _ApiError("stopped_by_user")
         if (channel, ts) not in self._streaming:
             raise _ApiError("message_not_in_streaming_state")
         return channel, str(ts), msg
 
+    @staticmethod
+    def _grow_stream(msg: dict, added: str) -> None:
+        text = msg.get("text", "") + added
+        if len(text) > _MAX_STREAM_MESSAGE_TEXT:
+            raise _ApiError("msg_too_long")
+        msg["text"] = text
+
     def _chat_append_stream(self, call: Call) -> dict:
-        channel, ts, msg = self._stream_target(call)
-        added = self._stream_text(call)
-        if not added:
-            raise _ApiError("no_text")
-        msg["text"] = msg.get("text", "") + added
+        channel, ts, msg = self._stream_target(call, appending=True)
+        added = self._stream_call_text(call, required=True)
+        self._grow_stream(msg, added)
         self._cond.notify_all()
         return {"channel": channel, "ts": ts}
 
     def _chat_stop_stream(self, call: Call) -> dict:
         channel, ts, msg = self._stream_target(call)
-        msg["text"] = msg.get("text", "") + self._stream_text(call)
+        added = self._stream_call_text(call, required=False)
         blocks = self._blocks_param(call)
-        self._validate_message_blocks(blocks)
+        if blocks is not None and len(blocks) > _MAX_STOP_STREAM_BLOCKS:
+            raise _ApiError("msg_blocks_too_many")
+        if blocks is not None:
+            self._schema_check("known_blocks_array.schema.json", blocks, "invalid_blocks", "/blocks")
+            self._check_markdown_total(blocks)
+        self._grow_stream(msg, added)
         if blocks is not None:
             msg["blocks"] = blocks
         self._streaming.discard((channel, ts))
@@ -1889,6 +1977,13 @@ class FakeSlack:
         channel, thread_ts = self._assistant_thread(call)
         status = call.params.get("status")
         if status is None:
+            raise _ApiError("invalid_arguments")
+        loading = call.json_field("loading_messages") if "loading_messages" in call.params else None
+        if loading is not None and (
+            not isinstance(loading, list)
+            or not 1 <= len(loading) <= _MAX_LOADING_MESSAGES
+            or not all(isinstance(m, str) and 1 <= len(m) <= _MAX_LOADING_MESSAGE_CHARS for m in loading)
+        ):
             raise _ApiError("invalid_arguments")
         if status:
             self.assistant_status[(channel, str(thread_ts))] = str(status)

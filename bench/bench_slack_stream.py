@@ -1,0 +1,285 @@
+"""Time to first visible text: native streaming vs the placeholder-then-update path, in one run.
+
+A model that emits tokens at a fixed rate (the OpenAI-compatible fake, streaming, in a process of its
+own as a real model server would be) answers 20 concurrent mentions through the real bot (HTTP transport, bolt, engine, litellm) into the fake Slack.
+The same load runs twice: with `slack_streaming` on (chat.startStream/appendStream/stopStream) and off
+(a "Working on it…" placeholder, then chat.update). Per answer it measures, from the moment the event
+was sent:
+
+* the model's first token (the fake server's first streamed chunk) and its last one;
+* the first answer text visible in Slack (startStream with text; or the chat.update / post of the answer);
+* the end of the answer in Slack (chat.stopStream, or the update);
+* chat.appendStream calls per answer and the shortest gap between two of them.
+
+Targets (streaming): first visible text within 300 ms of the model's first token (p95); total time
+within 5% of the model's own; appends per answer within Tier 4 (100 a minute). Exits 1 if one misses.
+
+    .venv/bin/python bench/bench_slack_stream.py [--mentions 20] [--tokens 150] [--token-ms 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, post_signed  # noqa: E402
+
+FIRST_TEXT_LIMIT_MS = 300.0
+TOTAL_OVERHEAD_LIMIT = 0.05
+APPENDS_PER_MINUTE = 100  # chat.appendStream is Tier 4 (limits.json rate_limits)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def mention_body(event_id: str, channel: str, ts: str, text: str) -> dict[str, Any]:
+    event = {"type": "app_mention", "user": "UBENCH", "text": f"<@UBOT> {text}", "ts": ts, "channel": channel}
+    return {
+        "token": "verification-token",
+        "team_id": "T111",
+        "api_app_id": "A111",
+        "event": {**event, "event_ts": ts},
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(float(ts)),
+    }
+
+
+@dataclass
+class Answer:
+    model_first_ms: float
+    model_last_ms: float
+    visible_ms: float
+    done_ms: float
+    appends: int
+    min_gap_s: float | None
+
+    @property
+    def lag_ms(self) -> float:
+        return self.visible_ms - self.model_first_ms
+
+    @property
+    def overhead(self) -> float:
+        return self.done_ms / self.model_last_ms - 1
+
+
+class ModelServer:
+    """The fake OpenAI-compatible server in a child process; its timings read back over HTTP."""
+
+    def __init__(self, text: str, interval: float, chunk_chars: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.fake_openai", text, str(interval), str(chunk_chars)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+        self.requests: list[dict[str, Any]] = []
+        self.first_chunk_at: dict[int, float] = {}
+        self.last_chunk_at: dict[int, float] = {}
+
+    def refresh(self) -> None:
+        with urllib.request.urlopen(f"{self.url}/_stats", timeout=10) as response:
+            stats = json.loads(response.read())
+        self.requests = stats["requests"]
+        self.first_chunk_at = {int(k): v for k, v in stats["first_chunk_at"].items()}
+        self.last_chunk_at = {int(k): v for k, v in stats["last_chunk_at"].items()}
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def run_once(streaming: bool, mentions: int, model: ModelServer) -> list[Answer]:
+    from bot.app import build_engine
+    from bot.config import load_settings
+    from bot.llm import LLM
+    from bot.slack.app import build_app
+    from bot.slack.blocks import PROGRESS_TEXT
+    from bot.slack.server import make_http_server
+
+    tier = {"model": "openai/bench-model", "api_base": model.url, "data_boundary": "local", "max_retries": 0}
+    with tempfile.TemporaryDirectory() as data, FakeSlack() as slack:
+        settings = load_settings(
+            data_dir=data,
+            slack_bot_token=BOT_TOKEN,
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=slack.api_url,
+            slack_streaming=streaming,
+            tiers={name: tier for name in ("small", "medium", "large")},
+        )
+        engine = build_engine(settings, llm=LLM(settings.tiers), with_economics=False)
+        executor = ThreadPoolExecutor(max_workers=48, thread_name_prefix="bench-lazy")
+        app = build_app(engine, executor=executor)
+        server = make_http_server(app, "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        url = f"http://127.0.0.1:{server.port}/slack/events"
+
+        bodies, sent = [], {}
+        for i in range(mentions):
+            channel = f"C{i % 4:03d}"
+            question = f"how do I get VPN access? (question {i})"
+            ts = slack.add_message(channel, f"<@UBOT> {question}", "UBENCH")
+            bodies.append(mention_body(f"EvSTREAM{int(streaming)}{i:04d}", channel, ts, question))
+        model.refresh()
+        first_request = len(model.requests)
+
+        def deliver(body: dict[str, Any]) -> None:
+            sent[body["event"]["ts"]] = time.monotonic()
+            post_signed(url, body, SIGNING_SECRET, timeout=10)
+
+        with ThreadPoolExecutor(max_workers=mentions) as senders:
+            list(senders.map(deliver, bodies))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(engine.ledger.requests_since(_epoch())) < mentions:
+            time.sleep(0.05)
+        executor.shutdown(wait=True)
+        server.shutdown()
+        server.server_close()
+
+        model.refresh()
+        # The model request that served each question (the question text is in its prompt).
+        request_of: dict[str, int] = {}
+        for number, body in enumerate(model.requests[first_request:], start=first_request + 1):
+            prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+            for b in bodies:
+                if b["event"]["text"].split("> ", 1)[1] in prompt:
+                    request_of[b["event"]["ts"]] = number
+        thread_of: dict[str, str] = {}
+        visible: dict[str, float] = {}
+        done: dict[str, float] = {}
+        appends: dict[str, list[float]] = {}
+        for call in slack.calls:
+            if not call.ok:
+                continue
+            if call.method in ("chat.startStream", "chat.postMessage"):
+                thread = str(call.params.get("thread_ts") or call.response["ts"])
+                thread_of[call.response["ts"]] = thread
+                is_placeholder = call.params.get("text") == PROGRESS_TEXT
+                if call.method == "chat.startStream" or not is_placeholder:
+                    visible.setdefault(thread, call.at)
+                if call.method == "chat.postMessage" and not is_placeholder:
+                    done[thread] = call.at
+            elif call.method == "chat.appendStream":
+                appends.setdefault(thread_of[str(call.params["ts"])], []).append(call.at)
+            elif call.method in ("chat.update", "chat.stopStream"):
+                thread = thread_of[str(call.params["ts"])]
+                visible.setdefault(thread, call.at)
+                done[thread] = call.at
+        answers = []
+        for b in bodies:
+            ts = b["event"]["ts"]
+            number = request_of[ts]
+            gaps = [y - x for x, y in zip(appends.get(ts, []), appends.get(ts, [])[1:], strict=False)]
+            answers.append(
+                Answer(
+                    model_first_ms=(model.first_chunk_at[number] - sent[ts]) * 1000,
+                    model_last_ms=(model.last_chunk_at[number] - sent[ts]) * 1000,
+                    visible_ms=(visible[ts] - sent[ts]) * 1000,
+                    done_ms=(done[ts] - sent[ts]) * 1000,
+                    appends=len(appends.get(ts, [])),
+                    min_gap_s=min(gaps) if gaps else None,
+                )
+            )
+        return answers
+
+
+def _epoch() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def row(label: str, values: list[float], unit: str = "ms") -> str:
+    return (
+        f"{label:<44} p50 {percentile(values, 0.5):8.0f} {unit}   p95 {percentile(values, 0.95):8.0f} {unit}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--mentions", type=int, default=20)
+    parser.add_argument("--tokens", type=int, default=150, help="tokens (4 characters each) per answer")
+    parser.add_argument("--token-ms", type=float, default=20.0, help="milliseconds between tokens")
+    args = parser.parse_args()
+
+    from bot.llm import litellm_module
+
+    logging.basicConfig(level=logging.WARNING)
+    litellm_module()  # a one-time import of seconds; not what this measures
+    text = " ".join(f"w{i:03d}" for i in range(args.tokens))  # distinct words: litellm rejects loops
+    model = ModelServer(text, args.token_ms / 1000, 5)
+    try:
+        for name in ("stream", "update"):  # warm-up: first-use costs (imports, pack indexes) are not measured
+            run_once(name == "stream", 2, model)
+        results, cpu = {}, {}
+        for name in ("stream", "update"):
+            before = time.process_time()
+            results[name] = run_once(name == "stream", args.mentions, model)
+            cpu[name] = time.process_time() - before
+    finally:
+        model.close()
+
+    seconds = args.tokens * args.token_ms / 1000
+    print(
+        f"{args.mentions} concurrent mentions; the model streams {args.tokens} tokens, one every "
+        f"{args.token_ms:.0f} ms (~{seconds:.1f} s per answer)\n"
+    )
+    for name, title in (("stream", "native stream"), ("update", "placeholder, then chat.update (old)")):
+        answers = results[name]
+        print(f"[{title}]  (bot process CPU for the round: {cpu[name]:.1f} s)")
+        print(row("model first token (from the event)", [a.model_first_ms for a in answers]))
+        print(row("first answer text visible in Slack", [a.visible_ms for a in answers]))
+        print(row("  visible minus model first token", [a.lag_ms for a in answers]))
+        print(row("model last token", [a.model_last_ms for a in answers]))
+        print(row("answer complete in Slack", [a.done_ms for a in answers]))
+        print(row("  total over the model's own (%)", [100 * a.overhead for a in answers], "%"))
+        if name == "stream":
+            counts = [float(a.appends) for a in answers]
+            gaps = [a.min_gap_s for a in answers if a.min_gap_s is not None]
+            print(row("appendStream calls per answer", counts, "  "))
+            if gaps:
+                print(
+                    f"{'shortest gap between appends (one answer)':<44} {min(gaps):.2f} s = "
+                    f"{60 / min(gaps):.0f} a minute (Tier 4: {APPENDS_PER_MINUTE})"
+                )
+        print()
+
+    stream = results["stream"]
+    failures = []
+    lag = percentile([a.lag_ms for a in stream], 0.95)
+    if lag > FIRST_TEXT_LIMIT_MS:
+        failures.append(f"p95 first visible text {lag:.0f} ms after the model's first token (limit 300)")
+    over = percentile([a.overhead for a in stream], 0.95)
+    if over > TOTAL_OVERHEAD_LIMIT:
+        failures.append(f"p95 total time {100 * over:.1f}% over the model's own (limit 5%)")
+    gaps = [a.min_gap_s for a in stream if a.min_gap_s is not None]
+    if gaps and 60 / min(gaps) > APPENDS_PER_MINUTE:
+        failures.append(f"appends at {60 / min(gaps):.0f} a minute in one answer (Tier 4: 100)")
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    print("PASS" if not failures else "FAILED")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
