@@ -15,7 +15,8 @@ from bot.ladder import Ladder
 from bot.config import Settings
 from bot.ledger.models import RequestRow, new_id
 from bot.llm import LLM, CallResult, ModelCallError, short_error
-from bot.packs import Pack, builtin_packs_dir, load_packs, select_context
+from bot import grounding, model_queue
+from bot.packs import Citation, Pack, TieredSelection, builtin_packs_dir, load_packs, select_tiered
 from bot.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, parse_output, trim_text
 from bot.routing import Route, Router
 from bot.skills import InputError, Registry, Skill, load_registry
@@ -65,6 +66,8 @@ class Reply:
     notes: list[str] = field(default_factory=list)
     escalated: bool = False
     pack_hash: str | None = None
+    citations: tuple[Citation, ...] = ()  # the document sections the answer was given
+    embedded: bool = False  # answered by the small built-in model
 
     @property
     def ok(self) -> bool:
@@ -274,8 +277,18 @@ class Engine:
             tier = decision.tier
         base.route_reason = f"{routed.reason}; tier {tier} ({why})"[:500]
 
-        parts, selection_sources, pack_hash = self._prompt(skill, tier, text, req.history, notes)
+        parts, selection, pack_hash = self._prompt(skill, tier, text, req.history, notes)
         base.pack_hash = pack_hash
+        # The small built-in model invents rather than admit a gap, so on its tiers an unrelated question
+        # is answered here; a follow-up ("and in Paris?") leans on the thread, not on its own words.
+        if (
+            skill.cite_sources
+            and selection is not None
+            and self.settings.tiers[tier].embedded
+            and not req.history
+            and not grounding.covered(selection)
+        ):
+            return self._not_covered(base, skill, tier, selection, notes)
         attempt = self._attempt(skill, tier, parts, base)
         attempts = [attempt]
         if skill.structured and attempt.problem and attempt.result is not None and req.allow_escalation:
@@ -294,7 +307,10 @@ class Engine:
                 self.ledger.record(second.row)
         else:
             self.ledger.record(attempt.row)
-        reply = self._reply(skill, attempts, notes, selection_sources)
+        reply = self._reply(skill, attempts, notes, selection.sources if selection else ())
+        if reply.ok and selection is not None and len(attempts) == 1:
+            reply.citations = selection.citations
+        reply.embedded = bool(reply.tier) and self.settings.tiers[reply.tier or ""].embedded
         for hook in self.after_reply:
             try:
                 hook(req, skill, parts, reply, attempts[-1].row)
@@ -307,9 +323,30 @@ class Engine:
         self.ledger.record(base)
         return Reply(text=message, status="refused", skill=base.skill, request_id=base.id, tier=tier)
 
+    def _not_covered(
+        self, base: RequestRow, skill: Skill, tier: str, selection: TieredSelection, notes: list[str]
+    ) -> Reply:
+        """Nothing in the packs answers this: say so with the closest documents; no model call."""
+        base.tier, base.status = tier, "ok"
+        base.model_requested = self.settings.tiers[tier].model
+        base.response = grounding.not_covered_text(skill.packs, selection.closest)
+        base.notes = f"not covered by the packs (coverage {selection.coverage:.2f})"
+        self.ledger.record(base)
+        return Reply(
+            text=base.response,
+            status="ok",
+            skill=skill.name,
+            request_id=base.id,
+            tier=tier,
+            model="-",
+            route_reason=base.route_reason,
+            notes=notes,
+            pack_hash=base.pack_hash,
+        )
+
     def _prompt(
         self, skill: Skill, tier: str, text: str, history: list[dict[str, str]], notes: list[str]
-    ) -> tuple[PromptParts, tuple[str, ...], str | None]:
+    ) -> tuple[PromptParts, TieredSelection | None, str | None]:
         count = self.llm.counter(tier)
         window = self.settings.tiers[tier].context_window or 8192
         input_budget = min(self.settings.max_input_tokens, max(256, window // 2))
@@ -338,11 +375,18 @@ class Engine:
         )
         if skill.output is not None:
             fixed += count(build_parts(skill, "", "").output_contract)
-        budget = max(0, min(skill.context_budget, window - fixed))
-        selection = select_context(packs, text, budget, count, self.settings.cache_dir) if packs else None
+        limits = self.settings.tiers[tier].context_limits
+        budget = max(0, min(skill.context_budget, limits.tokens, window - fixed))
+        selection = (
+            select_tiered(
+                packs, text, budget, count, self.settings.cache_dir, limits.chunks, limits.always_share
+            )
+            if packs
+            else None
+        )
         parts = build_parts(skill, text, selection.text if selection else "", kept, tuple(notes))
         pack_hash = ",".join(f"{p.name}@{p.hash}" for p in packs) or None
-        return parts, (selection.sources if selection else ()), pack_hash
+        return parts, selection, pack_hash
 
     def _attempt(self, skill: Skill, tier: str, parts: PromptParts, base: RequestRow) -> Attempt:
         row = _copy_row(base, tier=tier, model_requested=self.settings.tiers[tier].model)
@@ -363,12 +407,15 @@ class Engine:
         self, row: RequestRow, tier: str, messages: list[dict[str, Any]], max_tokens: int
     ) -> tuple[CallResult | None, str | None]:
         """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure."""
-        try:
-            result = self.llm.complete(tier, messages, max_tokens)
-        except ModelCallError as exc:
-            row.status, row.error = "error", f"{exc.kind}: {exc.message}"
-            row.latency_ms = round(exc.latency_s * 1000)
-            return None, exc.kind
+        with model_queue.watching() as watch:  # the wait for the embedded model, if any
+            try:
+                result = self.llm.complete(tier, messages, max_tokens)
+            except ModelCallError as exc:
+                row.status, row.error = "error", f"{exc.kind}: {exc.message}"
+                row.latency_ms = round(exc.latency_s * 1000)
+                row.queue_ms = round(watch.waited_s * 1000)
+                return None, exc.kind
+        row.queue_ms = round(watch.waited_s * 1000)  # already inside latency_ms: the call waited
         row.model_used = result.model_used
         row.prompt_tokens, row.completion_tokens = result.prompt_tokens, result.completion_tokens
         row.cached_tokens, row.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens

@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.model_queue import ModelQueue
+from bot.repetition import cut_repetition, cut_unfinished, loop_start
+
 PROVIDER = "tierwise-local"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 N_CTX = 8192  # SmolLM2's own window
@@ -50,7 +53,33 @@ def available() -> bool:
 
 _model: Any = None
 _load_lock = threading.Lock()
-_call_lock = threading.Lock()  # a llama.cpp context is not safe to use from two threads at once
+# A llama.cpp context is not safe to use from two threads at once: callers queue, in order, and hear
+# their position (bot.model_queue).
+QUEUE = ModelQueue()
+
+# Generation that does not loop: a firm repeat penalty over a long window, stops at the chat
+# template's end and at a new turn the model starts writing for itself, and a check every few
+# tokens that ends generation as soon as the answer starts repeating (cut_repetition trims it).
+REPEAT_PENALTY = 1.3
+REPEAT_LAST_N = 256
+STOP = ["<|im_end|>", "<|im_start|>", "<|endoftext|>", "\nUser:", "\nQuestion:", "\n\n\n"]
+LOOP_CHECK_EVERY = 12
+
+
+def loop_stopper(model: Any) -> Any:
+    """A llama.cpp stopping criterion: True once the generated text starts repeating itself."""
+    state: dict[str, int] = {}
+
+    def stop(input_ids: Any, logits: Any) -> bool:
+        n = len(input_ids)
+        state.setdefault("prompt", n - 1)
+        generated = n - state["prompt"]
+        if generated % LOOP_CHECK_EVERY:
+            return False
+        text = model.detokenize(list(input_ids[state["prompt"] :])).decode("utf-8", "ignore")
+        return loop_start(text) is not None
+
+    return stop
 
 
 def get_model() -> Any:
@@ -71,6 +100,7 @@ def get_model() -> Any:
                 # OpenMP threads spin: more threads than free cores makes llama.cpp crawl. Override if busy.
                 n_threads=int(os.environ.get("TIERWISE_EMBEDDED_THREADS", "0"))
                 or max(1, min(4, os.cpu_count() or 1)),
+                last_n_tokens_size=REPEAT_LAST_N,  # the repeat penalty's window
                 verbose=False,
             )
     return _model
@@ -78,15 +108,25 @@ def get_model() -> Any:
 
 def chat(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> dict[str, Any]:
     model = get_model()
-    # A small model loops on long generations; a mild repeat penalty keeps it readable.
-    with _call_lock:
-        return model.create_chat_completion(
+    import llama_cpp
+
+    with QUEUE.turn():
+        out = model.create_chat_completion(
             messages=messages,
             max_tokens=max_tokens,
             temperature=temperature,
-            repeat_penalty=1.15,
+            repeat_penalty=REPEAT_PENALTY,
+            stop=STOP,
+            stopping_criteria=llama_cpp.StoppingCriteriaList([loop_stopper(model)]),
             seed=1234,
         )
+    choice = out["choices"][0]
+    text = choice["message"].get("content") or ""
+    text, looped = cut_repetition(text)
+    if not looped and choice.get("finish_reason") == "length":
+        text = cut_unfinished(text)
+    choice["message"]["content"] = text.strip()
+    return out
 
 
 def make_handler() -> Any:

@@ -15,11 +15,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
+from bot import grounding, model_queue
 from bot.engine import Reply, Request
 from bot.ledger.store import UnknownRequest
 from bot.slack import commands
@@ -108,6 +110,7 @@ class SlackBot:
         self.restricted = any(engine.channels_for(s) for s in engine.registry)
         self._channels = TTLCache(CACHE_SECONDS)
         self._users = TTLCache(CACHE_SECONDS)
+        self._labelled: set[tuple[str, str]] = set()
 
     def register(self, app: App) -> None:
         """Listeners for exactly what the manifest subscribes to (bot.slack.manifest)."""
@@ -210,7 +213,8 @@ class SlackBot:
         progress = Progress(self.client, target, self.progress_delay)
         progress.start()
         try:
-            reply = self.engine.handle(request)
+            with model_queue.watching(progress.queued):  # "2 questions ahead of yours"
+                reply = self.engine.handle(request)
         except Exception:  # a bug or the ledger down: one line for the user, the trace in the log
             ref = uuid.uuid4().hex[:8]
             log.exception(
@@ -224,7 +228,18 @@ class SlackBot:
             reply.skill,
             reply.status,
         )
+        if reply.ok and reply.embedded and self.first_embedded_answer(target, request):
+            target = replace(target, label=grounding.EMBEDDED_LABEL)
         self.courier.deliver(reply, target, progress)
+
+    def first_embedded_answer(self, target: Target, request: Request) -> bool:
+        """The built-in model's label goes on the first answer of a thread (of a DM, per process)."""
+        if target.thread_ts:
+            return not self.ledger.bot_answered_thread(target.channel, target.thread_ts)
+        key = (target.channel, request.user)
+        first = key not in self._labelled
+        self._labelled.add(key)
+        return first
 
     def thread_history(
         self, channel: str, thread_ts: str, before_ts: str, context: BoltContext

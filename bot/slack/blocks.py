@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.grounding import source_lines
 from bot.slack.mrkdwn import escape, to_mrkdwn
 
 if TYPE_CHECKING:
@@ -155,11 +156,25 @@ def feedback_block(request_id: str) -> dict[str, Any]:
 
 
 def footer_block(reply: Reply) -> dict[str, Any]:
-    """skill · tier · model · $cost · seconds, then notes and sources."""
+    """skill · tier · model · $cost · seconds, then notes and sources (unless listed with links)."""
     texts = [reply.footer(), *reply.notes]
-    if reply.sources:
+    if reply.sources and not reply.citations:
         texts.append("Sources: " + " · ".join(reply.sources))
     return context(texts)
+
+
+def sources_block(reply: Reply) -> dict[str, Any] | None:
+    """The documents and sections the answer was given: title › section (path), a link when the
+    pack declares a base URL."""
+    if not reply.citations:
+        return None
+    items = []
+    for line in source_lines(reply.citations):
+        label, _, rest = line.partition(" — ")
+        path, _, url = rest.partition(" <")
+        shown = f"<{url.rstrip('>')}|{escape(label)}>" if url else escape(label)
+        items.append(f"{shown} (`{escape(path)}`)")
+    return context([truncate("*Sources:* " + " · ".join(items), 3000)], markdown=True)
 
 
 def structured_blocks(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -212,11 +227,12 @@ def reply_messages(
     asked: str | None = None,
     max_blocks: int = MESSAGE_BLOCKS_MAX,
     max_chars: int = MESSAGE_CHARS,
+    label: str | None = None,
 ) -> list[Message]:
     """The answer as one or more messages: body sections, then the footer and 👍/👎 on the last one.
 
     `asked` (mrkdwn) heads the first message when the question is not visible above it
-    (slash commands, shortcuts).
+    (slash commands, shortcuts). `label` (the built-in model's one line) goes under the answer.
     """
     if reply.status == "ok" and reply.structured:
         body = structured_blocks(reply.structured)
@@ -226,7 +242,11 @@ def reply_messages(
         body = [section(escape(reply.text))]
     body = body or [section("_(the model returned an empty answer)_")]
     head = [context([asked], markdown=True)] if asked else []
-    tail = [footer_block(reply)] if reply.tier else []
+    sources = sources_block(reply) if reply.status == "ok" else None
+    tail = [sources] if sources else []
+    if label:
+        tail.append(context([f"ⓘ {label}"]))
+    tail += [footer_block(reply)] if reply.tier else []
     if reply.status == "ok" and reply.request_id:
         tail.append(feedback_block(reply.request_id))
     return [
@@ -278,11 +298,13 @@ def fallback_text(blocks: Sequence[dict[str, Any]]) -> str:
     return truncate(text, FALLBACK_TEXT_MAX) or "Tierwise"
 
 
-def progress_message(asked: str | None = None) -> Message:
-    """The placeholder shown while the model works; replaced by the answer via chat.update."""
+def progress_message(asked: str | None = None, status: str | None = None) -> Message:
+    """The placeholder shown while the model works; replaced by the answer via chat.update.
+    `status` says more (a queue position); the text still ends with PROGRESS_TEXT, which marks it."""
     blocks = [context([asked], markdown=True)] if asked else []
-    blocks.append(context([f"⏳ {PROGRESS_TEXT}"]))
-    return Message(PROGRESS_TEXT, blocks)
+    line = f"{status}. {PROGRESS_TEXT}" if status else PROGRESS_TEXT
+    blocks.append(context([f"⏳ {line}"]))
+    return Message(line, blocks)
 
 
 def asked_line(user: str, what: str, text: str = "") -> str:
