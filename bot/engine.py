@@ -11,12 +11,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.ladder import Ladder
+from bot import grounding, model_queue
 from bot.config import Settings
+from bot.ladder import Ladder
 from bot.ledger.models import RequestRow, new_id
 from bot.llm import LLM, CallResult, ModelCallError, short_error
-from bot import grounding, model_queue
-from bot.packs import Citation, Pack, TieredSelection, builtin_packs_dir, load_packs, select_tiered
+from bot.packs import (
+    Citation,
+    Pack,
+    TieredSelection,
+    builtin_packs_dir,
+    load_packs,
+    oversized_always,
+    select_tiered,
+)
 from bot.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, parse_output, trim_text
 from bot.routing import Route, Router
 from bot.skills import InputError, Registry, Skill, load_registry
@@ -191,6 +199,14 @@ class Engine:
 
     def next_tier(self, skill: Skill, tier: str) -> str | None:
         return self.ladder.stronger(tier, self.is_sensitive(skill))
+
+    def context_warnings(self) -> list[str]:
+        """Always-included documents larger than a tier's whole context budget (said at start)."""
+        used = sorted({p for s in self.registry for p in s.packs})
+        budgets = {name: conf.context_limits.tokens for name, conf in self.settings.tiers.items()}
+        return oversized_always(
+            [self.packs[p] for p in used], budgets, lambda tier, text: self.llm.counter(tier)(text)
+        )
 
     def channels_for(self, skill: Skill) -> list[str]:
         conf = self.settings.skill_settings(skill.name).channels

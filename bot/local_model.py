@@ -11,6 +11,7 @@ import importlib.util
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,22 +67,6 @@ STOP = ["<|im_end|>", "<|im_start|>", "<|endoftext|>", "\nUser:", "\nQuestion:",
 LOOP_CHECK_EVERY = 12
 
 
-def loop_stopper(model: Any) -> Any:
-    """A llama.cpp stopping criterion: True once the generated text starts repeating itself."""
-    state: dict[str, int] = {}
-
-    def stop(input_ids: Any, logits: Any) -> bool:
-        n = len(input_ids)
-        state.setdefault("prompt", n - 1)
-        generated = n - state["prompt"]
-        if generated % LOOP_CHECK_EVERY:
-            return False
-        text = model.detokenize(list(input_ids[state["prompt"] :])).decode("utf-8", "ignore")
-        return loop_start(text) is not None
-
-    return stop
-
-
 def get_model() -> Any:
     """Load once per process."""
     global _model
@@ -106,7 +91,39 @@ def get_model() -> Any:
     return _model
 
 
-def chat(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> dict[str, Any]:
+def loop_stopper(model: Any, on_first_token: Callable[[], None] | None = None) -> Any:
+    """A llama.cpp logits processor that ends generation once the text starts repeating: from then
+    on only the end-of-turn token can be sampled. (create_chat_completion takes no stopping
+    criteria; a logits processor runs before every token.) `on_first_token` marks the prompt read."""
+    state: dict[str, int] = {}
+    eos = model.token_eos()
+
+    def process(input_ids: Any, scores: Any) -> Any:
+        n = len(input_ids)
+        if "prompt" not in state:
+            state["prompt"] = n
+            if on_first_token is not None:
+                on_first_token()
+        generated = n - state["prompt"]
+        if state.get("stop") or (generated and generated % LOOP_CHECK_EVERY == 0 and _loops(input_ids)):
+            state["stop"] = 1
+            scores[:] = -float("inf")
+            scores[eos] = 0.0
+        return scores
+
+    def _loops(input_ids: Any) -> bool:
+        text = model.detokenize(list(input_ids[state["prompt"] :])).decode("utf-8", "ignore")
+        return loop_start(text) is not None
+
+    return process
+
+
+def chat(
+    messages: list[dict[str, Any]],
+    max_tokens: int,
+    temperature: float,
+    on_first_token: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     model = get_model()
     import llama_cpp
 
@@ -117,7 +134,7 @@ def chat(messages: list[dict[str, Any]], max_tokens: int, temperature: float) ->
             temperature=temperature,
             repeat_penalty=REPEAT_PENALTY,
             stop=STOP,
-            stopping_criteria=llama_cpp.StoppingCriteriaList([loop_stopper(model)]),
+            logits_processor=llama_cpp.LogitsProcessorList([loop_stopper(model, on_first_token)]),
             seed=1234,
         )
     choice = out["choices"][0]

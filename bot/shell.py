@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot import model_queue
 from bot.engine import Engine, Reply, Request
+from bot.grounding import EMBEDDED_LABEL, sources_text
 from bot.ledger.models import utcnow
 
 HELP = (
@@ -25,6 +27,8 @@ class Shell:
     last: Reply | None = None
     history: list[dict[str, str]] = field(default_factory=list)
     history_turns: int = 3
+    notify: Callable[[str], None] | None = None  # shows the queue position while a question waits
+    labelled: bool = False  # the built-in model's label: once per session
 
     def handle_line(self, line: str) -> str | None:
         """One console line in, the text to show out (None means: leave)."""
@@ -46,23 +50,30 @@ class Shell:
         if line.startswith("/"):
             name, _, rest = line[1:].partition(" ")
             skill, text = name, rest
-        reply = self.engine.handle(
-            Request(
-                text=text,
-                source="shell",
-                user=self.user,
-                skill=skill,
-                explicit_via="shell command",
-                history=list(self.history),
+        with model_queue.watching(self._queued):
+            reply = self.engine.handle(
+                Request(
+                    text=text,
+                    source="shell",
+                    user=self.user,
+                    skill=skill,
+                    explicit_via="shell command",
+                    history=list(self.history),
+                )
             )
-        )
+        label = reply.ok and reply.embedded and not self.labelled
+        self.labelled = self.labelled or label
         if reply.status == "ok":
             self.last = reply
             self.history.extend(
                 [{"role": "user", "content": text}, {"role": "assistant", "content": reply.text}]
             )
             self.history = self.history[-2 * self.history_turns :]
-        return format_reply(reply)
+        return format_reply(reply, label=label)
+
+    def _queued(self, ahead: int) -> None:
+        if ahead and self.notify is not None:
+            self.notify(f"({model_queue.position_text(ahead)}: waiting for the built-in model…)")
 
     def _rate(self, score: int, comment: str | None) -> str:
         if self.last is None or self.last.request_id is None:
@@ -83,6 +94,7 @@ class Shell:
         return "\n".join(lines)
 
     def run(self, read: Callable[[str], str] = input, write: Callable[[str], None] = print) -> None:
+        self.notify = write
         write(HELP)
         while True:
             try:
@@ -97,10 +109,14 @@ class Shell:
                 write(out)
 
 
-def format_reply(reply: Reply) -> str:
+def format_reply(reply: Reply, label: bool = False) -> str:
     if reply.status != "ok":
         return reply.text
     lines = [reply.text]
+    if reply.citations:
+        lines.append(sources_text(reply.citations))
+    if label:
+        lines.append(f"ⓘ {EMBEDDED_LABEL}")
     lines.extend(f"note: {n}" for n in reply.notes)
     lines.append(f"— {reply.footer()} · request {reply.request_id}")
     return "\n".join(lines)
