@@ -517,11 +517,39 @@ def _trim_lines(text: str, budget: int, count: TokenCounter) -> str:
     kept: list[str] = []
     for line in lines:
         if count("\n".join([*kept, line])) > budget:
-            if not kept:  # the first line alone is too long: cut it by words
-                return _trim_to(line, budget, count)
-            break
+            # This line does not fit whole: keep the words of it that do.
+            head = "\n".join(kept)
+            rest = budget - (count(head + "\n") if kept else 0)
+            part = _trim_to(line, rest, count) if rest > 0 else ""
+            return f"{head}\n{part}" if kept and part else (head or part)
         kept.append(line)
     return "\n".join(kept)
+
+
+# Words that shape a question but say nothing about its topic (bm25s's stopwords keep them).
+QUESTION_WORDS = frozenset(
+    [
+        "how",
+        "what",
+        "who",
+        "whom",
+        "when",
+        "where",
+        "why",
+        "which",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "get",
+        "i",
+        "my",
+        "me",
+        "we",
+        "our",
+    ]
+)
 
 
 def _always_excerpt(
@@ -535,12 +563,22 @@ def _always_excerpt(
     sections = chunk_document(doc)
     if not sections:
         return None
-    terms = set(_terms(query))
-    scored = sorted(
-        range(len(sections)),
-        # Most shared query terms first; ties keep document order, so the opening (a summary) leads.
-        key=lambda i: (-len(terms & set(_terms(f"{sections[i].heading}\n{sections[i].text}"))), i),
-    )
+    terms = set(_terms(query)) - QUESTION_WORDS
+    n, freq = _doc_freq(pack)
+
+    def score(i: int) -> float:
+        inside = set(_terms(f"{sections[i].heading}\n{sections[i].text}"))
+        return sum(math.log((n + 1) / (freq.get(t, 0) + 0.5)) for t in terms & inside)
+
+    # Most related first; ties keep document order, so the opening (usually a summary) leads.
+    scored = sorted(range(len(sections)), key=lambda i: (-score(i), i))
+    best = sections[scored[0]]
+    if count(best.render() + SEPARATOR) > cap:
+        # The most related section, cut at a line, beats a less related one that happens to fit.
+        text = _trim_lines(best.render(), cap - count(SEPARATOR) - 2, count)
+        if count(text) < 12 or "\n" not in text:  # only the header line left: not worth sending
+            return None
+        return text, best.heading
     chosen: list[int] = []
     used = 0
     for i in scored:
@@ -548,12 +586,6 @@ def _always_excerpt(
         if used + cost <= cap:
             chosen.append(i)
             used += cost
-    if not chosen:
-        best = sections[scored[0]]
-        text = _trim_lines(best.render(), cap - count(SEPARATOR) - 2, count)
-        if count(text) < 12 or "\n" not in text:  # only the header line left: not worth sending
-            return None
-        return text, best.heading
     chosen.sort()
     text = SEPARATOR.join(sections[i].render() for i in chosen)
     return text, " · ".join(sections[i].heading for i in chosen)
