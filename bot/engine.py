@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HISTORY_BUDGET = 1500
+COMPACT_ANSWER_TOKENS = 200
 PROMPT_MARGIN = 64
 
 
@@ -400,13 +401,18 @@ class Engine:
             if packs
             else None
         )
-        parts = build_parts(skill, text, selection.text if selection else "", kept, tuple(notes))
+        compact = self.settings.tiers[tier].embedded and skill.cite_sources and skill.output is None
+        parts = build_parts(
+            skill, text, selection.text if selection else "", kept, tuple(notes), compact=compact
+        )
         pack_hash = ",".join(f"{p.name}@{p.hash}" for p in packs) or None
         return parts, selection, pack_hash
 
     def _attempt(self, skill: Skill, tier: str, parts: PromptParts, base: RequestRow) -> Attempt:
         row = _copy_row(base, tier=tier, model_requested=self.settings.tiers[tier].model)
-        result, failure = self._call(row, tier, parts.messages(), skill.max_output_tokens)
+        # The tiny-model layout also keeps answers short: a 135M model's extra tokens are where it drifts.
+        max_tokens = min(skill.max_output_tokens, COMPACT_ANSWER_TOKENS) if parts.context_in_user else None
+        result, failure = self._call(row, tier, parts.messages(), max_tokens or skill.max_output_tokens)
         if result is None:
             return Attempt(row, None, problem=short_error(failure or "error"))
         structured = None

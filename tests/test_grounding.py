@@ -132,9 +132,21 @@ def test_waiters_hear_their_position_in_arrival_order() -> None:
             a_in.set()
             release.wait(5)
 
+    c_heard_one = threading.Event()
+
+    def hear(name: str) -> Any:
+        def on_position(ahead: int) -> None:
+            heard[name].append(ahead)
+            if name == "c" and ahead == 1:
+                c_heard_one.set()
+
+        return on_position
+
     def waiter(name: str) -> None:
-        with model_queue.watching(heard[name].append) as watch, queue.turn():
+        with model_queue.watching(hear(name)) as watch, queue.turn():
             order.append(name)
+            if name == "b":  # hold the turn until c has seen itself move up
+                c_heard_one.wait(5)
         assert watch.waited_s > 0
 
     a = threading.Thread(target=first)
@@ -267,6 +279,10 @@ def test_ask_reply_carries_citations_and_the_embedded_flag(engine: Any, script: 
     assert reply.embedded
     assert reply.citations[0].doc == "it/vpn-access.md"
     assert reply.citations[0].section == "How to get VPN (ZPA) access"
-    system = script.calls[0][1][0]["content"]
-    assert "click **Request app**" in system
-    assert "Larkspur Systems is a B2B SaaS company" not in system  # not the whole always-included doc
+    system, user = (m["content"] for m in script.calls[0][1])
+    # The tiny-model layout: the excerpt right above the question, instructions in the system message.
+    assert user.startswith("Excerpt:\n[it/vpn-access.md — VPN and private access (Zscaler ZPA) › How to get")
+    assert "click **Request app**" in user
+    assert user.endswith("\n\nQuestion: How do I get VPN access?")
+    assert system.startswith("You are Tierwise") and "Sources:" not in system
+    assert "Larkspur Systems is a B2B SaaS company" not in user  # not the whole always-included doc
