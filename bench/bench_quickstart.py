@@ -90,7 +90,7 @@ def main() -> None:
     os.environ["TIERWISE_DATA_DIR"] = tmp
     from bot import grounding
     from bot.config import load_settings
-    from bot.engine import PROMPT_MARGIN, Engine
+    from bot.engine import COMPACT_ANSWER_TOKENS, PROMPT_MARGIN, Engine
     from bot.evals.facts import key_fact_recall, right_source
     from bot.evals.runner import evals_dir, load_cases
     from bot.local_model import get_model
@@ -113,7 +113,9 @@ def main() -> None:
     get_model()
     load_s = time.perf_counter() - started
     print(f"model loaded in {load_s:.1f}s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{len(chosen)} questions, up to {max_tokens} answer tokens each\n")
+    print(
+        f"{len(chosen)} questions; answers up to {max_tokens} tokens (old), as the engine caps them (new)\n"
+    )
 
     def old_prompt(question: str) -> tuple[list[dict[str, str]], list[str]]:
         # The engine before issue 14: the skill's whole budget, always-included documents first.
@@ -132,25 +134,27 @@ def main() -> None:
         sel = select_context(packs, question, budget, count, engine.settings.cache_dir)
         return build_parts(skill, question, sel.text).messages(), [s for s in sel.sources if s not in always]
 
-    def new_prompt(question: str) -> tuple[list[dict[str, str]] | None, list[str], str]:
+    def new_prompt(question: str) -> tuple[list[dict[str, str]] | None, list[str], str, int]:
         parts, sel, _ = engine._prompt(skill, tier, question, [], [])
         assert sel is not None
         if not grounding.covered(sel):
-            return None, [], grounding.not_covered_text(skill.packs, sel.closest)
-        return parts.messages(), [c.doc for c in sel.citations if c.doc not in always], ""
+            return None, [], grounding.not_covered_text(skill.packs, sel.closest), 0
+        # The engine's own answer cap for the tiny-model layout.
+        tokens = min(max_tokens, COMPACT_ANSWER_TOKENS) if parts.context_in_user else max_tokens
+        return parts.messages(), [c.doc for c in sel.citations if c.doc not in always], "", tokens
 
     runs: dict[str, list[Run]] = {"old": [], "new": []}
     for case in chosen:
         for mode in ("old", "new"):
             if mode == "old":
                 messages, cited = old_prompt(case.input)
-                canned = ""
+                canned, tokens = "", max_tokens
             else:
-                messages, cited, canned = new_prompt(case.input)
+                messages, cited, canned, tokens = new_prompt(case.input)
             if messages is None:
                 run = Run(case.id, 0.0, 0.0, 0, 0.0, False, canned)
             else:
-                out, ttft, total = generate(messages, max_tokens, old=mode == "old")
+                out, ttft, total = generate(messages, tokens, old=mode == "old")
                 text = out["choices"][0]["message"]["content"] or ""
                 run = Run(case.id, ttft, total, int(out["usage"]["prompt_tokens"]), 0.0, False, text)
             run.recall = key_fact_recall(run.text, case.key_facts) or 0.0
