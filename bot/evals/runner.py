@@ -87,9 +87,14 @@ class RunSummary:
             "mean_cost_usd": self.mean_cost_usd,
             "judge_cost_usd": self.judge_cost_usd,
             "p50_latency_ms": self.p50_latency_ms,
-            "key_fact_recall": _round(self.key_fact_recall),
-            "right_source_rate": _round(self.right_source_rate),
             "failed_cases": [o.case.id for o in self.outcomes if not o.passed],
+            # Deterministic grounding scores, for sets whose cases list key facts / sources.
+            **({"key_fact_recall": _round(self.key_fact_recall)} if self.key_fact_recall is not None else {}),
+            **(
+                {"right_source_rate": _round(self.right_source_rate)}
+                if self.right_source_rate is not None
+                else {}
+            ),
         }
 
 
