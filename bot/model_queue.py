@@ -45,7 +45,7 @@ def watching(on_position: PositionCallback | None = None) -> Iterator[Watch]:
 
 
 def position_text(ahead: int) -> str:
-    """"2 questions ahead of yours" (the Slack placeholder and the shell say it the same way)."""
+    """The position as people read it: "2 questions ahead of yours" (Slack and the shell alike)."""
     return f"{ahead} question{'s' if ahead != 1 else ''} ahead of yours"
 
 
