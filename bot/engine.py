@@ -296,6 +296,10 @@ class Engine:
 
         parts, selection, pack_hash = self._prompt(skill, tier, text, req.history, notes)
         base.pack_hash = pack_hash
+        if selection is not None and selection.citations:  # which sections the answer was given
+            base.notes = "context: " + " | ".join(
+                f"{c.doc} › {c.section}" if c.section else c.doc for c in selection.citations
+            )
         # The small built-in model invents rather than admit a gap, so on its tiers an unrelated question
         # is answered here; a follow-up ("and in Paris?") leans on the thread, not on its own words.
         if (

@@ -277,6 +277,9 @@ def test_ask_reply_carries_citations_and_the_embedded_flag(engine: Any, script: 
     script.on("small", "Request Zscaler Private Access in Okta.")
     reply = engine.handle(Request(text="How do I get VPN access?", skill="ask"))
     assert reply.embedded
+    row = engine.ledger.get_request(reply.request_id)
+    assert row is not None and row.notes is not None
+    assert row.notes.startswith("context: it/vpn-access.md › How to get VPN (ZPA) access | about-larkspur.md")
     assert reply.citations[0].doc == "it/vpn-access.md"
     assert reply.citations[0].section == "How to get VPN (ZPA) access"
     system, user = (m["content"] for m in script.calls[0][1])
