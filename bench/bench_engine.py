@@ -57,7 +57,7 @@ def main(n: int = 2000) -> None:
     import bot.engine as engine_mod
 
     engine.router.route = timed("routing", engine.router.route)
-    engine_mod.select_context = timed("context selection", engine_mod.select_context)
+    engine_mod.select_tiered = timed("context selection", engine_mod.select_tiered)
     engine.ledger.record = timed("ledger write", engine.ledger.record)
     engine.ledger.claim_event = timed("dedupe (event id)", engine.ledger.claim_event)
 

@@ -48,7 +48,7 @@ def settings() -> Settings:
     return load_settings()
 
 
-def engine(announce: bool = True) -> Engine:
+def engine(announce: bool = True, context_warnings: bool = False) -> Engine:
     from bot.engine import embedded_notice
     from bot.logs import setup_logging
 
@@ -61,6 +61,9 @@ def engine(announce: bool = True) -> Engine:
             typer.echo(notice, err=True)
     for problem in [*eng.registry.problems]:
         typer.echo(f"warning: skill skipped: {problem}", err=True)
+    if context_warnings:  # long-running sessions: say once what a tier's budget leaves out
+        for warning in eng.context_warnings():
+            typer.echo(f"warning: {warning}", err=True)
     return eng
 
 
@@ -114,7 +117,7 @@ def ask(
         words = sys.stdin.read().strip()
     if not words:
         fail('nothing to ask. Usage: tierwise ask [--skill S] [--tier T] "How do I get VPN access?"')
-    eng = engine()
+    eng = engine(announce=False)  # the built-in model's label goes under the answer instead
     if skill and eng.registry.get(skill) is None and eng.registry.by_command(skill) is None:
         fail(f"unknown skill {skill!r}. Valid skills: {', '.join(eng.registry.names())}")
     if tier and tier not in eng.settings.tiers:
@@ -132,13 +135,22 @@ def ask(
         request.on_delta = show
         request.on_step = lambda step: typer.echo(f"… {step}", err=True)
     reply = eng.handle(request)
+    from dataclasses import asdict
+
+    from bot.grounding import EMBEDDED_LABEL, sources_text
+
     if as_json:
-        typer.echo(json.dumps({**reply.__dict__, "footer": reply.footer()}, default=str, indent=2))
+        data = {**reply.__dict__, "citations": [asdict(c) for c in reply.citations]}
+        typer.echo(json.dumps({**data, "footer": reply.footer()}, default=str, indent=2))
     else:
         if shown:
             typer.echo("")  # end the streamed line
         if not (shown and reply.structured is None and reply.status in ("ok", "stopped")):
             typer.echo(reply.text)  # not streamed (structured fields, a refusal): print it now
+        if reply.ok and reply.citations:
+            typer.echo(sources_text(reply.citations))
+        if reply.ok and reply.embedded:
+            typer.secho(f"ⓘ {EMBEDDED_LABEL}", dim=True)
         for note in reply.notes:
             typer.echo(f"note: {note}", err=True)
         if reply.request_id:
@@ -164,7 +176,7 @@ def shell() -> None:
         sys.stdout.write(delta)
         sys.stdout.flush()
 
-    Shell(engine(), echo=echo).run()
+    Shell(engine(context_warnings=True), echo=echo).run()
 
 
 @app.command("skills")
@@ -460,7 +472,8 @@ def run_evals(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run golden sets on tiers: pass rate, critical failures, mean cost per case, p50 latency."""
+    """Run golden sets on tiers: pass rate, critical failures, key-fact recall and right-source rate
+    (deterministic, for cases that list them), mean cost per case, p50 latency."""
     from pathlib import Path
 
     from bot.evals.runner import golden_set_path, load_cases, run_eval
@@ -526,6 +539,8 @@ def run_evals(
             "cases",
             "pass rate",
             "critical failures",
+            "key facts",
+            "right source",
             "mean cost/case",
             "p50 latency",
             "run",
@@ -538,6 +553,8 @@ def run_evals(
                 str(s.cases),
                 f"{s.pass_rate:.0%} ({s.passed}/{s.cases})",
                 str(s.critical_failures),
+                "-" if s.key_fact_recall is None else f"{s.key_fact_recall:.0%}",
+                "-" if s.right_source_rate is None else f"{s.right_source_rate:.0%}",
                 f"${s.mean_cost_usd:.6f}",
                 f"{s.p50_latency_ms / 1000:.2f}s",
                 s.run_id,
@@ -647,7 +664,7 @@ def serve(
     from bot.logs import setup_logging
     from bot.slack.server import serve as run
 
-    eng = engine()
+    eng = engine(context_warnings=True)
     setup_logging(eng.settings.log_level, eng.settings)  # a server logs at its level (INFO by default)
     run(eng, host=host, port=port)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -60,6 +60,10 @@ class TierConfig(BaseModel):
     # How to ask for structured output (bot.structured): auto = the embedded grammar, else native
     # response_format where litellm knows the model supports it, else the prompt alone.
     structured_output: Literal["auto", "schema", "prompt"] = "auto"
+    # How much pack context this tier can use (None: a default by model size, see context_limits).
+    context_tokens: int | None = Field(default=None, gt=0)
+    context_chunks: int | None = Field(default=None, ge=1)
+    always_share: float | None = Field(default=None, gt=0, le=1)
 
     @property
     def embedded(self) -> bool:
@@ -74,6 +78,31 @@ class TierConfig(BaseModel):
     @property
     def priced(self) -> bool:
         return self.input_cost_per_token is not None or self.output_cost_per_token is not None
+
+    @property
+    def context_limits(self) -> ContextLimits:
+        """Tokens of pack context, retrieved sections, and the share the always-included part may take.
+
+        A 135M model uses one good section and loses the answer in more, so it also gets only the
+        relevant part of always-included documents; a small window gets a third of it; anything
+        larger takes what the skill's own budget allows, always-included documents whole."""
+        if self.embedded:
+            default = ContextLimits(tokens=400, chunks=1, always_share=0.25)
+        elif self.context_window is not None and self.context_window <= 4096:
+            default = ContextLimits(tokens=self.context_window // 3, chunks=3, always_share=0.4)
+        else:
+            default = ContextLimits(tokens=6000, chunks=12, always_share=1.0)
+        return ContextLimits(
+            tokens=self.context_tokens or default.tokens,
+            chunks=self.context_chunks or default.chunks,
+            always_share=self.always_share or default.always_share,
+        )
+
+
+class ContextLimits(NamedTuple):
+    tokens: int
+    chunks: int
+    always_share: float
 
 
 def _embedded_tier() -> TierConfig:

@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot import privacy, tracing
+from bot import grounding, model_queue, privacy, tracing
 from bot.config import Settings
 from bot.ladder import Ladder
 from bot.ledger.models import RequestRow, new_id
 from bot.llm import LLM, CallResult, ModelCallError, short_error
 from bot.llm_stream import StreamSink
-from bot.packs import Pack, select_context
+from bot.packs import Citation, Pack, TieredSelection, oversized_always, select_tiered
 from bot.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, parse_output, trim_text
 from bot.routing import Route, Router
 from bot.skills import InputError, Registry, Skill
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HISTORY_BUDGET = 1500
+COMPACT_ANSWER_TOKENS = 200
 PROMPT_MARGIN = 64
 
 
@@ -74,6 +75,8 @@ class Reply:
     notes: list[str] = field(default_factory=list)
     escalated: bool = False
     pack_hash: str | None = None
+    citations: tuple[Citation, ...] = ()  # the document sections the answer was given
+    embedded: bool = False  # answered by the small built-in model
 
     @property
     def ok(self) -> bool:
@@ -180,6 +183,14 @@ class Engine:
     def next_tier(self, skill: Skill, tier: str) -> str | None:
         return self.ladder.stronger(tier, self.is_sensitive(skill))
 
+    def context_warnings(self) -> list[str]:
+        """Always-included documents larger than a tier's whole context budget (said at start)."""
+        used = sorted({p for s in self.registry for p in s.packs})
+        budgets = {name: conf.context_limits.tokens for name, conf in self.settings.tiers.items()}
+        return oversized_always(
+            [self.packs[p] for p in used], budgets, lambda tier, text: self.llm.counter(tier)(text)
+        )
+
     def channels_for(self, skill: Skill) -> list[str]:
         conf = self.settings.skill_settings(skill.name).channels
         allowed: list[str] = [*skill.channels, *(conf or [])]
@@ -267,8 +278,22 @@ class Engine:
             tier = decision.tier
         base.route_reason = f"{routed.reason}; tier {tier} ({why})"[:500]
 
-        parts, selection_sources, pack_hash = self._prompt(skill, tier, text, req.history, notes)
+        parts, selection, pack_hash = self._prompt(skill, tier, text, req.history, notes)
         base.pack_hash = pack_hash
+        if selection is not None and selection.citations:  # which sections the answer was given
+            base.notes = "context: " + " | ".join(
+                f"{c.doc} › {c.section}" if c.section else c.doc for c in selection.citations
+            )
+        # The small built-in model invents rather than admit a gap, so on its tiers an unrelated question
+        # is answered here; a follow-up ("and in Paris?") leans on the thread, not on its own words.
+        if (
+            skill.cite_sources
+            and selection is not None
+            and self.settings.tiers[tier].embedded
+            and not req.history
+            and not grounding.covered(selection)
+        ):
+            return self._not_covered(base, skill, tier, selection, notes)
         verify = VerifyContext(text=text, packs=self.packs, skill=skill.name)
         if req.on_step is not None and skill.output is not None:
             req.on_step(f"Working on the {skill.name} fields…")
@@ -294,7 +319,10 @@ class Engine:
                 self.ledger.record(second.row)
         else:
             self.ledger.record(attempt.row)
-        reply = self._reply(skill, attempts, notes, selection_sources)
+        reply = self._reply(skill, attempts, notes, selection.sources if selection else ())
+        if reply.ok and selection is not None and len(attempts) == 1:
+            reply.citations = selection.citations
+        reply.embedded = bool(reply.tier) and self.settings.tiers[reply.tier or ""].embedded
         for hook in self.after_reply:
             try:
                 hook(req, skill, parts, reply, attempts[-1].row)
@@ -307,10 +335,31 @@ class Engine:
         self.ledger.record(base)
         return Reply(text=message, status="refused", skill=base.skill, request_id=base.id, tier=tier)
 
+    def _not_covered(
+        self, base: RequestRow, skill: Skill, tier: str, selection: TieredSelection, notes: list[str]
+    ) -> Reply:
+        """Nothing in the packs answers this: say so with the closest documents; no model call."""
+        base.tier, base.status = tier, "ok"
+        base.model_requested = self.settings.tiers[tier].model
+        base.response = grounding.not_covered_text(skill.packs, selection.closest)
+        base.notes = f"not covered by the packs (coverage {selection.coverage:.2f})"
+        self.ledger.record(base)
+        return Reply(
+            text=base.response,
+            status="ok",
+            skill=skill.name,
+            request_id=base.id,
+            tier=tier,
+            model="-",
+            route_reason=base.route_reason,
+            notes=notes,
+            pack_hash=base.pack_hash,
+        )
+
     @tracing.traced("tierwise.context", tracing.context_attributes)
     def _prompt(
         self, skill: Skill, tier: str, text: str, history: list[dict[str, str]], notes: list[str]
-    ) -> tuple[PromptParts, tuple[str, ...], str | None]:
+    ) -> tuple[PromptParts, TieredSelection | None, str | None]:
         count = self.llm.counter(tier)
         window = self.settings.tiers[tier].context_window or 8192
         input_budget = min(self.settings.max_input_tokens, max(256, window // 2))
@@ -339,11 +388,21 @@ class Engine:
         )
         if skill.output is not None:
             fixed += count(build_parts(skill, "", "").output_contract)
-        budget = max(0, min(skill.context_budget, window - fixed))
-        selection = select_context(packs, text, budget, count, self.settings.cache_dir) if packs else None
-        parts = build_parts(skill, text, selection.text if selection else "", kept, tuple(notes))
+        limits = self.settings.tiers[tier].context_limits
+        budget = max(0, min(skill.context_budget, limits.tokens, window - fixed))
+        selection = (
+            select_tiered(
+                packs, text, budget, count, self.settings.cache_dir, limits.chunks, limits.always_share
+            )
+            if packs
+            else None
+        )
+        compact = self.settings.tiers[tier].embedded and skill.cite_sources and skill.output is None
+        parts = build_parts(
+            skill, text, selection.text if selection else "", kept, tuple(notes), compact=compact
+        )
         pack_hash = ",".join(f"{p.name}@{p.hash}" for p in packs) or None
-        return parts, (selection.sources if selection else ()), pack_hash
+        return parts, selection, pack_hash
 
     def _attempt(
         self,
@@ -355,7 +414,11 @@ class Engine:
         sink: StreamSink | None = None,
     ) -> Attempt:
         row = _copy_row(base, tier=tier, model_requested=self.settings.tiers[tier].model)
-        result, failure = self._call(row, tier, parts.messages(), skill.max_output_tokens, skill.output, sink)
+        # The tiny-model layout also keeps answers short: a 135M model's extra tokens are where it drifts.
+        max_tokens = min(skill.max_output_tokens, COMPACT_ANSWER_TOKENS) if parts.context_in_user else None
+        result, failure = self._call(
+            row, tier, parts.messages(), max_tokens or skill.max_output_tokens, skill.output, sink
+        )
         if result is None:
             return Attempt(row, None, problem=short_error(failure or "error"))
         if result.stopped:  # the user stopped it: partial text, nothing to validate
@@ -389,17 +452,20 @@ class Engine:
         """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure."""
         messages, redacted = privacy.outbound(self, row.skill, tier, messages)
         row.redactions = (row.redactions or 0) + redacted
-        try:
-            extra: dict[str, Any] = {}
-            if schema is not None:
-                extra["response_schema"] = schema
-            if sink is not None:
-                extra["sink"] = sink
-            result = self.llm.complete(tier, messages, max_tokens, **extra)
-        except ModelCallError as exc:
-            row.status, row.error = "error", f"{exc.kind}: {exc.message}"
-            row.latency_ms = round(exc.latency_s * 1000)
-            return None, exc.kind
+        extra: dict[str, Any] = {}
+        if schema is not None:
+            extra["response_schema"] = schema
+        if sink is not None:
+            extra["sink"] = sink
+        with model_queue.watching() as watch:  # the wait for the embedded model, if any
+            try:
+                result = self.llm.complete(tier, messages, max_tokens, **extra)
+            except ModelCallError as exc:
+                row.status, row.error = "error", f"{exc.kind}: {exc.message}"
+                row.latency_ms = round(exc.latency_s * 1000)
+                row.queue_ms = round(watch.waited_s * 1000)
+                return None, exc.kind
+        row.queue_ms = round(watch.waited_s * 1000)  # already inside latency_ms: the call waited
         row.model_used = result.model_used
         row.prompt_tokens, row.completion_tokens = result.prompt_tokens, result.completion_tokens
         row.cached_tokens, row.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens

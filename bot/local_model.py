@@ -11,9 +11,12 @@ import importlib.util
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from bot.model_queue import ModelQueue
+from bot.repetition import cut_repetition, cut_unfinished, loop_start
 
 PROVIDER = "tierwise-local"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -51,7 +54,18 @@ def available() -> bool:
 
 _model: Any = None
 _load_lock = threading.Lock()
-_call_lock = threading.Lock()  # a llama.cpp context is not safe to use from two threads at once
+# A llama.cpp context is not safe to use from two threads at once: callers queue, in order, and hear
+# their position (bot.model_queue).
+QUEUE = ModelQueue()
+
+# Generation that does not loop: a mild repeat penalty over a long window (1.3 made the 135M model
+# drift into word salad), stops at the chat template's end and at a new turn the model starts
+# writing for itself, and a check every few tokens that ends generation as soon as the answer starts
+# repeating (cut_repetition trims it).
+REPEAT_PENALTY = 1.1
+REPEAT_LAST_N = 256
+STOP = ["<|im_end|>", "<|im_start|>", "<|endoftext|>", "\nUser:", "\nQuestion:", "\n\n\n"]
+LOOP_CHECK_EVERY = 12
 
 
 def get_model() -> Any:
@@ -72,9 +86,37 @@ def get_model() -> Any:
                 # OpenMP threads spin: more threads than free cores makes llama.cpp crawl. Override if busy.
                 n_threads=int(os.environ.get("TIERWISE_EMBEDDED_THREADS", "0"))
                 or max(1, min(4, os.cpu_count() or 1)),
+                last_n_tokens_size=REPEAT_LAST_N,  # the repeat penalty's window
                 verbose=False,
             )
     return _model
+
+
+def loop_stopper(model: Any, on_first_token: Callable[[], None] | None = None) -> Any:
+    """A llama.cpp logits processor that ends generation once the text starts repeating: from then
+    on only the end-of-turn token can be sampled. (create_chat_completion takes no stopping
+    criteria; a logits processor runs before every token.) `on_first_token` marks the prompt read."""
+    state: dict[str, int] = {}
+    eos = model.token_eos()
+
+    def process(input_ids: Any, scores: Any) -> Any:
+        n = len(input_ids)
+        if "prompt" not in state:
+            state["prompt"] = n
+            if on_first_token is not None:
+                on_first_token()
+        generated = n - state["prompt"]
+        if state.get("stop") or (generated and generated % LOOP_CHECK_EVERY == 0 and _loops(input_ids)):
+            state["stop"] = 1
+            scores[:] = -float("inf")
+            scores[eos] = 0.0
+        return scores
+
+    def _loops(input_ids: Any) -> bool:
+        text = model.detokenize(list(input_ids[state["prompt"] :])).decode("utf-8", "ignore")
+        return loop_start(text) is not None
+
+    return process
 
 
 def chat(
@@ -82,33 +124,48 @@ def chat(
     max_tokens: int,
     temperature: float,
     json_schema: dict[str, Any] | None = None,
+    on_first_token: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     model = get_model()
+    import llama_cpp
+
     extra: dict[str, Any] = {}
     if json_schema is not None:
         # llama.cpp compiles the schema into a grammar: only schema-valid JSON can be sampled.
         extra["response_format"] = {"type": "json_object", "schema": json_schema}
-    # A small model loops on long generations; a mild repeat penalty keeps it readable.
-    with _call_lock:
-        return model.create_chat_completion(
+    with QUEUE.turn():
+        out = model.create_chat_completion(
             messages=messages,
             max_tokens=max_tokens,
             temperature=temperature,
-            repeat_penalty=1.15,
+            repeat_penalty=REPEAT_PENALTY,
+            stop=STOP,
+            logits_processor=llama_cpp.LogitsProcessorList([loop_stopper(model, on_first_token)]),
             seed=1234,
             **extra,
         )
+    choice = out["choices"][0]
+    text = choice["message"].get("content") or ""
+    text, looped = cut_repetition(text)
+    if not looped and choice.get("finish_reason") == "length":
+        text = cut_unfinished(text)
+    choice["message"]["content"] = text.strip()
+    return out
 
 
 def chat_stream(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> Iterator[str]:
     """Like `chat`, token by token; holds the model for the whole generation."""
     model = get_model()
-    with _call_lock:
+    import llama_cpp
+
+    with QUEUE.turn():
         for chunk in model.create_chat_completion(
             messages=messages,
             max_tokens=max_tokens,
             temperature=temperature,
-            repeat_penalty=1.15,
+            repeat_penalty=REPEAT_PENALTY,
+            stop=STOP,
+            logits_processor=llama_cpp.LogitsProcessorList([loop_stopper(model)]),
             seed=1234,
             stream=True,
         ):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import shutil
 import threading
@@ -60,6 +61,7 @@ class Pack:
     documents: tuple[Document, ...]
     hash: str
     redact_external: bool = False  # redact detectors from prompts with this pack sent to external tiers
+    base_url: str | None = None  # where the documents are published (pack.toml `base_url`), for links
     _chunks: list[Chunk] | None = field(default=None, repr=False)
     _index: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -150,6 +152,11 @@ def load_pack(root: Path) -> Pack:
     redact_external = meta.get("redact_external", False)
     if not isinstance(redact_external, bool):
         raise ValueError("pack.toml: redact_external must be true or false")
+    base_url = meta.get("base_url")
+    if base_url is not None and (
+        not isinstance(base_url, str) or not re.match(r"https?://[^\s/]+", base_url)
+    ):
+        raise ValueError("pack.toml: base_url must be an http(s) URL, e.g. https://handbook.example.com/")
     return Pack(
         name=name,
         description=str(meta.get("description", "")),
@@ -161,6 +168,7 @@ def load_pack(root: Path) -> Pack:
         documents=tuple(documents),
         hash=pack_hash(root, [meta_path, *doc_files]),
         redact_external=redact_external,
+        base_url=base_url,
     )
 
 
@@ -426,6 +434,278 @@ def select_context(
         pieces=tuple(pieces),
         trimmed_always=trimmed,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Tier-aware selection: what a tier can actually use
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One document section given to the model: shown under the answer as its source."""
+
+    pack: str
+    doc: str
+    title: str
+    section: str = ""  # the heading(s) used; "" when the whole document was used
+    url: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.title} › {self.section}" if self.section and self.section != self.title else self.title
+
+
+@dataclass(frozen=True)
+class TieredSelection(Selection):
+    citations: tuple[Citation, ...] = ()
+    chunks: int = 0  # retrieved sections used (the always-included part not counted)
+    always_tokens: int = 0  # tokens taken by the always-included part
+    best_score: float = 0.0  # BM25 score of the best section (0: nothing matched)
+    coverage: float = 0.0  # share of the query's weighted terms the best section contains
+    closest: tuple[Citation, ...] = ()  # the best-ranked documents, one per document
+
+
+def _slug(heading: str) -> str:
+    return re.sub(r"[^a-z0-9 -]", "", heading.lower()).strip().replace(" ", "-")
+
+
+def cite(pack: Pack, doc: str, title: str, section: str = "") -> Citation:
+    url = None
+    if pack.base_url:
+        url = f"{pack.base_url.rstrip('/')}/{doc}"
+        if section and section != title and " · " not in section:
+            url += f"#{_slug(section)}"
+    return Citation(pack.name, doc, title, section, url)
+
+
+def _terms(text: str) -> list[str]:
+    tokens = _tokenize([text])
+    return list(tokens[0]) if tokens else []
+
+
+_DOC_FREQ: dict[tuple[str, str], tuple[int, dict[str, int]]] = {}
+
+
+def _doc_freq(pack: Pack) -> tuple[int, dict[str, int]]:
+    """(chunk count, term → chunks containing it), computed once per pack version."""
+    key = (pack.name, pack.hash)
+    if key not in _DOC_FREQ:
+        freq: dict[str, int] = {}
+        for c in pack.chunks:
+            for term in set(_terms(f"{c.title} {c.heading}\n{c.text}")):
+                freq[term] = freq.get(term, 0) + 1
+        _DOC_FREQ[key] = (len(pack.chunks), freq)
+    return _DOC_FREQ[key]
+
+
+def query_coverage(pack: Pack, query: str, chunk: Chunk) -> float:
+    """How much of the question the chunk speaks to: the share of the query's terms it contains,
+    each weighted by rarity in the pack (a term no document uses weighs most: it is what is asked)."""
+    terms = set(_terms(query))
+    if not terms:
+        return 0.0
+    n, freq = _doc_freq(pack)
+
+    def weight(term: str) -> float:
+        return math.log((n + 1) / (freq.get(term, 0) + 0.5))
+
+    inside = set(_terms(f"{chunk.title} {chunk.heading}\n{chunk.text}"))
+    total = sum(weight(t) for t in terms)
+    return sum(weight(t) for t in terms if t in inside) / total if total > 0 else 0.0
+
+
+def _trim_lines(text: str, budget: int, count: TokenCounter) -> str:
+    """The longest prefix, whole lines first (then words), that fits the budget."""
+    if count(text) <= budget:
+        return text
+    lines = text.split("\n")
+    kept: list[str] = []
+    for line in lines:
+        if count("\n".join([*kept, line])) > budget:
+            # This line does not fit whole: keep the words of it that do.
+            head = "\n".join(kept)
+            rest = budget - (count(head + "\n") if kept else 0)
+            part = _trim_to(line, rest, count) if rest > 0 else ""
+            return f"{head}\n{part}" if kept and part else (head or part)
+        kept.append(line)
+    return "\n".join(kept)
+
+
+# Words that shape a question but say nothing about its topic (bm25s's stopwords keep them).
+QUESTION_WORDS = frozenset(
+    [
+        "how",
+        "what",
+        "who",
+        "whom",
+        "when",
+        "where",
+        "why",
+        "which",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "get",
+        "i",
+        "my",
+        "me",
+        "we",
+        "our",
+    ]
+)
+
+
+def _always_excerpt(
+    pack: Pack, doc: Document, query: str, cap: int, count: TokenCounter
+) -> tuple[str, str] | None:
+    """The always-included document within `cap` tokens: whole when it fits, else its sections most
+    related to the question (in document order), else the best one cut at a line. (text, sections)."""
+    whole = f"[{doc.path} — {doc.title}]\n{doc.text}"
+    if count(whole + SEPARATOR) <= cap:
+        return whole, ""
+    sections = chunk_document(doc)
+    if not sections:
+        return None
+    terms = set(_terms(query)) - QUESTION_WORDS
+    n, freq = _doc_freq(pack)
+
+    def score(i: int) -> float:
+        inside = set(_terms(f"{sections[i].heading}\n{sections[i].text}"))
+        return sum(math.log((n + 1) / (freq.get(t, 0) + 0.5)) for t in terms & inside)
+
+    # Most related first; ties keep document order, so the opening (usually a summary) leads.
+    scored = sorted(range(len(sections)), key=lambda i: (-score(i), i))
+    best = sections[scored[0]]
+    if count(best.render() + SEPARATOR) > cap:
+        # The most related section, cut at a line, beats a less related one that happens to fit.
+        text = _trim_lines(best.render(), cap - count(SEPARATOR) - 2, count)
+        if count(text) < 12 or "\n" not in text:  # only the header line left: not worth sending
+            return None
+        return text, best.heading
+    chosen: list[int] = []
+    used = 0
+    for i in scored:
+        cost = count(sections[i].render() + SEPARATOR)
+        if used + cost <= cap:
+            chosen.append(i)
+            used += cost
+    chosen.sort()
+    text = SEPARATOR.join(sections[i].render() for i in chosen)
+    return text, " · ".join(sections[i].heading for i in chosen)
+
+
+def select_tiered(
+    packs: Sequence[Pack],
+    query: str,
+    budget: int,
+    count: TokenCounter,
+    cache_dir: Path | None = None,
+    max_chunks: int = 8,
+    always_share: float = 0.6,
+) -> TieredSelection:
+    """Context a tier can use: the best sections first (at most `max_chunks`), then the
+    always-included documents kept to `always_share` of the budget (a relevant section of them,
+    not the whole document, when they are larger than that). Never over `budget` tokens."""
+    budget = max(0, budget)
+    ranked = [(pack, rank_chunks(pack, query, cache_dir)) for pack in packs]
+    order: list[tuple[Pack, Chunk, float]] = []
+    for rank in range(max((len(r) for _, r in ranked), default=0)):
+        for pack, per_pack in ranked:
+            if rank < len(per_pack):
+                order.append((pack, *per_pack[rank]))
+    always_cap = int(budget * max(0.0, min(1.0, always_share)))
+    wanted = sum(
+        count(f"[{d.path} — {d.title}]\n{d.text}" + SEPARATOR) for p in packs for d in p.always_documents()
+    )
+    chunk_budget = budget - min(always_cap, wanted)
+
+    pieces: list[str] = []
+    cites: list[Citation] = []
+    used = 0
+    for index, (pack, chunk, _) in enumerate(order):
+        if len(pieces) >= max_chunks:
+            break
+        piece = chunk.render()
+        cost = count(piece + SEPARATOR)
+        if used + cost > chunk_budget:
+            if index != 0:
+                continue  # a smaller, slightly less relevant section may still fit
+            # The best section leads even when it must be cut to fit.
+            piece = _trim_lines(piece, chunk_budget - count(SEPARATOR) - 2, count)
+            cost = count(piece + SEPARATOR)
+            if "\n" not in piece or used + cost > chunk_budget:
+                continue
+        pieces.append(piece)
+        cites.append(cite(pack, chunk.doc, chunk.title, chunk.heading))
+        used += cost
+    chunk_count = len(pieces)
+
+    always_used = 0
+    room = min(always_cap, budget - used)
+    for pack in packs:
+        for doc in pack.always_documents():
+            excerpt = _always_excerpt(pack, doc, query, room - always_used, count)
+            if excerpt is None:
+                continue
+            text, section = excerpt
+            cost = count(text + SEPARATOR)
+            pieces.append(text)
+            cites.append(cite(pack, doc.path, doc.title, section))
+            always_used += cost
+
+    text = SEPARATOR.join(pieces)
+    total = count(text) if text else 0
+    while pieces and total > budget:  # token counts are not exactly additive across boundaries
+        pieces.pop()
+        cites.pop()
+        text = SEPARATOR.join(pieces)
+        total = count(text) if text else 0
+    chunk_count = min(chunk_count, len(pieces))
+    best_pack, best_chunk, best_score = order[0] if order else (None, None, 0.0)
+    closest: list[Citation] = []
+    for pack, chunk, _ in order:
+        if all(c.doc != chunk.doc for c in closest):
+            closest.append(cite(pack, chunk.doc, chunk.title))
+        if len(closest) == 3:
+            break
+    sources = tuple(dict.fromkeys(c.doc for c in cites))
+    return TieredSelection(
+        text=text,
+        tokens=total,
+        sources=sources,
+        pieces=tuple(pieces),
+        trimmed_always=any(c.section for c in cites[chunk_count:]),
+        citations=tuple(cites),
+        chunks=chunk_count,
+        always_tokens=min(always_used, total),
+        best_score=best_score,
+        coverage=query_coverage(best_pack, query, best_chunk) if best_pack and best_chunk else 0.0,
+        closest=tuple(closest),
+    )
+
+
+def oversized_always(
+    packs: Iterable[Pack], budgets: dict[str, int], count: Callable[[str, str], int]
+) -> list[str]:
+    """Warnings for always-included documents larger than a tier's whole context budget.
+
+    `budgets` maps tier → context tokens; `count(tier, text)` counts with that tier's tokenizer."""
+    warnings = []
+    for pack in packs:
+        for doc in pack.always_documents():
+            over = []
+            for tier, budget in budgets.items():
+                size = count(tier, f"[{doc.path} — {doc.title}]\n{doc.text}")
+                if size > budget:
+                    over.append(f"{tier} ({budget})")
+            if over:
+                warnings.append(
+                    f"pack {pack.name}: always-included {doc.path} is larger than the whole context "
+                    f"budget (tokens) of tier {', '.join(over)}; only its most relevant section is used there"
+                )
+    return warnings
 
 
 def builtin_packs_dir() -> Path:

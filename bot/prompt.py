@@ -21,6 +21,9 @@ CONTEXT_HEADER = (
 )
 
 
+EXCERPT_LEAD = "Excerpt:"
+
+
 @dataclass(frozen=True)
 class PromptParts:
     instructions: str
@@ -29,9 +32,26 @@ class PromptParts:
     history: tuple[dict[str, str], ...] = ()
     user_text: str = ""
     notes: tuple[str, ...] = field(default=())
+    # A tiny model follows context right above the question far better than context in the system
+    # message (issue 14): the excerpt then leads the user turn. Instructions stay in the system message.
+    context_in_user: bool = False
 
     def messages(self) -> list[dict[str, str]]:
         system = [self.instructions.strip()]
+        if self.context and self.context_in_user:
+            out = [
+                {
+                    "role": "system",
+                    "content": "\n\n".join(
+                        [*system, self.output_contract] if self.output_contract else system
+                    ),
+                }
+            ]
+            out.extend(dict(m) for m in self.history)
+            out.append(
+                {"role": "user", "content": f"{EXCERPT_LEAD}\n{self.context}\n\nQuestion: {self.user_text}"}
+            )
+            return out
         if self.context:
             system.append(f"{CONTEXT_HEADER}\n\n<context>\n{self.context}\n</context>")
         if self.output_contract:
@@ -60,9 +80,12 @@ def build_parts(
     context: str,
     history: list[dict[str, str]] | None = None,
     notes: tuple[str, ...] = (),
+    compact: bool = False,
 ) -> PromptParts:
+    """`compact`: the tiny-model layout, context above the question and no citation rule (the
+    sources are listed under the answer from the selection, not by the model)."""
     instructions = skill.instructions
-    if skill.cite_sources and context:
+    if skill.cite_sources and context and not compact:
         instructions = f"{instructions.rstrip()}\n{citation_rule()}"
     parts = PromptParts(
         instructions=instructions,
@@ -71,6 +94,7 @@ def build_parts(
         history=tuple(history or ()),
         user_text=user_text,
         notes=notes,
+        context_in_user=compact,
     )
     if skill.build_prompt is not None:
         custom = skill.build_prompt(parts)

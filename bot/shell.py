@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot import model_queue
 from bot.engine import Engine, Reply, Request
+from bot.grounding import EMBEDDED_LABEL, sources_text
 from bot.ledger.models import utcnow
 
 HELP = (
@@ -26,6 +28,8 @@ class Shell:
     history: list[dict[str, str]] = field(default_factory=list)
     history_turns: int = 3
     echo: Callable[[str], None] | None = None  # streams the answer's text as it comes (the console)
+    notify: Callable[[str], None] | None = None  # shows the queue position while a question waits
+    labelled: bool = False  # the built-in model's label: once per session
 
     def handle_line(self, line: str) -> str | None:
         """One console line in, the text to show out (None means: leave)."""
@@ -54,17 +58,20 @@ class Shell:
             assert self.echo is not None
             self.echo(delta)
 
-        reply = self.engine.handle(
-            Request(
-                text=text,
-                source="shell",
-                user=self.user,
-                skill=skill,
-                explicit_via="shell command",
-                history=list(self.history),
-                on_delta=show if self.echo is not None else None,
+        with model_queue.watching(self._queued):
+            reply = self.engine.handle(
+                Request(
+                    text=text,
+                    source="shell",
+                    user=self.user,
+                    skill=skill,
+                    explicit_via="shell command",
+                    history=list(self.history),
+                    on_delta=show if self.echo is not None else None,
+                )
             )
-        )
+        label = reply.ok and reply.embedded and not self.labelled
+        self.labelled = self.labelled or label
         if reply.status == "ok":
             self.last = reply
             self.history.extend(
@@ -72,8 +79,12 @@ class Shell:
             )
             self.history = self.history[-2 * self.history_turns :]
         if shown and reply.structured is None and reply.status in ("ok", "stopped"):
-            return "\n" + format_reply(reply, with_text=False)  # the text is on screen already
-        return format_reply(reply)
+            return "\n" + format_reply(reply, with_text=False, label=label)  # the text is on screen already
+        return format_reply(reply, label=label)
+
+    def _queued(self, ahead: int) -> None:
+        if ahead and self.notify is not None:
+            self.notify(f"({model_queue.position_text(ahead)}: waiting for the built-in model…)")
 
     def _rate(self, score: int, comment: str | None) -> str:
         if self.last is None or self.last.request_id is None:
@@ -94,6 +105,7 @@ class Shell:
         return "\n".join(lines)
 
     def run(self, read: Callable[[str], str] = input, write: Callable[[str], None] = print) -> None:
+        self.notify = write
         write(HELP)
         while True:
             try:
@@ -108,10 +120,14 @@ class Shell:
                 write(out)
 
 
-def format_reply(reply: Reply, with_text: bool = True) -> str:
+def format_reply(reply: Reply, with_text: bool = True, label: bool = False) -> str:
     if reply.status not in ("ok", "stopped"):
         return reply.text
     lines = [reply.text] if with_text else []
+    if reply.citations:
+        lines.append(sources_text(reply.citations))
+    if label:
+        lines.append(f"ⓘ {EMBEDDED_LABEL}")
     lines.extend(f"note: {n}" for n in reply.notes)
     lines.append(f"— {reply.footer()} · request {reply.request_id}")
     return "\n".join(lines)

@@ -150,10 +150,10 @@ def route_attributes(routed: Any, engine: Any, req: Any) -> dict[str, Any]:
 
 
 def context_attributes(out: Any, engine: Any, skill: Any, tier: str, *_: Any, **__: Any) -> dict[str, Any]:
-    _parts, sources, pack_hash = out
+    _parts, selection, pack_hash = out
     return {
         "tierwise.skill": skill.name,
         "tierwise.tier": tier,
-        "tierwise.context.sources": len(sources),
+        "tierwise.context.sources": len(selection.sources) if selection is not None else 0,
         "tierwise.packs": pack_hash,
     }

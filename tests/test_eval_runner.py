@@ -337,7 +337,8 @@ class Judge:
                 return json.dumps({"winner": "tie", "reason": "equivalent"})
             return self.pair
         assert tier == "small", "the skill runs on the tier under evaluation"
-        return f"Answer to: {user}"
+        # On the embedded tier the excerpt leads the user turn and the question ends it (issue 14).
+        return f"Answer to: {user.rsplit(chr(10) * 2 + 'Question: ', 1)[-1]}"
 
 
 def _open_engine(make_engine: Any, judge_script: Judge) -> Engine:
@@ -671,3 +672,34 @@ def test_cli_eval_rejects_bad_arguments(
     assert message in result.stderr
     assert result.stdout == ""
     assert fake_openai.requests == []
+
+
+def test_key_fact_recall_and_right_source_rate_are_reported_per_tier(make_engine: Any) -> None:
+    """Deterministic grounding scores beside the judge's (issue 14): no judge needed for them."""
+    engine = _open_engine(make_engine, Judge(json.dumps({"score": 5, "reason": "fine"})))
+    cases = [
+        EvalCase(
+            id="vpn",
+            input="How do I get VPN access?",
+            line=1,
+            rubric="r",
+            key_facts=("VPN access", "ZPA|Zscaler Private Access"),
+            sources=("it/vpn-access.md",),
+        ),
+        EvalCase(
+            id="vpn-wrong-doc",
+            input="How do I get VPN access?",
+            line=2,
+            rubric="r",
+            key_facts=("vpn",),
+            sources=("hr/benefits.md",),
+        ),
+    ]
+    [summary] = run_eval(engine, "ask", ["small"], cases, judge_tier="large")
+    # "Answer to: How do I get VPN access?" states "VPN access" but not ZPA.
+    assert [o.recall for o in summary.outcomes] == [0.5, 1.0]
+    assert [o.source_ok for o in summary.outcomes] == [True, False]
+    assert summary.key_fact_recall == 0.75
+    assert summary.right_source_rate == 0.5
+    assert summary.as_dict()["key_fact_recall"] == 0.75
+    assert summary.outcomes[0].detail.endswith("; key facts 50%; source right")

@@ -42,6 +42,12 @@ def always_doc_piece(engine: Engine, pack: str) -> str:
     return f"[{doc.path} — {doc.title}]\n{doc.text[:400]}"
 
 
+# These prompt tests look at whole always-included documents and the system-message layout, which
+# the embedded tier (the default) now trims and rearranges for its 135M model (issue 14): they run on
+# a larger local model's tier (the scripted replies do not depend on the model).
+ROOMY = {"tiers": {"small": {"model": "openai/gpt-4o-mini", "data_boundary": "local"}}}
+
+
 # Scripted replies ------------------------------------------------------------------------------
 
 LABEL = {
@@ -240,7 +246,7 @@ def test_invalid_reply_on_the_strongest_tier_is_recorded_without_escalation(
 
 def test_label_email_prompt_has_taxonomy_and_output_contract(make_engine: Any, script: Any) -> None:
     script.on("small", "Here you go:\n```json\n" + json.dumps(LABEL) + "\n```")  # fences are tolerated
-    engine = make_engine()
+    engine = make_engine(**ROOMY)
     reply = engine.handle(Request(text=EMAIL, skill="label-email"))
 
     assert reply.status == "ok"
@@ -254,13 +260,13 @@ def test_label_email_prompt_has_taxonomy_and_output_contract(make_engine: Any, s
     assert '"security-ops"' in system and '"urgent"' in system  # the schema's allowed values
     assert user_message(script) == EMAIL
     assert EMAIL not in system  # the user's text never lands in the system message
-    assert reply.sources[0] == "taxonomy.md"
+    assert "taxonomy.md" in reply.sources  # issue 14: the best section now comes first
     assert reply.pack_hash == f"email-taxonomy@{engine.packs['email-taxonomy'].hash}"
 
 
 def test_triage_prompt_has_severity_matrix_and_matching_runbook(make_engine: Any, script: Any) -> None:
     script.on("small", json.dumps(TRIAGE))
-    engine = make_engine()
+    engine = make_engine(**ROOMY)
     reply = engine.handle(Request(text=json.dumps(ALERT), skill="triage-alert"))
 
     assert reply.status == "ok"
@@ -283,7 +289,7 @@ def test_triage_prompt_has_severity_matrix_and_matching_runbook(make_engine: Any
     assert always_doc_piece(engine, "security-runbooks") in system
     assert "| Tier 0 crown jewel |" in system  # the matrix itself
     assert "[runbooks/RB-PHISH.md — " in system
-    assert reply.sources[0] == "severity-matrix.md"
+    assert "severity-matrix.md" in reply.sources  # issue 14: the best section now comes first
     assert "runbooks/RB-PHISH.md" in reply.sources
 
 
@@ -291,7 +297,7 @@ def test_hunt_prompt_has_sigma_conventions_and_rule_is_rendered_as_text(
     make_engine: Any, script: Any
 ) -> None:
     script.on("small", json.dumps(HUNT))
-    engine = make_engine()
+    engine = make_engine(**ROOMY)
     reply = engine.handle(Request(text="hunt for encoded powershell launched by office apps", skill="hunt"))
 
     assert reply.status == "ok"
@@ -299,7 +305,7 @@ def test_hunt_prompt_has_sigma_conventions_and_rule_is_rendered_as_text(
     assert reply.text.startswith("Title: Encoded PowerShell from Office\nHypothesis: ")
     system = system_prompt(script)
     assert always_doc_piece(engine, "threat-hunting") in system
-    assert reply.sources[0] == "sigma-conventions.md"
+    assert "sigma-conventions.md" in reply.sources  # issue 14: the best section now comes first
     assert "playbooks/lolbins-encoded-powershell.md" in reply.sources
 
 
@@ -319,7 +325,7 @@ def test_triage_runbook_that_is_not_an_id_is_invalid(make_engine: Any, script: A
 def test_ask_vpn_uses_the_handbook_vpn_chunk_and_cites_it(make_engine: Any, script: Any) -> None:
     answer = "Request Zscaler Private Access (ZPA-Standard) in Okta.\nSources: [it/vpn-access.md]\n"
     script.on("small", answer)
-    engine = make_engine()
+    engine = make_engine(**ROOMY)
 
     reply = engine.handle(Request(text="How do I get VPN access?", skill="ask"))
 
@@ -334,7 +340,7 @@ def test_ask_vpn_uses_the_handbook_vpn_chunk_and_cites_it(make_engine: Any, scri
     assert "End with a line 'Sources:'" in system  # cite_sources
     assert user_message(script) == "How do I get VPN access?"
     assert [m["role"] for m in script.calls[0][1]] == ["system", "user"]
-    assert reply.sources[0] == "about-larkspur.md"
+    assert "about-larkspur.md" in reply.sources  # issue 14: the best section now comes first
     assert "it/vpn-access.md" in reply.sources
     [row] = rows(engine)
     assert (row.skill, row.tier, row.status) == ("ask", "small", "ok")
@@ -369,7 +375,7 @@ NOTES = (
 def test_write_report_uses_style_guide_and_weekly_template(make_engine: Any, script: Any) -> None:
     report = "## Weekly status\n\n**Status:** Green\n\n- Shipped route optimizer v2 to 30% of customers.\n"
     script.on("small", report)
-    engine = make_engine()
+    engine = make_engine(**ROOMY)
 
     reply = engine.handle(Request(text=NOTES, skill="write-report"))
 
@@ -380,7 +386,7 @@ def test_write_report_uses_style_guide_and_weekly_template(make_engine: Any, scr
     assert always_doc_piece(engine, "report-style") in system
     assert "[templates/weekly-status.md — " in system
     assert user_message(script) == NOTES
-    assert reply.sources[0] == "style-guide.md"
+    assert "style-guide.md" in reply.sources  # issue 14: the best section now comes first
     assert "templates/weekly-status.md" in reply.sources
 
 
@@ -395,7 +401,7 @@ THREAD = (
 def test_summarize_uses_style_guide(make_engine: Any, script: Any) -> None:
     summary = "Decisions: release moves to Thursday.\nOwners: @carol updates the changelog.\nOpen questions: tell customers?"
     script.on("small", summary)
-    engine = make_engine()
+    engine = make_engine(**ROOMY)
 
     reply = engine.handle(Request(text=THREAD, skill="summarize"))
 
@@ -405,7 +411,7 @@ def test_summarize_uses_style_guide(make_engine: Any, script: Any) -> None:
     assert system.startswith("Summarize the conversation for someone who missed it.")
     assert always_doc_piece(engine, "report-style") in system
     assert user_message(script) == THREAD
-    assert reply.sources[0] == "style-guide.md"
+    assert "style-guide.md" in reply.sources  # issue 14: the best section now comes first
     assert rows(engine)[0].skill == "summarize"
 
 

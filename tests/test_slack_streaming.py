@@ -108,8 +108,10 @@ def test_mention_is_streamed_into_its_thread(stream_env: BotEnv, script: Any) ->
     assert stop.ok and not slack.calls_to("chat.postMessage") and not slack.calls_to("chat.update")
     [answer] = slack.bot_messages("C111")
     assert answer["thread_ts"] == ts and answer["text"] == ANSWER.replace("#it-help", "#it-help")
-    footer, feedback = answer["blocks"]
+    # Under the streamed text: the sources (and the built-in model's label), the footer, the feedback.
+    *above, footer, feedback = answer["blocks"]
     assert footer["type"] == "context" and feedback["type"] == "context_actions"
+    assert above and "Sources:" in above[0]["elements"][0]["text"]
     row = _row(stream_env)
     assert feedback["elements"][0]["positive_button"]["value"] == f"up:{row.id}"
     assert (row.status, row.delivery) == ("ok", "stream")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.evals.facts import key_fact_recall, right_source
 from bot.ledger.models import EvalResult, EvalRun
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ class EvalCase:
     expected: dict[str, Any] | None = None
     rubric: str = ""
     reference: str = ""
+    key_facts: tuple[str, ...] = ()  # phrases a good answer states ("a|b": either wording)
+    sources: tuple[str, ...] | None = None  # the pack documents it should stand on (None: not listed)
 
 
 @dataclass
@@ -45,6 +48,8 @@ class CaseOutcome:
     request_id: str | None
     output: str
     error: bool = False
+    recall: float | None = None  # share of the case's key facts the answer states
+    source_ok: bool | None = None  # it stood on an expected document (or on none, when none is expected)
 
 
 @dataclass
@@ -61,6 +66,8 @@ class RunSummary:
     judge_cost_usd: float
     p50_latency_ms: int
     outcomes: list[CaseOutcome] = field(default_factory=list, repr=False)
+    key_fact_recall: float | None = None  # mean over the cases that list key facts
+    right_source_rate: float | None = None  # over the cases that list sources
 
     @property
     def pass_rate(self) -> float:
@@ -81,6 +88,13 @@ class RunSummary:
             "judge_cost_usd": self.judge_cost_usd,
             "p50_latency_ms": self.p50_latency_ms,
             "failed_cases": [o.case.id for o in self.outcomes if not o.passed],
+            # Deterministic grounding scores, for sets whose cases list key facts / sources.
+            **({"key_fact_recall": _round(self.key_fact_recall)} if self.key_fact_recall is not None else {}),
+            **(
+                {"right_source_rate": _round(self.right_source_rate)}
+                if self.right_source_rate is not None
+                else {}
+            ),
         }
 
 
@@ -123,6 +137,14 @@ def load_cases(path: Path) -> tuple[list[EvalCase], list[str]]:
                 raise ValueError("a case needs 'expected' fields or a 'rubric'")
             if not isinstance(data.get("critical", False), bool):
                 raise ValueError("'critical' must be true or false")
+            facts = data.get("key_facts", [])
+            if not isinstance(facts, list) or not all(isinstance(f, str) and f.strip() for f in facts):
+                raise ValueError("'key_facts' must be a list of non-empty strings")
+            sources = data.get("sources")
+            if sources is not None and (
+                not isinstance(sources, list) or not all(isinstance(s, str) for s in sources)
+            ):
+                raise ValueError("'sources' must be a list of document paths")
             case_id = str(data.get("id") or f"line-{number}")
             if case_id in seen:
                 raise ValueError(f"duplicate id {case_id!r}")
@@ -139,9 +161,34 @@ def load_cases(path: Path) -> tuple[list[EvalCase], list[str]]:
                 expected=expected,
                 rubric=str(data.get("rubric", "")),
                 reference=str(data.get("reference", "")),
+                key_facts=tuple(facts),
+                sources=tuple(sources) if sources is not None else None,
             )
         )
     return cases, problems
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def grounding_scores(
+    engine: Engine, skill: Skill, case: EvalCase, reply: Reply
+) -> tuple[float | None, bool | None]:
+    """(key-fact recall, right source) for one answer: deterministic, no judge."""
+    ok = reply.status == "ok"
+    recall = key_fact_recall(reply.text if ok else "", case.key_facts)
+    if case.sources is None:
+        return recall, None
+    # What the answer stood on: the sections retrieved for it, not the always-included background.
+    always = {d for p in skill.packs for d in engine.packs[p].always_include}
+    cited = [c.doc for c in reply.citations if c.doc not in always] if ok else []
+    return recall, right_source(cited, case.sources) if ok else False
 
 
 def _score_case(
@@ -206,6 +253,11 @@ def run_eval(
                 )
             )
             passed, score, detail, judge_cost = _score_case(engine, skill, case, reply, judge, rng)
+            recall, source_ok = grounding_scores(engine, skill, case, reply)
+            if recall is not None:
+                detail += f"; key facts {recall:.0%}"
+            if source_ok is not None:
+                detail += f"; source {'right' if source_ok else 'wrong'}"
             outcomes.append(
                 CaseOutcome(
                     case=case,
@@ -218,6 +270,8 @@ def run_eval(
                     request_id=reply.request_id,
                     output=json.dumps(reply.structured) if reply.structured else reply.text,
                     error=reply.status in ("error", "rejected", "refused"),
+                    recall=recall,
+                    source_ok=source_ok,
                 )
             )
             if on_case:
@@ -275,4 +329,6 @@ def _store(engine: Engine, skill: Skill, tier: str, judge: str, outcomes: list[C
         judge_cost_usd=run.judge_cost_usd,
         p50_latency_ms=run.p50_latency_ms,
         outcomes=outcomes,
+        key_fact_recall=_mean([o.recall for o in outcomes]),
+        right_source_rate=_mean([None if o.source_ok is None else float(o.source_ok) for o in outcomes]),
     )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
-from bot import tracing
+from bot import grounding, model_queue, tracing
 from bot.engine import Reply, Request
 from bot.ledger.store import UnknownRequest
 from bot.slack import commands
@@ -117,6 +117,7 @@ class SlackBot:
         self._users = TTLCache(CACHE_SECONDS)
         # Answers in progress in this process, by the key their Stop button carries.
         self.running: dict[str, threading.Event] = {}
+        self._labelled: set[tuple[str, str]] = set()
 
     def register(self, app: App) -> None:
         """Listeners for exactly what the manifest subscribes to (bot.slack.manifest)."""
@@ -248,7 +249,9 @@ class SlackBot:
         else:
             progress.start()
         try:
-            reply = self.engine.handle(request)
+            # "2 questions ahead of yours": as the thread's status when streaming, else in the placeholder
+            with model_queue.watching(stream.queued if stream is not None else progress.queued):
+                reply = self.engine.handle(request)
         except Exception:  # a bug or the ledger down: one line for the user, the trace in the log
             ref = uuid.uuid4().hex[:8]
             log.exception(
@@ -264,7 +267,11 @@ class SlackBot:
             reply.skill,
             reply.status,
         )
-        delivery = stream.finish(reply) if stream is not None else None
+        label = None
+        if reply.ok and reply.embedded and self.first_embedded_answer(target, request):
+            label = grounding.EMBEDDED_LABEL
+            target = replace(target, label=label)
+        delivery = stream.finish(reply, label=label) if stream is not None else None
         if stream is not None and delivery is not None:
             for ts in stream.ts:
                 self.courier.remember(target.channel, ts, reply.request_id, stream.target.thread_ts)
@@ -289,6 +296,15 @@ class SlackBot:
             self.ledger.note_delivery(reply.request_id, delivery, visible_ms)
         except Exception:  # the answer is out; the figure is not worth failing for
             log.exception("could not note the delivery of request %s", reply.request_id)
+
+    def first_embedded_answer(self, target: Target, request: Request) -> bool:
+        """The built-in model's label goes on the first answer of a thread (of a DM, per process)."""
+        if target.thread_ts:
+            return not self.ledger.bot_answered_thread(target.channel, target.thread_ts)
+        key = (target.channel, request.user)
+        first = key not in self._labelled
+        self._labelled.add(key)
+        return first
 
     def thread_history(
         self, channel: str, thread_ts: str, before_ts: str, context: BoltContext

@@ -27,6 +27,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.grounding import source_lines
 from bot.slack.mrkdwn import escape, to_mrkdwn
 
 if TYPE_CHECKING:
@@ -210,13 +211,27 @@ def legacy_feedback_block(request_id: str) -> dict[str, Any]:
 
 
 def footer_block(reply: Reply) -> dict[str, Any]:
-    """skill · tier · model · $cost · seconds, then notes and sources."""
+    """skill · tier · model · $cost · seconds, then notes and sources (unless listed with links)."""
     texts = [reply.footer(), *reply.notes]
     if reply.status == "stopped":
         texts.append("Stopped before the end: the answer above is partial.")
-    if reply.sources:
+    if reply.sources and not reply.citations:
         texts.append("Sources: " + " · ".join(reply.sources))
     return context(texts)
+
+
+def sources_block(reply: Reply) -> dict[str, Any] | None:
+    """The documents and sections the answer was given: title › section (path), a link when the
+    pack declares a base URL."""
+    if not reply.citations:
+        return None
+    items = []
+    for line in source_lines(reply.citations):
+        label, _, rest = line.partition(" — ")
+        path, _, url = rest.partition(" <")
+        shown = f"<{url.rstrip('>')}|{escape(label)}>" if url else escape(label)
+        items.append(f"{shown} (`{escape(path)}`)")
+    return context([truncate("*Sources:* " + " · ".join(items), 3000)], markdown=True)
 
 
 def structured_blocks(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -269,11 +284,12 @@ def reply_messages(
     asked: str | None = None,
     max_blocks: int = MESSAGE_BLOCKS_MAX,
     max_chars: int = MESSAGE_CHARS,
+    label: str | None = None,
 ) -> list[Message]:
     """The answer as one or more messages: body sections, then the footer and 👍/👎 on the last one.
 
     `asked` (mrkdwn) heads the first message when the question is not visible above it
-    (slash commands, shortcuts).
+    (slash commands, shortcuts). `label` (the built-in model's one line) goes under the answer.
     """
     if reply.status == "ok" and reply.structured:
         body = structured_blocks(reply.structured)
@@ -284,7 +300,11 @@ def reply_messages(
     else:  # error / invalid: one short line with the request id, details are in the ledger
         body = [section(escape(reply.text))]
     head = [context([asked], markdown=True)] if asked else []
-    tail = [footer_block(reply)] if reply.tier else []
+    sources = sources_block(reply) if reply.status in ("ok", "stopped") else None
+    tail = [sources] if sources else []
+    if label:
+        tail.append(context([f"ⓘ {label}"]))
+    tail += [footer_block(reply)] if reply.tier else []
     if reply.status in ("ok", "stopped") and reply.request_id:
         tail.append(feedback_block(reply.request_id))
     return [
@@ -292,14 +312,18 @@ def reply_messages(
     ]
 
 
-def stream_final_blocks(reply: Reply, streamed_body: bool) -> list[dict[str, Any]]:
+def stream_final_blocks(reply: Reply, streamed_body: bool, label: str | None = None) -> list[dict[str, Any]]:
     """Blocks that finish a streamed answer (chat.stopStream `blocks`, rendered under the text).
 
     The text itself was streamed when `streamed_body`; otherwise (structured fields, an error after a
     progress line) the body comes here. Footer and feedback always do.
     """
     full = reply_messages(reply, max_chars=10**9)[0].blocks if not streamed_body else []
-    tail = [footer_block(reply)] if reply.tier else []
+    sources = sources_block(reply) if reply.status in ("ok", "stopped") else None
+    tail = [sources] if sources else []
+    if label:
+        tail.append(context([f"ⓘ {label}"]))
+    tail += [footer_block(reply)] if reply.tier else []
     if reply.status in ("ok", "stopped") and reply.request_id:
         tail.append(feedback_block(reply.request_id))
     body = [b for b in full if b.get("block_id") != FEEDBACK_BLOCK and b.get("type") != "context"]
@@ -352,15 +376,19 @@ def fallback_text(blocks: Sequence[dict[str, Any]]) -> str:
     return truncate(text, FALLBACK_TEXT_MAX) or "Tierwise"
 
 
-def progress_message(asked: str | None = None, stop_key: str | None = None) -> Message:
+def progress_message(
+    asked: str | None = None, status: str | None = None, stop_key: str | None = None
+) -> Message:
     """The placeholder shown while the model works; replaced by the answer via chat.update.
+    `status` says more (a queue position); the text still ends with PROGRESS_TEXT, which marks it.
     With `stop_key`, a Stop button ends the answer where it is."""
     blocks = [context([asked], markdown=True)] if asked else []
-    blocks.append(context([f"⏳ {PROGRESS_TEXT}"]))
+    line = f"{status}. {PROGRESS_TEXT}" if status else PROGRESS_TEXT
+    blocks.append(context([f"⏳ {line}"]))
     if stop_key:
         stop = ButtonElement(text=PlainTextObject(text="Stop"), action_id=STOP_ACTION, value=stop_key)
         blocks.append(ActionsBlock(block_id="stop", elements=[stop]).to_dict())
-    return Message(PROGRESS_TEXT, blocks)
+    return Message(line, blocks)
 
 
 def asked_line(user: str, what: str, text: str = "") -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import tracing
+from bot.model_queue import position_text
 from bot.slack.blocks import Message, progress_message, reply_messages
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class Target:
     asked: str | None = None  # mrkdwn line heading the answer when the question is not above it
     respond: Callable[..., Any] | None = None  # the payload's response_url (commands, shortcuts, clicks)
     notes_via_respond: bool = False  # slash commands: ephemeral notes via response_url first
+    label: str | None = None  # one line under the answer (the built-in model's label)
 
 
 class Progress:
@@ -100,22 +102,51 @@ class Progress:
         if self._status_set:
             self._set_status("")
 
-    def _show(self) -> None:
+    def queued(self, ahead: int) -> None:
+        """Waiting for the model: show the queue position at once (0: our turn has come)."""
+        if self._status_set:
+            self._set_status(f"is waiting: {position_text(ahead)}" if ahead else ASSISTANT_STATUS)
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        status = position_text(ahead) if ahead else None
         with self._lock:
             if self._done:
                 return
-            message = progress_message(self.target.asked, self.stop_key)
+            if self.placeholder_ts is None:
+                self._post_placeholder(status)
+                return
+            message = progress_message(self.target.asked, status, self.stop_key)
             try:
-                response = self.client.chat_postMessage(
+                self.client.chat_update(
                     channel=self.target.channel,
-                    thread_ts=self.target.thread_ts,
+                    ts=self.placeholder_ts,
                     text=message.text,
                     blocks=message.blocks,
                 )
-            except SLACK_FAILURES as exc:  # the answer will still be posted (or fall back) later
-                log.info("no placeholder in %s: %s", self.target.channel, slack_error(exc))
+            except SLACK_FAILURES as exc:
+                log.info("queue position not shown in %s: %s", self.target.channel, slack_error(exc))
+
+    def _show(self) -> None:
+        with self._lock:
+            if self._done or self.placeholder_ts is not None:
                 return
-            self.placeholder_ts = response.get("ts")
+            self._post_placeholder(None)
+
+    def _post_placeholder(self, status: str | None) -> None:
+        """Post the placeholder (the caller holds the lock)."""
+        message = progress_message(self.target.asked, status, self.stop_key)
+        try:
+            response = self.client.chat_postMessage(
+                channel=self.target.channel,
+                thread_ts=self.target.thread_ts,
+                text=message.text,
+                blocks=message.blocks,
+            )
+        except SLACK_FAILURES as exc:  # the answer will still be posted (or fall back) later
+            log.info("no placeholder in %s: %s", self.target.channel, slack_error(exc))
+            return
+        self.placeholder_ts = response.get("ts")
 
     def _set_status(self, status: str) -> bool:
         try:
@@ -146,7 +177,7 @@ class Courier:
             self.notify(target, reply.text)
             return []
         placeholder = progress.finish()
-        messages = reply_messages(reply, asked=target.asked)
+        messages = reply_messages(reply, asked=target.asked, label=target.label)
         posted: list[str] = []
         thread = target.thread_ts
         for index, message in enumerate(messages):

@@ -21,6 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from bot.model_queue import position_text
 from bot.slack.blocks import neutralise, reply_messages, stream_final_blocks
 from bot.slack.delivery import SLACK_FAILURES, Target, slack_error
 
@@ -112,6 +113,17 @@ class AnswerStream:
             )
         except SLACK_FAILURES as exc:  # cosmetic: the stream itself shows progress soon enough
             log.debug("no loading status in %s: %s", self.target.channel, slack_error(exc))
+
+    def queued(self, ahead: int) -> None:
+        """Waiting for the built-in model: the queue position as the thread's status (0: our turn)."""
+        try:
+            self.client.assistant_threads_setStatus(
+                channel_id=self.target.channel,
+                thread_ts=self.target.thread_ts or "",
+                status=f"is waiting: {position_text(ahead)}" if ahead else THINKING,
+            )
+        except SLACK_FAILURES as exc:
+            log.debug("queue position not shown in %s: %s", self.target.channel, slack_error(exc))
 
     def clear_loading(self) -> None:
         """Nothing will be streamed (a refusal, a duplicate): take the loading status down."""
@@ -214,7 +226,7 @@ class AnswerStream:
             self._cond.notify()
         self._thread.join()
 
-    def finish(self, reply: Reply) -> str | None:
+    def finish(self, reply: Reply, label: str | None = None) -> str | None:
         """Finalise the streamed answer; returns the delivery (stream | update | post), or None when
         nothing was streamed and the caller must deliver `reply` the ordinary way."""
         self.close()
@@ -226,7 +238,7 @@ class AnswerStream:
         if self.state in (IDLE, REFUSED):
             return None
         streamed_body = reply.structured is None and reply.status in ("ok", "stopped")
-        blocks = stream_final_blocks(reply, streamed_body)
+        blocks = stream_final_blocks(reply, streamed_body, label)
         if self.state == STREAMING:
             if rest and self._sent + len(rest) > min(MESSAGE_TEXT_MAX, CALL_TEXT_MAX):
                 self._send(rest)
@@ -245,11 +257,11 @@ class AnswerStream:
                     self.error = slack_error(exc)
                     self.state = BROKEN
                     log.warning("stream in %s not stopped: %s", self.target.channel, self.error)
-        return self._repair(reply)
+        return self._repair(reply, label)
 
-    def _repair(self, reply: Reply) -> str:
+    def _repair(self, reply: Reply, label: str | None = None) -> str:
         """The stream broke (or the user stopped it): make the streamed messages the whole answer."""
-        messages = reply_messages(reply, asked=self.target.asked)
+        messages = reply_messages(reply, asked=self.target.asked, label=label)
         if self.state != STOPPED:  # stopped by the user: the message is already final on Slack's side
             for ts in self.ts:
                 try:
