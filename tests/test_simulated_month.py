@@ -127,7 +127,7 @@ def test_ask_keeps_small(month: SimResult) -> None:
     assert ev["feedback"] >= 5 and ev["thumbs_up_rate"] >= 0.8
     assert ev["thumbs_below_target"] is False
     assert all(c["direction"] == "up" for c in ev["comparisons"])  # nothing cheaper than small
-    assert "next: shadow-test medium (a stronger tier may pay off)" in rec.reason
+    assert "next: shadow-test large (a stronger tier may pay off)" in rec.reason
     assert rec.monthly_delta_usd is None
 
 

@@ -95,7 +95,7 @@ def test_review_recommends_from_the_ledger(scenario: Any) -> None:
     )
     assert (recs["write-report"].action, recs["write-report"].reason) == (
         "keep",
-        "no traffic in the window (28 days); next: shadow-test medium (a stronger tier may pay off)",
+        "no traffic in the window (28 days); next: shadow-test large (a stronger tier may pay off)",
     )
 
 
