@@ -317,6 +317,9 @@ class Engine:
                 if second.problem and second.result is not None:
                     second.row.error = f"invalid output after escalation from {tier}: {second.problem}"
                 self.ledger.record(second.row)
+                if second.problem and attempt.problem is None:
+                    # Only flagged beats broken: the first answer was valid, the stronger tier's is not.
+                    attempts = [second, attempt]
         else:
             self.ledger.record(attempt.row)
         reply = self._reply(skill, attempts, notes, selection.sources if selection else ())
@@ -549,7 +552,9 @@ class Engine:
             text = skill.postprocess(text, structured)
         if last.verdict is not None:
             notes.extend(last.verdict.lines())  # previews and flags travel with the notes (CLI, Slack)
-        if len(attempts) > 1:
+        if len(attempts) > 1 and row.escalated_from is None:  # the stronger tier failed: first answer shown
+            notes.append(f"tried {attempts[0].row.tier} after a failed check: {attempts[0].problem}")
+        elif len(attempts) > 1:
             why = "a failed check" if attempts[0].check_failed else "an invalid answer"
             notes.append(f"escalated from {attempts[0].row.tier} to {row.tier} after {why}")
         return Reply(text=text, status="ok", structured=structured, sources=sources, **common)

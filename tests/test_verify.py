@@ -147,6 +147,18 @@ def test_failing_twice_still_answers_and_flags_the_failure(eng: Engine, script: 
     assert len(script.calls) == 2  # one escalation only
 
 
+def test_a_flagged_answer_beats_a_broken_one_from_the_stronger_tier(eng: Engine, script: Any) -> None:
+    script.on("small", BAD)
+    script.on("medium", "Sorry, I cannot count.")
+    reply = eng.handle(Request(text="count a and b", skill="counter"))
+    assert reply.status == "ok" and reply.tier == "small" and reply.structured == json.loads(BAD)
+    assert reply.escalated and "⚠ Check failed (total): total 3 but 2 items" in reply.notes
+    assert any(n.startswith("tried medium after a failed check: ") for n in reply.notes)
+    first, second = rows(eng)
+    assert reply.request_id == first.id and second.escalated_from == first.id
+    assert second.status == "invalid"
+
+
 def test_no_escalation_when_disallowed_and_crashing_check_is_not_run(eng: Engine, script: Any) -> None:
     script.on("small", BAD)
     reply = eng.handle(Request(text="count", skill="counter", allow_escalation=False))
