@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.ladder import Ladder
 from bot.config import Settings
 from bot.ledger.models import RequestRow, new_id
+from bot.ledger.work import REPLICA_ID
 from bot.llm import LLM, CallResult, ModelCallError, short_error
 from bot.packs import Pack, builtin_packs_dir, load_packs, select_context
 from bot.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, parse_output, trim_text
@@ -44,6 +45,7 @@ class Request:
     history: list[dict[str, str]] = field(default_factory=list)
     purpose: str = "user"
     allow_escalation: bool = True
+    claimed: bool = False  # the event id was claimed with its durable work item (bot.ledger.work)
 
 
 @dataclass
@@ -235,7 +237,7 @@ class Engine:
             except InputError as exc:
                 return Reply(text=str(exc), status="rejected", skill=skill.name)
 
-        if req.event_id and not self.ledger.claim_event(req.event_id, self.settings.event_ttl_hours):
+        if req.event_id and not req.claimed and not self.ledger.claim_event(req.event_id, self.settings.event_ttl_hours):
             return Reply(text="", status="duplicate", skill=skill.name)
 
         base = RequestRow(
@@ -362,7 +364,11 @@ class Engine:
     def _call(
         self, row: RequestRow, tier: str, messages: list[dict[str, Any]], max_tokens: int
     ) -> tuple[CallResult | None, str | None]:
-        """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure."""
+        """One model call, its figures written onto the row; (None, kind) on failure. The row is on the
+        ledger as `in_flight` before the call, so a crash leaves a trace (closed later as interrupted)."""
+        row.status, row.worker = "in_flight", REPLICA_ID
+        self.ledger.record(row)
+        row.status = "ok"
         try:
             result = self.llm.complete(tier, messages, max_tokens)
         except ModelCallError as exc:

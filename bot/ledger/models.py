@@ -25,6 +25,7 @@ class RequestRow(SQLModel, table=True):
         Index("ix_requests_created_skill", "created_at", "skill"),
         Index("ix_requests_skill_tier_created", "skill", "tier", "created_at"),
         Index("ix_requests_user_created", "user_id", "created_at"),
+        Index("ix_requests_status_worker", "status", "worker"),  # calls left in flight by a dead process
         # Covers every query over a window of user traffic (the digest, the review, usage): SQLite
         # answers them from the index alone, without touching the table.
         Index(
@@ -65,7 +66,8 @@ class RequestRow(SQLModel, table=True):
     cost_known: bool = True
     price_source: str = Field(default="", max_length=32)
     latency_ms: int = 0
-    status: str = Field(default="ok", max_length=16, index=True)  # ok | error | invalid | refused
+    # ok | error | invalid | refused; in_flight while the model call runs; interrupted when its process died
+    status: str = Field(default="ok", max_length=16, index=True)
     error: str | None = None
     escalated_from: str | None = Field(default=None, max_length=32, index=True)
     shadow: bool = Field(default=False)
@@ -83,6 +85,7 @@ class RequestRow(SQLModel, table=True):
     queue_ms: int = 0  # time spent waiting for a model slot (counted in latency_ms too)
     delivery: str | None = Field(default=None, max_length=16)  # stream | update | post | response_url
     redactions: int = 0  # spans redacted before storage or before an external tier
+    worker: str | None = Field(default=None, max_length=128)  # the process (replica id) that made the call
 
 
 class Feedback(SQLModel, table=True):
@@ -271,3 +274,40 @@ class RollupDay(SQLModel, table=True):
 
     day: str = Field(primary_key=True, max_length=10)
     built_at: datetime = Field(default_factory=utcnow)
+
+
+class WorkItem(SQLModel, table=True):
+    """An accepted Slack event, command or shortcut that must be answered: persisted with its claim,
+    so a crash is resumed by any replica (bot/ledger/work.py) instead of being lost."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (Index("ix_work_items_open", "status", "owner"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    key: str = Field(max_length=160, unique=True)  # the event id (or trigger id): a redelivery hits it
+    kind: str = Field(max_length=16)  # mention | message | command | shortcut
+    payload: str  # JSON: what the listener needs to run again
+    status: str = Field(default="open", max_length=16)  # open | done | expired | failed
+    stage: str = Field(default="accepted", max_length=16)  # accepted | started | replied | delivered
+    owner: str = Field(max_length=128)  # the replica working on it
+    attempts: int = 0  # take-overs so far
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    channel: str | None = Field(default=None, max_length=64)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)  # a placeholder or stream on screen
+    request_id: str | None = Field(default=None, max_length=32)
+    reply: str | None = None  # the engine's reply (JSON) once made: delivered as is after a crash
+    detail: str | None = None
+
+
+class Replica(SQLModel, table=True):
+    """A serving process and its heartbeat: work and model calls of a replica gone quiet are taken over."""
+
+    __tablename__ = "replicas"
+
+    id: str = Field(primary_key=True, max_length=128)
+    host: str = Field(max_length=128)
+    pid: int
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow, index=True)

@@ -77,8 +77,9 @@ class Ledger:
     # Requests ----------------------------------------------------------------------------
 
     def record(self, row: RequestRow) -> RequestRow:
+        """Insert a new row, or write the changes of one recorded before (a call in flight)."""
         with self.session() as s:
-            s.add(row)
+            s.add(row)  # a detached row keeps its changes: this flushes them as an UPDATE
             s.commit()
         return row
 

@@ -16,9 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.request import BoltRequest
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.config import ConfigError
+from bot.slack import payloads
 from bot.slack.app import WORKERS, build_app
 
 if TYPE_CHECKING:
@@ -76,8 +80,33 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(int(length)).decode("utf-8", "replace")
         headers = {key.lower(): self.headers.get_all(key) or [] for key in self.headers}
-        response = self.server.app.dispatch(BoltRequest(body=body, query=query, headers=headers))
+        try:
+            wrong = payloads.problem(payloads.parse(body, self.headers.get("Content-Type")))
+        except ValueError:
+            wrong = "the body is neither JSON nor form data"
+        if wrong is not None:
+            # Unsigned junk gets bolt's answer (401); signed junk is a bad request, said in one line.
+            if not self._signed(body):
+                self._send(401, {}, "")
+                return
+            log.warning("rejected a malformed Slack request (400): %s", wrong[:300])
+            self._send(400, {}, "")
+            return
+        try:
+            response = self.server.app.dispatch(BoltRequest(body=body, query=query, headers=headers))
+        except Exception as exc:  # never a dropped connection: the caller gets an answer
+            log.error("could not handle a Slack request (400): %s: %s", type(exc).__name__, str(exc)[:200])
+            self._send(400, {}, "")
+            return
         self._send(response.status, response.headers, response.body)
+
+    def _signed(self, body: str) -> bool:
+        secret = getattr(self.server.app, "_signing_secret", "")
+        headers = {
+            "x-slack-request-timestamp": self.headers.get("X-Slack-Request-Timestamp") or "",
+            "x-slack-signature": self.headers.get("X-Slack-Signature") or "",
+        }
+        return bool(secret) and SignatureVerifier(secret).is_valid_request(body, headers)
 
     def _send(self, status: int, headers: dict[str, Any], body: str | dict[str, Any] | None) -> None:
         payload = (body if isinstance(body, str) else json.dumps(body) if body else "").encode("utf-8")
@@ -95,6 +124,25 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
+class TierwiseSocketModeHandler(SocketModeHandler):
+    """Bolt's Socket Mode handler, plus the shape check: a malformed envelope is acknowledged (so
+    Slack does not resend it) and dropped with one log line, never a traceback."""
+
+    def handle(self, client: Any, req: Any) -> None:
+        wrong = payloads.problem(req.payload)
+        if wrong is None:
+            try:
+                super().handle(client, req)
+                return
+            except Exception as exc:
+                wrong = f"{type(exc).__name__}: {str(exc)[:200]}"
+        log.warning("dropped a malformed Socket Mode envelope %s: %s", req.envelope_id, wrong[:300])
+        try:
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+        except Exception as exc:
+            log.warning("could not acknowledge envelope %s: %s", req.envelope_id, type(exc).__name__)
+
+
 def make_http_server(app: App, host: str = "0.0.0.0", port: int = 3000) -> SlackHTTPServer:
     """A bound, not yet serving, HTTP server for `app` (port 0 picks a free port; see `.port`)."""
     return SlackHTTPServer(app, host, port)
@@ -110,6 +158,8 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed in HTTP mode; or set SLACK_APP_TOKEN)")
     executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tierwise-slack")
     app = build_app(engine, executor=executor)
+    work = app.tierwise.work  # type: ignore[attr-defined]
+    work.start()  # heartbeat; take over the work of replicas that died (this one's predecessor too)
     scheduler = _start_admin_jobs(engine, app.client)
     threading.Thread(target=_warm_up, name="tierwise-warm-up", daemon=True).start()
     stop = threading.Event()
@@ -123,6 +173,7 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         executor.shutdown(wait=True)
+        work.stop()  # after the drain: nothing of ours is left open
 
 
 def _start_admin_jobs(engine: Engine, client: Any) -> Any:
@@ -160,9 +211,7 @@ def _start_admin_jobs(engine: Engine, client: Any) -> Any:
 
 
 def _run_socket_mode(app: App, app_token: str, stop: threading.Event) -> None:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    handler = SocketModeHandler(app, app_token)
+    handler = TierwiseSocketModeHandler(app, app_token)
     _on_signals(stop.set)
     handler.connect()
     log.info("Tierwise is connected to Slack (Socket Mode)")
