@@ -594,8 +594,13 @@ def cost_recompute(since: Annotated[str, typer.Option(help="Window: 30d, 12w, or
 
 
 def main() -> None:
+    from bot.ledger.db import DatabaseUnavailable
+
     try:
         app()
+    except DatabaseUnavailable as exc:  # one line, the URL's password masked
+        typer.echo(f"tierwise: {exc}", err=True)
+        sys.exit(2)
     except ConfigError as exc:
         typer.echo("tierwise: configuration error:", err=True)
         for line in str(exc).splitlines():

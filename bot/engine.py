@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.ladder import Ladder
 from bot.config import Settings
+from bot.ladder import Ladder
 from bot.ledger.models import RequestRow, new_id
 from bot.ledger.work import REPLICA_ID
 from bot.llm import LLM, CallResult, ModelCallError, short_error

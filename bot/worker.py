@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 
 LATE_NOTE = "answered after a restart"
 APOLOGY = (
-    "Sorry: I lost track of this request in a restart and it is now too old to answer well. "
-    "Please ask again."
+    "Sorry: I lost track of this request in a restart and it is now too old to answer well. Please ask again."
 )
 PERSIST_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries to persist work while the DB is down
 
@@ -54,7 +53,9 @@ class Job:
         self.resumed = resumed
         self.expired = expired
         self.message_ts = item.message_ts if item is not None else None
-        self.reply: dict[str, Any] | None = json.loads(item.reply) if item is not None and item.reply else None
+        self.reply: dict[str, Any] | None = (
+            json.loads(item.reply) if item is not None and item.reply else None
+        )
         self.lost = False  # another replica took it over: do not deliver
 
     @property
@@ -176,7 +177,9 @@ class Worker:
             return Job()
         return Job(self.queue, item) if item is not None else None
 
-    def _persist_late(self, key: str, kind: str, payload: dict[str, Any], where: dict[str, Any]) -> Job | None:
+    def _persist_late(
+        self, key: str, kind: str, payload: dict[str, Any], where: dict[str, Any]
+    ) -> Job | None:
         for pause in (0.0, *PERSIST_BACKOFF):
             time.sleep(pause)
             try:

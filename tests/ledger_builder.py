@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -417,7 +418,13 @@ _template: list[Path] = []
 
 
 def seeded_database(data_dir: Path) -> Path:
-    """Put a copy of the seeded week-46 database at `data_dir/tierwise.db` (seeded once per run)."""
+    """Put a copy of the seeded week-46 database at `data_dir/tierwise.db` (seeded once per run);
+    on a Postgres run, the test's database becomes a copy of a seeded one."""
+    from tests import pg
+
+    if pg.on_postgres:
+        pg.replace_with_seeded(os.environ["TIERWISE_DATABASE_URL"], seed_week46)
+        return data_dir / "tierwise.db"
     if not _template:
         folder = Path(tempfile.mkdtemp(prefix="tierwise-w46-"))
         atexit.register(shutil.rmtree, folder, True)

@@ -70,7 +70,7 @@ class WorkQueue:
         with self.ledger.session() as s:
             done = s.execute(update(Replica).where(Replica.id == self.replica).values(heartbeat_at=now))
             if not done.rowcount:
-                host, _, rest = self.replica.partition(":")
+                host = self.replica.partition(":")[0]
                 s.add(Replica(id=self.replica, host=host, pid=os.getpid(), started_at=now, heartbeat_at=now))
             s.commit()
 
@@ -216,9 +216,7 @@ class WorkQueue:
                 .values(status="interrupted", error=INTERRUPTED, cost_known=False)
             )
             today = now.date()
-            rollups.invalidate(
-                s, [aware(c).date().isoformat() for _, c in stale if aware(c).date() < today]
-            )
+            rollups.invalidate(s, [aware(c).date().isoformat() for _, c in stale if aware(c).date() < today])
             s.commit()
         log.warning("closed %d model call(s) left in flight by a dead process", len(ids))
         return len(ids)
