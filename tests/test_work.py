@@ -1,0 +1,260 @@
+"""The durable work queue and in-flight model calls (bot/ledger/work.py, bot/worker.py).
+
+Runs on SQLite, and on Postgres when TIERWISE_TEST_DATABASE_URL is set (tests/pg.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import select
+
+from bot.ledger.models import Replica, RequestRow, WorkItem, utcnow
+from bot.ledger.store import Ledger
+from bot.ledger.work import REPLICA_ID, WorkQueue
+from bot.slack.blocks import PROGRESS_TEXT
+from bot.worker import APOLOGY, LATE_NOTE
+from tests.slack_helpers import (
+    USER,
+    BotEnv,
+    answers,
+    event_body,
+    http_bot_fixture,  # noqa: F401 (fixture)
+    mention,
+    slack_fixture,  # noqa: F401 (fixture)
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _ledger(engine: Any) -> Ledger:
+    return engine.ledger
+
+
+def _age(ledger: Ledger, replica: str, seconds: float = 3600) -> None:
+    """Make a replica look dead: its last heartbeat long ago."""
+    with ledger.session() as s:
+        s.execute(
+            update(Replica)
+            .where(Replica.id == replica)
+            .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
+        )
+        s.commit()
+
+
+def test_accept_is_atomic_with_the_event_claim(engine: Any) -> None:
+    queue = WorkQueue(_ledger(engine), replica="A")
+    first = queue.accept("Ev1", "mention", {"body": {}}, event_id="Ev1", channel="C1", thread_ts="1.0")
+    assert not first.duplicate
+    assert queue.accept("Ev1", "mention", {"body": {}}, event_id="Ev1").duplicate
+    assert WorkQueue(_ledger(engine), replica="B").accept("Ev1", "mention", {}, event_id="Ev1").duplicate
+    assert not _ledger(engine).claim_event("Ev1")  # the engine's own dedupe sees the claim
+    [item] = queue.open_items()
+    assert (item.key, item.owner, item.stage, item.channel, item.thread_ts) == (
+        "Ev1",
+        "A",
+        "accepted",
+        "C1",
+        "1.0",
+    )
+
+
+def test_begin_is_for_the_owner_and_only_once(engine: Any) -> None:
+    a, b = WorkQueue(_ledger(engine), replica="A"), WorkQueue(_ledger(engine), replica="B")
+    a.accept("Ev1", "mention", {})
+    assert b.begin("Ev1") is None
+    started = a.begin("Ev1")
+    assert started is not None and started.stage == "started"
+    assert a.begin("Ev1") is None  # a redelivery racing the first listener
+    assert a.mark(started.id, message_ts="9.9")
+    assert a.finish(started.id)
+    assert a.get("Ev1").status == "done"  # type: ignore[union-attr]
+    assert not a.mark(started.id, message_ts="1.1")  # closed work takes no more notes
+
+
+def test_work_of_a_dead_replica_is_taken_over_once(engine: Any) -> None:
+    ledger = _ledger(engine)
+    dead = WorkQueue(ledger, replica="dead")
+    dead.heartbeat()
+    for n in range(20):
+        dead.accept(f"Ev{n}", "mention", {"n": n})
+    alive = [WorkQueue(Ledger(engine.settings.effective_database_url), replica=f"R{i}") for i in range(4)]
+    for queue in alive:
+        queue.heartbeat()
+    assert all(q.take_over() == [] for q in alive)  # the owner's heartbeat is fresh
+    _age(ledger, "dead")
+    taken: dict[str, list[str]] = {}
+
+    def sweep(queue: WorkQueue) -> None:
+        taken[queue.replica] = [i.key for i in queue.take_over(limit=8)] + [
+            i.key for i in queue.take_over(limit=8)
+        ]
+
+    threads = [threading.Thread(target=sweep, args=(q,)) for q in alive]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    keys = [k for ks in taken.values() for k in ks]
+    assert sorted(keys) == sorted(f"Ev{n}" for n in range(20))  # every item, each exactly once
+    owners = {i.key: i.owner for i in dead.open_items()}
+    assert all(owners[k] == r for r, ks in taken.items() for k in ks)
+    item = dead.get("Ev0")
+    assert item is not None and item.attempts == 1
+    assert not dead.mark(item.id, stage="replied")  # the dead one cannot deliver any more
+
+
+def test_calls_left_in_flight_by_a_dead_replica_are_interrupted(engine: Any) -> None:
+    ledger = _ledger(engine)
+    old = utcnow() - timedelta(minutes=5)
+    dead, live = WorkQueue(ledger, replica="dead"), WorkQueue(ledger, replica="live")
+    dead.heartbeat()
+    live.heartbeat()
+    _age(ledger, "dead")
+    rows = {
+        "dead": RequestRow(skill="ask", tier="small", status="in_flight", worker="dead", created_at=old),
+        "live": RequestRow(skill="ask", tier="small", status="in_flight", worker="live", created_at=old),
+        "cli": RequestRow(skill="ask", tier="small", status="in_flight", worker="cli:1", created_at=old),
+        "gone": RequestRow(
+            skill="ask", status="in_flight", worker="cli:2", created_at=utcnow() - timedelta(hours=2)
+        ),
+        "done": RequestRow(skill="ask", status="ok", worker="dead", created_at=old),
+    }
+    for row in rows.values():
+        ledger.record(row)
+    assert live.close_interrupted() == 2
+    status = {name: ledger.get_request(row.id).status for name, row in rows.items()}  # type: ignore[union-attr]
+    assert status == {
+        "dead": "interrupted",
+        "live": "in_flight",
+        "cli": "in_flight",
+        "gone": "interrupted",
+        "done": "ok",
+    }
+    closed = ledger.get_request(rows["dead"].id)
+    assert closed is not None and not closed.cost_known and "interrupted" in (closed.error or "")
+    assert closed.tier == "small" and closed.created_at is not None
+    assert live.close_interrupted() == 0
+
+
+def test_a_model_call_is_on_the_ledger_before_it_returns(engine: Any, script: Any) -> None:
+    from bot.engine import Request
+
+    seen: list[tuple[str, str | None]] = []
+
+    def reply(tier: str, messages: list[dict[str, Any]]) -> str:
+        with engine.ledger.session() as s:
+            seen.extend((r.status, r.worker) for r in s.exec(select(RequestRow)))
+        return "fine"
+
+    script.default = reply
+    answer = engine.handle(Request(text="where is the office?"))
+    assert answer.ok
+    assert seen == [("in_flight", REPLICA_ID)]
+    [row] = engine.ledger.requests_since(utcnow() - timedelta(minutes=1))
+    assert (row.id, row.status, row.response) == (answer.request_id, "ok", "fine")
+
+
+# Take-over through the Slack listeners ---------------------------------------------------------
+
+
+def _dead_mention(http_bot: BotEnv, event_id: str, *, age_s: float = 0, placeholder: bool = True) -> str:
+    """A mention accepted by a replica that died after posting its placeholder."""
+    slack = http_bot.slack
+    ts = slack.add_message("C111", "<@UBOT> where is the office?", USER)
+    body = event_body(mention("where is the office?", ts), event_id)
+    ledger = http_bot.engine.ledger
+    dead = WorkQueue(ledger, replica="dead")
+    dead.heartbeat()
+    item = dead.accept(
+        event_id, "mention", {"body": body, "bot_user_id": "UBOT", "bot_id": "B1"}, event_id=event_id
+    ).item
+    assert item is not None
+    dead.begin(event_id)
+    if placeholder:
+        posted = http_bot.app.client.chat_postMessage(channel="C111", thread_ts=ts, text=PROGRESS_TEXT)
+        dead.mark(item.id, message_ts=posted["ts"])
+    with ledger.session() as s:
+        s.execute(
+            update(WorkItem)
+            .where(WorkItem.id == item.id)
+            .values(created_at=utcnow() - timedelta(seconds=age_s))
+        )
+        s.commit()
+    _age(ledger, "dead")
+    return ts
+
+
+def test_a_dead_replicas_mention_is_answered_once_replacing_its_placeholder(
+    http_bot: BotEnv, script: Any
+) -> None:
+    ts = _dead_mention(http_bot, "EvDEAD1")
+    bot = http_bot.app.tierwise
+    assert bot.work.sweep() == 1
+    http_bot.settle()
+    [answer] = answers(http_bot.slack)
+    assert answer["thread_ts"] == ts
+    assert LATE_NOTE in str(answer["blocks"])
+    assert not [m for m in http_bot.slack.bot_messages("C111") if m["text"] == PROGRESS_TEXT]
+    assert bot.work.sweep() == 0
+    # Slack's redelivery of the same event changes nothing.
+    assert http_bot.event(event_body(mention("where is the office?", ts), "EvDEAD1"), retry=1).status == 200
+    http_bot.settle()
+    assert len(answers(http_bot.slack)) == 1
+    assert len(script.calls) == 1
+    [row] = http_bot.rows()
+    assert row.status == "ok" and row.event_id == "EvDEAD1"
+
+
+def test_work_past_the_age_limit_gets_an_apology(http_bot: BotEnv, script: Any) -> None:
+    _dead_mention(http_bot, "EvOLD1", age_s=http_bot.engine.settings.work_max_age_s + 60)
+    assert http_bot.app.tierwise.work.sweep() == 1
+    http_bot.settle()
+    texts = [m["text"] for m in http_bot.slack.bot_messages("C111")]
+    assert texts == [APOLOGY]  # the placeholder became the apology
+    assert script.calls == []
+    item = WorkQueue(http_bot.engine.ledger).get("EvOLD1")
+    assert item is not None and item.status == "done"
+
+
+def test_a_reply_made_before_the_crash_is_delivered_without_a_second_model_call(
+    http_bot: BotEnv, script: Any
+) -> None:
+    from bot.engine import Request
+
+    _dead_mention(http_bot, "EvREPLIED", placeholder=False)
+    ledger = http_bot.engine.ledger
+    reply = http_bot.engine.handle(Request(text="where is the office?", event_id="EvREPLIED", claimed=True))
+    from bot.worker import Job
+
+    dead = WorkQueue(ledger, replica="dead")
+    item = dead.get("EvREPLIED")
+    assert item is not None
+    with ledger.session() as s:  # what the dead replica noted just before it died
+        s.execute(update(WorkItem).where(WorkItem.id == item.id).values(owner="dead"))
+        s.commit()
+    assert Job(dead, item).replied(reply)
+    calls = len(script.calls)
+    assert http_bot.app.tierwise.work.sweep() == 1
+    http_bot.settle()
+    [answer] = answers(http_bot.slack)
+    assert len(script.calls) == calls
+    assert http_bot.engine.ledger.request_for_message("C111", answer["ts"]) == reply.request_id
+    assert len(http_bot.rows()) == 1
+
+
+def test_events_are_persisted_before_the_ack(http_bot: BotEnv, script: Any, tmp_path: Path) -> None:
+    ts = http_bot.slack.add_message("C111", "<@UBOT> hi", USER)
+    assert http_bot.event(event_body(mention("hi", ts), "EvACK1")).status == 200
+    # The row exists the moment the ack is back (the listener may not have started yet).
+    item = WorkQueue(http_bot.engine.ledger).get("EvACK1")
+    assert item is not None and item.kind == "mention"
+    http_bot.settle()
+    item = WorkQueue(http_bot.engine.ledger).get("EvACK1")
+    assert item is not None and (item.status, item.stage) == ("done", "delivered")
+    assert item.request_id == http_bot.rows()[0].id
