@@ -456,7 +456,12 @@ def scenario_engine(data_dir: Path, **overrides: Any) -> Any:
     from bot.engine import Engine
     from bot.llm import LLM
 
-    seeded_database(data_dir)
+    from tests import pg
+
+    if pg.on_postgres:  # module-scoped: a seeded database of its own, not the test's
+        overrides.setdefault("database_url", pg.seeded_database(seed_week46))
+    else:
+        seeded_database(data_dir)
     settings = load_settings(**scenario_settings(data_dir=data_dir, **overrides))
     return Engine.from_settings(settings, llm=LLM(settings.tiers, mock_response="unused"))
 

@@ -89,10 +89,7 @@ def fresh_database(template: str = TEMPLATE, fill: Callable[[str], None] = _migr
     return name
 
 
-def replace_with_seeded(url: str, seed: Callable[[Any], None]) -> None:
-    """Make the test's database a copy of one seeded once per run (e.g. the week-46 ledger)."""
-    from sqlalchemy.engine import make_url
-
+def _seeded_fill(seed: Callable[[Any], None]) -> Callable[[str], None]:
     def fill(template_url: str) -> None:
         from bot.ledger.store import Ledger
 
@@ -100,8 +97,20 @@ def replace_with_seeded(url: str, seed: Callable[[Any], None]) -> None:
         seed(ledger)
         ledger.engine.dispose()
 
+    return fill
+
+
+def seeded_database(seed: Callable[[Any], None]) -> str:
+    """The URL of a new database that is a copy of one seeded once per run (the week-46 ledger)."""
+    return url_for(fresh_database(SEEDED, _seeded_fill(seed)))
+
+
+def replace_with_seeded(url: str, seed: Callable[[Any], None]) -> None:
+    """Make the test's own database such a copy."""
+    from sqlalchemy.engine import make_url
+
     name = make_url(url).database
     assert name
     drop(name)
-    source = _template(SEEDED, fill)
+    source = _template(SEEDED, _seeded_fill(seed))
     _execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')

@@ -12,11 +12,13 @@ import json
 import logging
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.response import SocketModeResponse
@@ -129,14 +131,21 @@ class TierwiseSocketModeHandler(SocketModeHandler):
     Slack does not resend it) and dropped with one log line, never a traceback."""
 
     def handle(self, client: Any, req: Any) -> None:
+        start = time.time()
         wrong = payloads.problem(req.payload)
         if wrong is None:
             try:
-                super().handle(client, req)
-                return
+                response = run_bolt_app(self.app, req)
             except Exception as exc:
                 wrong = f"{type(exc).__name__}: {str(exc)[:200]}"
-        log.warning("dropped a malformed Socket Mode envelope %s: %s", req.envelope_id, wrong[:300])
+            else:
+                if response.status == 200:
+                    send_response(client, req, response, start)
+                    return
+                # No listener (404) or a refused request: acknowledged all the same, or Slack resends it.
+                log.info("envelope %s not handled (bolt status %s)", req.envelope_id, response.status)
+        if wrong is not None:
+            log.warning("dropped a malformed Socket Mode envelope %s: %s", req.envelope_id, wrong[:300])
         try:
             client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
         except Exception as exc:
