@@ -455,7 +455,6 @@ def scenario_engine(data_dir: Path, **overrides: Any) -> Any:
     from bot.config import load_settings
     from bot.engine import Engine
     from bot.llm import LLM
-
     from tests import pg
 
     if pg.on_postgres:  # module-scoped: a seeded database of its own, not the test's

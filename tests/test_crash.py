@@ -18,7 +18,6 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -37,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 10
 LEASE_S = 1.5
 ANSWER = "The office is on floor 2."
+SERVE = [sys.executable, "-c", "from bot.cli import main; main()", "serve"]
 
 
 def _free_port() -> int:
@@ -52,8 +52,7 @@ class Replica:
         self.port = _free_port()
         self.log = folder / f"{name}.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from bot.cli import main; main()", "serve", "--host", "127.0.0.1"]
-            + ["--port", str(self.port)],
+            [*SERVE, "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=folder,
             env=env,
             stdout=self.log.open("wb"),

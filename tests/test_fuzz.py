@@ -149,7 +149,9 @@ def test_http_answers_every_signed_mutation(
                 rss.append(_rss_kib())
         env.settle(60)
         # Still alive and answering real work.
-        assert post_signed(env.url, {"type": "url_verification", "challenge": "c"}, SIGNING_SECRET).status == 200
+        assert (
+            post_signed(env.url, {"type": "url_verification", "challenge": "c"}, SIGNING_SECRET).status == 200
+        )
     finally:
         env.stop()
     assert statuses.get(400, 0) > HTTP_PAYLOADS // 10  # the mutations did reach the shape checks

@@ -8,6 +8,8 @@ answers in progress finish.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import signal
@@ -20,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_bolt.request import BoltRequest
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.config import ConfigError
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+SIGNATURE_MAX_AGE_S = 300  # as Slack's own verifier: older signatures are replays
 MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; a bigger body is not from Slack
 
 
@@ -80,15 +82,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(413, {}, "")
             return
-        body = self.rfile.read(int(length)).decode("utf-8", "replace")
+        raw = self.rfile.read(int(length))
+        body = raw.decode("utf-8", "replace")
         headers = {key.lower(): self.headers.get_all(key) or [] for key in self.headers}
         try:
+            raw.decode("utf-8")
             wrong = payloads.problem(payloads.parse(body, self.headers.get("Content-Type")))
-        except ValueError:
-            wrong = "the body is neither JSON nor form data"
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            wrong = "the body is neither JSON nor form data in UTF-8"
         if wrong is not None:
             # Unsigned junk gets bolt's answer (401); signed junk is a bad request, said in one line.
-            if not self._signed(body):
+            if not self._signed(raw):
                 self._send(401, {}, "")
                 return
             log.warning("rejected a malformed Slack request (400): %s", wrong[:300])
@@ -102,13 +106,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(response.status, response.headers, response.body)
 
-    def _signed(self, body: str) -> bool:
+    def _signed(self, body: bytes) -> bool:
+        """Slack's v0 signature over the raw bytes (slack_sdk's verifier needs UTF-8 text)."""
         secret = getattr(self.server.app, "_signing_secret", "")
-        headers = {
-            "x-slack-request-timestamp": self.headers.get("X-Slack-Request-Timestamp") or "",
-            "x-slack-signature": self.headers.get("X-Slack-Signature") or "",
-        }
-        return bool(secret) and SignatureVerifier(secret).is_valid_request(body, headers)
+        stamp = self.headers.get("X-Slack-Request-Timestamp") or ""
+        given = self.headers.get("X-Slack-Signature") or ""
+        if not secret or not stamp.isdigit() or abs(time.time() - int(stamp)) > SIGNATURE_MAX_AGE_S:
+            return False
+        mac = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
+        return hmac.compare_digest(f"v0={mac.hexdigest()}", given)
 
     def _send(self, status: int, headers: dict[str, Any], body: str | dict[str, Any] | None) -> None:
         payload = (body if isinstance(body, str) else json.dumps(body) if body else "").encode("utf-8")
@@ -129,6 +135,21 @@ class _Handler(BaseHTTPRequestHandler):
 class TierwiseSocketModeHandler(SocketModeHandler):
     """Bolt's Socket Mode handler, plus the shape check: a malformed envelope is acknowledged (so
     Slack does not resend it) and dropped with one log line, never a traceback."""
+
+    def __init__(self, app: App, app_token: str, **kwargs: Any) -> None:
+        super().__init__(app, app_token, **kwargs)
+        # Runs before slack_sdk builds its request object, which raises on a non-object payload.
+        self.client.message_listeners.insert(0, self._guard)
+
+    def _guard(self, client: Any, message: dict[str, Any], _raw: str) -> None:
+        if "envelope_id" in message and "payload" in message and not isinstance(message["payload"], dict):
+            kind = type(message.pop("payload")).__name__  # popped: slack_sdk then skips the envelope
+            log.warning(
+                "dropped a malformed Socket Mode envelope %s: payload must be an object, not %s",
+                message["envelope_id"],
+                kind,
+            )
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=str(message["envelope_id"])))
 
     def handle(self, client: Any, req: Any) -> None:
         start = time.time()
