@@ -364,11 +364,10 @@ class Engine:
     def _call(
         self, row: RequestRow, tier: str, messages: list[dict[str, Any]], max_tokens: int
     ) -> tuple[CallResult | None, str | None]:
-        """One model call, its figures written onto the row; (None, kind) on failure. The row is on the
-        ledger as `in_flight` before the call, so a crash leaves a trace (closed later as interrupted)."""
-        row.status, row.worker = "in_flight", REPLICA_ID
-        self.ledger.record(row)
-        row.status = "ok"
+        """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure.
+        The call is on the ledger before it starts, so a crash leaves an `interrupted` row behind."""
+        row.worker = REPLICA_ID
+        self.ledger.start_call(row, REPLICA_ID)
         try:
             result = self.llm.complete(tier, messages, max_tokens)
         except ModelCallError as exc:

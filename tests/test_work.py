@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
-from bot.ledger.models import Replica, RequestRow, WorkItem, utcnow
+from bot.ledger.models import CallInFlight, Replica, RequestRow, WorkItem, utcnow
 from bot.ledger.store import Ledger
 from bot.ledger.work import REPLICA_ID, WorkQueue
 from bot.slack.blocks import PROGRESS_TEXT
@@ -117,47 +117,68 @@ def test_calls_left_in_flight_by_a_dead_replica_are_interrupted(engine: Any) -> 
     live.heartbeat()
     _age(ledger, "dead")
     rows = {
-        "dead": RequestRow(skill="ask", tier="small", status="in_flight", worker="dead", created_at=old),
-        "live": RequestRow(skill="ask", tier="small", status="in_flight", worker="live", created_at=old),
-        "cli": RequestRow(skill="ask", tier="small", status="in_flight", worker="cli:1", created_at=old),
-        "gone": RequestRow(
-            skill="ask", status="in_flight", worker="cli:2", created_at=utcnow() - timedelta(hours=2)
-        ),
-        "done": RequestRow(skill="ask", status="ok", worker="dead", created_at=old),
+        "dead": ("dead", old),
+        "live": ("live", old),
+        "cli": ("cli:1", old),  # a process that never registered: given an hour
+        "gone": ("cli:2", utcnow() - timedelta(hours=2)),
     }
-    for row in rows.values():
-        ledger.record(row)
+    ids = {}
+    with ledger.session() as s:
+        for name, (worker, started) in rows.items():
+            row = RequestRow(skill="ask", tier="small", model_requested="openai/fast", created_at=started)
+            row.user_id, row.channel = "U1", "C1"
+            s.add(CallInFlight(id=row.id, worker=worker, started_at=started, row=row.model_dump_json()))
+            ids[name] = row.id
+        s.commit()
     assert live.close_interrupted() == 2
-    status = {name: ledger.get_request(row.id).status for name, row in rows.items()}  # type: ignore[union-attr]
-    assert status == {
-        "dead": "interrupted",
-        "live": "in_flight",
-        "cli": "in_flight",
-        "gone": "interrupted",
-        "done": "ok",
-    }
-    closed = ledger.get_request(rows["dead"].id)
-    assert closed is not None and not closed.cost_known and "interrupted" in (closed.error or "")
-    assert closed.tier == "small" and closed.created_at is not None
+    with ledger.session() as s:
+        left = {c.id for c in s.exec(select(CallInFlight))}
+    assert left == {ids["live"], ids["cli"]}
+    for name in ("dead", "gone"):
+        closed = ledger.get_request(ids[name])
+        assert closed is not None and closed.status == "interrupted" and not closed.cost_known
+        assert (closed.tier, closed.model_requested, closed.user_id, closed.channel) == (
+            "small",
+            "openai/fast",
+            "U1",
+            "C1",
+        )
+        assert "interrupted" in (closed.error or "")
+    assert abs(ledger.get_request(ids["dead"]).created_at - old) < timedelta(seconds=1)  # type: ignore[union-attr]
+    assert ledger.get_request(ids["live"]) is None
     assert live.close_interrupted() == 0
 
 
-def test_a_model_call_is_on_the_ledger_before_it_returns(engine: Any, script: Any) -> None:
+def test_a_model_call_is_on_the_ledger_while_it_runs(engine: Any, script: Any) -> None:
     from bot.engine import Request
 
-    seen: list[tuple[str, str | None]] = []
+    seen: list[tuple[str, str]] = []
 
     def reply(tier: str, messages: list[dict[str, Any]]) -> str:
+        engine.ledger.calls.flush(everything=True)  # the writer thread does this ~20-70 ms in
         with engine.ledger.session() as s:
-            seen.extend((r.status, r.worker) for r in s.exec(select(RequestRow)))
+            seen.extend(
+                (c.worker, RequestRow.model_validate_json(c.row).skill) for c in s.exec(select(CallInFlight))
+            )
         return "fine"
 
     script.default = reply
     answer = engine.handle(Request(text="where is the office?"))
     assert answer.ok
-    assert seen == [("in_flight", REPLICA_ID)]
+    assert seen == [(REPLICA_ID, "ask")]
+    with engine.ledger.session() as s:
+        assert list(s.exec(select(CallInFlight))) == []  # gone in the commit of the request row
     [row] = engine.ledger.requests_since(utcnow() - timedelta(minutes=1))
-    assert (row.id, row.status, row.response) == (answer.request_id, "ok", "fine")
+    assert (row.id, row.status, row.response, row.worker) == (answer.request_id, "ok", "fine", REPLICA_ID)
+
+
+def test_a_quick_call_costs_no_note(engine: Any) -> None:
+    from bot.engine import Request
+
+    assert engine.handle(Request(text="where is the office?")).ok
+    engine.ledger.calls.flush()  # the note was never due: nothing to write
+    with engine.ledger.session() as s:
+        assert list(s.exec(select(CallInFlight))) == []
 
 
 # Take-over through the Slack listeners ---------------------------------------------------------

@@ -25,7 +25,6 @@ class RequestRow(SQLModel, table=True):
         Index("ix_requests_created_skill", "created_at", "skill"),
         Index("ix_requests_skill_tier_created", "skill", "tier", "created_at"),
         Index("ix_requests_user_created", "user_id", "created_at"),
-        Index("ix_requests_status_worker", "status", "worker"),  # calls left in flight by a dead process
         # Covers every query over a window of user traffic (the digest, the review, usage): SQLite
         # answers them from the index alone, without touching the table.
         Index(
@@ -66,7 +65,7 @@ class RequestRow(SQLModel, table=True):
     cost_known: bool = True
     price_source: str = Field(default="", max_length=32)
     latency_ms: int = 0
-    # ok | error | invalid | refused; in_flight while the model call runs; interrupted when its process died
+    # ok | error | invalid | refused; interrupted: its process died during the call (see CallInFlight)
     status: str = Field(default="ok", max_length=16, index=True)
     error: str | None = None
     escalated_from: str | None = Field(default=None, max_length=32, index=True)
@@ -299,6 +298,20 @@ class WorkItem(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=32)
     reply: str | None = None  # the engine's reply (JSON) once made: delivered as is after a crash
     detail: str | None = None
+
+
+class CallInFlight(SQLModel, table=True):
+    """A model call under way: written before the call, deleted in the transaction that records its
+    `requests` row. One left behind by a dead process becomes an `interrupted` request row. (A small
+    side table rather than a status on `requests`: the requests row keeps its single insert, and its
+    nine indexes are not written twice per call.)"""
+
+    __tablename__ = "calls_in_flight"
+
+    id: str = Field(primary_key=True, max_length=32)  # the request row's id
+    worker: str = Field(max_length=128)  # the replica (process) making the call
+    started_at: datetime = Field(default_factory=utcnow)
+    row: str  # the request row as known at the start (JSON): skill, tier, model, who, where
 
 
 class Replica(SQLModel, table=True):

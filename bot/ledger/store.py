@@ -13,7 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.ledger import db
-from bot.ledger.models import Feedback, RequestRow, SeenEvent, SlackMessage, TierAssignment, utcnow
+from bot.ledger.inflight import InFlightNotes
+from bot.ledger.models import (
+    Feedback,
+    RequestRow,
+    SeenEvent,
+    SlackMessage,
+    TierAssignment,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,7 @@ class Ledger:
     def __init__(self, url: str, migrate: bool = True) -> None:
         self.url = url
         self.engine: Engine = db.make_engine(url)
+        self.calls = InFlightNotes(self)  # model calls under way
         if migrate:
             db.upgrade(self.engine)
 
@@ -77,11 +86,17 @@ class Ledger:
     # Requests ----------------------------------------------------------------------------
 
     def record(self, row: RequestRow) -> RequestRow:
-        """Insert a new row, or write the changes of one recorded before (a call in flight)."""
+        """Write a request row; a call noted by `start_call` stops being in flight in the same commit."""
         with self.session() as s:
-            s.add(row)  # a detached row keeps its changes: this flushes them as an UPDATE
+            self.calls.settle(s, row.id)
+            s.add(row)
             s.commit()
+        self.calls.committed(row.id)
         return row
+
+    def start_call(self, row: RequestRow, worker: str) -> None:
+        """Note a model call as it starts, so a crash during it leaves a trace (bot.ledger.inflight)."""
+        self.calls.start(row, worker)
 
     def get_request(self, request_id: str) -> RequestRow | None:
         with self.session() as s:

@@ -23,7 +23,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.ledger import rollups
-from bot.ledger.models import Replica, RequestRow, SeenEvent, WorkItem, utcnow
+from bot.ledger.models import CallInFlight, Replica, RequestRow, SeenEvent, WorkItem, utcnow
 from bot.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
@@ -192,34 +192,44 @@ class WorkQueue:
         return taken
 
     def close_interrupted(self) -> int:
-        """Model calls left in flight by a dead process become `interrupted` rows (cost unknown)."""
+        """Model calls left in flight by a dead process become `interrupted` request rows, with what
+        was known at the start (skill, tier, model, who, started at) and an unknown cost."""
         now = utcnow()
         known = select(Replica.id)
-        dead = or_(
-            RequestRow.worker.is_(None),
-            RequestRow.worker.in_(known) & RequestRow.worker.not_in(self._live(now)),
+        dead = CallInFlight.worker.in_(known) & CallInFlight.worker.not_in(self._live(now))
+        unregistered = CallInFlight.worker.not_in(known) & (
+            CallInFlight.started_at < now - UNREGISTERED_GRACE
         )
-        unregistered = RequestRow.worker.not_in(known) & (RequestRow.created_at < now - UNREGISTERED_GRACE)
-        where = (
-            (RequestRow.status == "in_flight")
-            & (RequestRow.created_at < now - self.lease)
-            & or_(dead, unregistered)
+        stmt = (
+            select(CallInFlight)
+            .where(CallInFlight.started_at < now - self.lease, or_(dead, unregistered))
+            .limit(500)
+            .with_for_update(skip_locked=True)  # two sweeping replicas never close one call twice
         )
         with self.ledger.session() as s:
-            stale = s.execute(select(RequestRow.id, RequestRow.created_at).where(where)).all()
+            stale = list(s.execute(stmt).scalars())
             if not stale:
                 return 0
-            ids = [row_id for row_id, _ in stale]
-            s.execute(
-                update(RequestRow)
-                .where(RequestRow.id.in_(ids), RequestRow.status == "in_flight")
-                .values(status="interrupted", error=INTERRUPTED, cost_known=False)
-            )
-            today = now.date()
-            rollups.invalidate(s, [aware(c).date().isoformat() for _, c in stale if aware(c).date() < today])
-            s.commit()
-        log.warning("closed %d model call(s) left in flight by a dead process", len(ids))
-        return len(ids)
+            days: list[str] = []
+            for call in stale:
+                fields = json.loads(call.row)
+                fields["created_at"] = aware(datetime.fromisoformat(fields["created_at"]))
+                row = RequestRow(
+                    **{**fields, "status": "interrupted", "error": INTERRUPTED, "cost_known": False}
+                )
+                if row.created_at.date() < now.date():
+                    days.append(row.created_at.date().isoformat())
+                if s.get(RequestRow, row.id) is None:  # recorded after all: nothing to add
+                    s.add(row)
+                s.delete(call)
+            rollups.invalidate(s, days)  # a closed day's figures now include these calls
+            try:
+                s.commit()
+            except IntegrityError:  # another replica closed them first
+                s.rollback()
+                return 0
+        log.warning("closed %d model call(s) left in flight by a dead process", len(stale))
+        return len(stale)
 
     def purge(self) -> int:
         """Finished work older than the dedupe window is no longer needed."""

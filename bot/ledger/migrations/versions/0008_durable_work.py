@@ -1,4 +1,4 @@
-"""durable work: work items with owners, replica heartbeats, the worker of each model call
+"""durable work: work items with owners, replica heartbeats, model calls in flight, the worker of each call
 
 Revision ID: 0008
 Revises: 0004
@@ -50,16 +50,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_replicas_heartbeat_at", "replicas", ["heartbeat_at"])
+    op.create_table(
+        "calls_in_flight",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("worker", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("row", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
     with op.batch_alter_table("requests") as batch:
         batch.add_column(sa.Column("worker", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True))
-    # Sweeps look for calls left in flight: a partial index would be smaller, but both databases use this.
-    op.create_index("ix_requests_status_worker", "requests", ["status", "worker"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_requests_status_worker", table_name="requests")
     with op.batch_alter_table("requests") as batch:
         batch.drop_column("worker")
+    op.drop_table("calls_in_flight")
     op.drop_index("ix_replicas_heartbeat_at", table_name="replicas")
     op.drop_table("replicas")
     op.drop_index("ix_work_items_open", table_name="work_items")
