@@ -279,3 +279,80 @@ def test_events_are_persisted_before_the_ack(http_bot: BotEnv, script: Any, tmp_
     item = WorkQueue(http_bot.engine.ledger).get("EvACK1")
     assert item is not None and (item.status, item.stage) == ("done", "delivered")
     assert item.request_id == http_bot.rows()[0].id
+
+
+# The database away while serving, and concurrent replicas ----------------------------------------
+
+
+class FlakyQueue(WorkQueue):
+    """A queue whose database is down for the first `down` calls to accept()."""
+
+    def __init__(self, ledger: Ledger, down: int) -> None:
+        super().__init__(ledger, replica="flaky")
+        self.down = down
+
+    def accept(self, *args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import OperationalError
+
+        if self.down > 0:
+            self.down -= 1
+            raise OperationalError("INSERT", {}, Exception("database is unreachable"))
+        return super().accept(*args, **kwargs)
+
+
+def test_an_ack_survives_the_database_being_down_and_the_work_is_persisted_later(
+    engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.worker as worker_mod
+    from bot.worker import Worker
+
+    monkeypatch.setattr(worker_mod, "PERSIST_BACKOFF", (0.01, 0.01, 0.01))
+    queue = FlakyQueue(_ledger(engine), down=2)
+    work = Worker(queue)
+    assert work.accept("EvDOWN", "mention", {"body": {}}, event_id="EvDOWN")  # the ack goes out
+    assert queue.get("EvDOWN") is None  # not persisted yet
+    with work.running("EvDOWN") as job:
+        assert job is not None and job.tracked  # persisted by the listener, after one more failure
+        item = queue.get("EvDOWN")
+        assert item is not None and item.stage == "started"
+    assert queue.get("EvDOWN").status == "done"  # type: ignore[union-attr]
+    # Down for good: the work is still answered, without durability.
+    flaky = Worker(FlakyQueue(_ledger(engine), down=100))
+    assert flaky.accept("EvGONE", "mention", {})
+    with flaky.running("EvGONE") as job:
+        assert job is not None and not job.tracked
+
+
+def test_replicas_rolling_up_the_same_days_at_once(engine: Any) -> None:
+    from datetime import date
+
+    from bot.ledger import rollups
+    from bot.ledger.models import DailyRollup, RollupDay
+
+    ledger = _ledger(engine)
+    days = [date(2026, 11, d) for d in range(2, 9)]
+    for n, day in enumerate(days):
+        for k in range(3):
+            stamp = rollups.day_start(day) + timedelta(hours=k + 1)
+            ledger.record(RequestRow(skill="ask", tier="small", cost_usd=0.01 * (n + 1), created_at=stamp))
+    replicas = [Ledger(engine.settings.effective_database_url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def roll(other: Ledger) -> None:
+        try:
+            with other.session() as s:
+                rollups.ensure(s, days)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=roll, args=(r,)) for r in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with ledger.session() as s:
+        assert len(list(s.exec(select(RollupDay)))) == len(days)
+        rolled = list(s.exec(select(DailyRollup)))
+    assert sorted((r.day, r.requests) for r in rolled) == [(d.isoformat(), 3) for d in days]
+    assert sum(r.cost_sum for r in rolled) == pytest.approx(3 * 0.01 * sum(range(1, 8)))
