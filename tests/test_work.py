@@ -356,3 +356,23 @@ def test_replicas_rolling_up_the_same_days_at_once(engine: Any) -> None:
         rolled = list(s.exec(select(DailyRollup)))
     assert sorted((r.day, r.requests) for r in rolled) == [(d.isoformat(), 3) for d in days]
     assert sum(r.cost_sum for r in rolled) == pytest.approx(3 * 0.01 * sum(range(1, 8)))
+
+
+def test_a_dead_replicas_slash_command_is_answered_through_its_response_url(
+    http_bot: BotEnv, script: Any
+) -> None:
+    from tests.slack_helpers import slash
+
+    body = slash("/ask", "How do I get VPN access?", http_bot.slack, channel="CNOTIN")
+    dead = WorkQueue(http_bot.engine.ledger, replica="dead")
+    dead.heartbeat()
+    assert not dead.accept(f"command:{body['trigger_id']}", "command", {"body": body}).duplicate
+    _age(http_bot.engine.ledger, "dead")
+    http_bot.slack.fail_next("chat.postMessage", status=200, error="not_in_channel", times=3)
+    assert http_bot.app.tierwise.work.sweep() == 1
+    http_bot.settle()
+    [posted] = [c for c in http_bot.slack.calls if c.method.startswith("response_url:")]
+    assert posted.params["response_type"] == "in_channel"
+    assert LATE_NOTE in str(posted.params["blocks"])
+    [row] = http_bot.rows()
+    assert row.status == "ok" and row.channel == "CNOTIN"
