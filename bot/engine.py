@@ -237,7 +237,8 @@ class Engine:
             except InputError as exc:
                 return Reply(text=str(exc), status="rejected", skill=skill.name)
 
-        if req.event_id and not req.claimed and not self.ledger.claim_event(req.event_id, self.settings.event_ttl_hours):
+        ttl = self.settings.event_ttl_hours  # claimed: with its durable work item (bot.ledger.work)
+        if req.event_id and not req.claimed and not self.ledger.claim_event(req.event_id, ttl):
             return Reply(text="", status="duplicate", skill=skill.name)
 
         base = RequestRow(

@@ -14,14 +14,7 @@ from sqlmodel import Session
 
 from bot.ledger import db
 from bot.ledger.inflight import InFlightNotes
-from bot.ledger.models import (
-    Feedback,
-    RequestRow,
-    SeenEvent,
-    SlackMessage,
-    TierAssignment,
-    utcnow,
-)
+from bot.ledger.models import Feedback, RequestRow, SeenEvent, SlackMessage, TierAssignment, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,12 @@
 """The bolt app: thin listeners that acknowledge at once, lazy listeners that do the work.
 
-Every ack function is pure (no Web API call, no database), and the app runs with
-`process_before_response=True`: the ack is computed on the request thread itself, so acks never
-queue behind model calls in the worker pool, which only runs the lazy listeners. Redeliveries
-need no special casing here: the engine claims each `event_id` in the ledger and answers
-`status="duplicate"` for a repeat, which posts nothing.
+Ack functions make no Web API call; the ones for work that must be answered (mentions, answerable
+messages, skill commands, shortcuts) write one row first: the durable work item with its dedupe
+claim (bot.worker, bot.ledger.work), so what Slack saw acknowledged survives a crash. The app runs
+with `process_before_response=True`: the ack is computed on the request thread itself, so acks
+never queue behind model calls in the worker pool, which only runs the lazy listeners. A
+redelivery finds its key taken and its listener does nothing; deliveries without a work key still
+rely on the engine's event claim (`status="duplicate"` posts nothing).
 """
 
 from __future__ import annotations
