@@ -141,7 +141,7 @@ class TierwiseSocketModeHandler(SocketModeHandler):
         # Runs before slack_sdk builds its request object, which raises on a non-object payload.
         self.client.message_listeners.insert(0, self._guard)
 
-    def _guard(self, client: Any, message: dict[str, Any], _raw: str) -> None:
+    def _guard(self, connection: Any, message: dict[str, Any], _raw: str) -> None:
         if "envelope_id" in message and "payload" in message and not isinstance(message["payload"], dict):
             kind = type(message.pop("payload")).__name__  # popped: slack_sdk then skips the envelope
             log.warning(
@@ -149,9 +149,9 @@ class TierwiseSocketModeHandler(SocketModeHandler):
                 message["envelope_id"],
                 kind,
             )
-            client.send_socket_mode_response(SocketModeResponse(envelope_id=str(message["envelope_id"])))
+            connection.send_socket_mode_response(SocketModeResponse(envelope_id=str(message["envelope_id"])))
 
-    def handle(self, client: Any, req: Any) -> None:
+    def handle(self, connection: Any, req: Any) -> None:  # type: ignore[override]
         start = time.time()
         wrong = payloads.problem(req.payload)
         if wrong is None:
@@ -161,14 +161,14 @@ class TierwiseSocketModeHandler(SocketModeHandler):
                 wrong = f"{type(exc).__name__}: {str(exc)[:200]}"
             else:
                 if response.status == 200:
-                    send_response(client, req, response, start)
+                    send_response(connection, req, response, start)
                     return
                 # No listener (404) or a refused request: acknowledged all the same, or Slack resends it.
                 log.info("envelope %s not handled (bolt status %s)", req.envelope_id, response.status)
         if wrong is not None:
             log.warning("dropped a malformed Socket Mode envelope %s: %s", req.envelope_id, wrong[:300])
         try:
-            client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            connection.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
         except Exception as exc:
             log.warning("could not acknowledge envelope %s: %s", req.envelope_id, type(exc).__name__)
 
