@@ -147,6 +147,11 @@ def test_calls_left_in_flight_by_a_dead_replica_are_interrupted(engine: Any) -> 
     assert abs(ledger.get_request(ids["dead"]).created_at - old) < timedelta(seconds=1)  # type: ignore[union-attr]
     assert ledger.get_request(ids["live"]) is None
     assert live.close_interrupted() == 0
+    from bot.ledger import rollups
+
+    with ledger.session() as s:  # the digest and the review count them: errors of unknown cost
+        figures = rollups.raw_figures(s, utcnow() - timedelta(days=1), utcnow())[("ask", "small")]
+    assert (figures.requests, figures.errors, figures.unknown_cost) == (2, 2, 2)
 
 
 def test_a_model_call_is_on_the_ledger_while_it_runs(engine: Any, script: Any) -> None:
