@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,12 +29,27 @@ if TYPE_CHECKING:
     from bot.ledger.models import WorkItem
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LATE_NOTE = "answered after a restart"
 APOLOGY = (
     "Sorry: I lost track of this request in a restart and it is now too old to answer well. Please ask again."
 )
 PERSIST_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries to persist work while the DB is down
+DB_RETRY_BACKOFF = (1.0, 2.0, 4.0, 8.0)  # seconds between tries of a request the database failed
+
+
+def retry_db(run: Callable[[], T], what: str, pauses: tuple[float, ...] | None = None) -> T:
+    """Run `run` again after a database error (the database away for a while), with back-off;
+    the last error propagates. Other errors are not retried."""
+    pauses = DB_RETRY_BACKOFF if pauses is None else pauses
+    for pause in pauses:
+        try:
+            return run()
+        except SQLAlchemyError as exc:
+            log.warning("database error on %s (%s); trying again in %.0f s", what, type(exc).__name__, pause)
+            time.sleep(pause)
+    return run()
 
 
 class Job:

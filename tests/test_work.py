@@ -381,3 +381,31 @@ def test_a_dead_replicas_slash_command_is_answered_through_its_response_url(
     assert LATE_NOTE in str(posted.params["blocks"])
     [row] = http_bot.rows()
     assert row.status == "ok" and row.channel == "CNOTIN"
+
+
+def test_durable_work_is_retried_while_the_database_fails(
+    http_bot: BotEnv, script: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    import bot.worker as worker_mod
+
+    monkeypatch.setattr(worker_mod, "DB_RETRY_BACKOFF", (0.05, 0.05, 0.05))
+    ledger = http_bot.engine.ledger
+    record, failures = ledger.record, [2]
+
+    def flaky_record(row: RequestRow) -> RequestRow:
+        if failures[0] > 0:
+            failures[0] -= 1
+            raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+        return record(row)
+
+    monkeypatch.setattr(ledger, "record", flaky_record)
+    ts = http_bot.slack.add_message("C111", "<@UBOT> where is the office?", USER)
+    assert http_bot.event(event_body(mention("where is the office?", ts), "EvFLAKY")).status == 200
+    http_bot.settle()
+    [answer] = answers(http_bot.slack)
+    assert "Sorry" not in answer["text"]
+    assert len(script.calls) == 3  # asked again after each failed write
+    [row] = http_bot.rows()
+    assert row.status == "ok" and row.event_id == "EvFLAKY"

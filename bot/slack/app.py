@@ -51,7 +51,7 @@ from bot.slack.threads import (
     strip_mention,
     transcript,
 )
-from bot.worker import APOLOGY, LATE_NOTE, Worker, reply_from
+from bot.worker import APOLOGY, LATE_NOTE, Worker, reply_from, retry_db
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -293,7 +293,9 @@ class SlackBot:
             reply = reply_from(job.reply)
         else:
             try:
-                reply = self.engine.handle(request)
+                # Durable work holds its own claim, so it can simply run again if the database failed.
+                pauses = None if job.tracked else ()
+                reply = retry_db(lambda: self.engine.handle(request), f"event {request.event_id}", pauses)
             except Exception:  # a bug or the ledger down: one line for the user, the trace in the log
                 ref = uuid.uuid4().hex[:8]
                 log.exception(
