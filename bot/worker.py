@@ -36,6 +36,7 @@ APOLOGY = (
     "Sorry: I lost track of this request in a restart and it is now too old to answer well. Please ask again."
 )
 PERSIST_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries to persist work while the DB is down
+PURGE_EVERY_S = 600.0
 DB_RETRY_BACKOFF = (1.0, 2.0, 4.0, 8.0)  # seconds between tries of a request the database failed
 
 
@@ -144,6 +145,7 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.taken_over = 0
+        self._next_purge = 0.0
 
     # Listener side ----------------------------------------------------------------------------
 
@@ -249,8 +251,9 @@ class Worker:
             else:
                 self.resume(item)
         self.taken_over += len(items)
-        if int(time.monotonic()) % 600 < self.sweep_s:  # now and then, not every sweep
+        if time.monotonic() >= self._next_purge:  # finished work past the dedupe window
             self.queue.purge()
+            self._next_purge = time.monotonic() + PURGE_EVERY_S
         return len(items)
 
     def resume(self, item: WorkItem) -> None:
