@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete
@@ -33,6 +34,43 @@ RETRY_S = 1.0  # after a failed write (the database away), try again this much l
 COALESCE_S = 0.02
 POLL_BUSY_S = 0.01
 POLL_IDLE_S = 0.05  # so a note is on disk at most ~70 ms after its call started
+IDLE_EXIT_S = 5.0  # the writer thread stops after this long without notes (and restarts on demand)
+
+# One writer thread per process serves every ledger (tests build hundreds of them).
+_ledgers: weakref.WeakSet[InFlightNotes] = weakref.WeakSet()
+_writer: list[threading.Thread] = []
+_writer_lock = threading.Lock()
+
+
+def _ensure_writer(notes: InFlightNotes) -> None:
+    with _writer_lock:
+        _ledgers.add(notes)
+        if not _writer:
+            thread = threading.Thread(target=_write_loop, name="tierwise-inflight", daemon=True)
+            _writer.append(thread)
+            thread.start()
+
+
+def _write_loop() -> None:
+    # It polls rather than being woken: waking a thread on every call would hand it the GIL in the
+    # middle of the request (measured: ~1 ms p50 in bench_engine); a poll costs the request nothing.
+    idle_since = time.monotonic()
+    while True:
+        busy = [n for n in list(_ledgers) if n._pending]
+        time.sleep(POLL_BUSY_S if busy else POLL_IDLE_S)
+        for notes in busy:
+            if notes.retry_at <= time.monotonic():
+                try:
+                    notes.flush()
+                except SQLAlchemyError:  # logged; kept pending, tried again after a pause
+                    notes.retry_at = time.monotonic() + RETRY_S
+        if busy:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > IDLE_EXIT_S:
+            with _writer_lock:
+                if not any(n._pending for n in list(_ledgers)):
+                    _writer.clear()
+                    return
 
 
 class InFlightNotes:
@@ -41,15 +79,14 @@ class InFlightNotes:
         # id → (when the note is due, the row, the worker); the row is serialised only when due
         self._pending: dict[str, tuple[float, RequestRow, str]] = {}
         self._written: set[str] = set()
+        self.retry_at = 0.0  # after a failed write, not before this (time.monotonic())
         self._lock = threading.Lock()  # held while a batch is written: settle() waits for it
-        self._thread: threading.Thread | None = None
 
     def start(self, row: RequestRow, worker: str) -> None:
         with self._lock:
             self._pending[row.id] = (time.monotonic() + COALESCE_S, row, worker)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="tierwise-inflight", daemon=True)
-                self._thread.start()
+        if not _writer or self not in _ledgers:
+            _ensure_writer(self)
 
     def settle(self, session: Session, request_id: str) -> None:
         """In the transaction recording the request: the call is no longer in flight."""
@@ -91,13 +128,3 @@ class InFlightNotes:
             for k, _, _ in due:
                 self._pending.pop(k, None)
                 self._written.add(k)
-
-    def _run(self) -> None:
-        # It polls rather than being woken: waking a thread on every call would hand it the GIL in the
-        # middle of the request (measured: ~1 ms p50 in bench_engine); a poll costs the request nothing.
-        while True:
-            time.sleep(POLL_BUSY_S if self._pending else POLL_IDLE_S)
-            try:
-                self.flush()
-            except SQLAlchemyError:
-                time.sleep(RETRY_S)
