@@ -3,15 +3,20 @@
 20 mentions arrive at once (signed POSTs to /slack/events on 127.0.0.1); each model call takes 2 s.
 While those run, Slack's redelivery of every event (X-Slack-Retry-Num: 1) arrives too. Every
 delivery must be acknowledged in under 1 s, and every event answered exactly once with one ledger
-row. Prints the figures; exits 1 if any misses.
+row. Every event is persisted as durable work before its ack (bot.ledger.work). Runs on SQLite, then
+on Postgres when a URL is given (--postgres, or TIERWISE_TEST_DATABASE_URL). Prints the figures;
+exits 1 if any misses.
 
     .venv/bin/python bench/bench_slack_ack.py [--events 20] [--model-seconds 2] [--no-retries]
+                                              [--postgres postgresql://…]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import secrets
 import sys
 import tempfile
 import threading
@@ -68,7 +73,7 @@ def count_answers(slack: FakeSlack) -> Counter[str]:
     return answers
 
 
-def run(events: int, model_seconds: float, retries: bool) -> int:
+def run(events: int, model_seconds: float, retries: bool, database_url: str | None = None) -> int:
     from bot.config import load_settings
     from bot.llm import LLM, litellm_module
     from bot.slack.app import build_app
@@ -84,6 +89,7 @@ def run(events: int, model_seconds: float, retries: bool) -> int:
     with tempfile.TemporaryDirectory() as data, FakeSlack() as slack:
         settings = load_settings(
             data_dir=data,
+            database_url=database_url,
             slack_bot_token=BOT_TOKEN,
             slack_signing_secret=SIGNING_SECRET,
             slack_api_url=slack.api_url,
@@ -96,10 +102,12 @@ def run(events: int, model_seconds: float, retries: bool) -> int:
         url = f"http://127.0.0.1:{server.port}/slack/events"
 
         bodies = []
+        run_id = secrets.token_hex(3)  # a database kept between runs must not see redeliveries
+        print(f"--- {engine.ledger.engine.dialect.name} ledger ---")
         for i in range(events):
             channel = f"C{i % 4:03d}"
             ts = slack.add_message(channel, "<@UBOT> how do I get VPN access?", "UBENCH")
-            bodies.append(mention_body(f"EvBENCH{i:04d}", channel, ts, "how do I get VPN access?"))
+            bodies.append(mention_body(f"EvBENCH{run_id}{i:04d}", channel, ts, "how do I get VPN access?"))
 
         acks: list[tuple[int, float]] = []
         lock = threading.Lock()
@@ -176,8 +184,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--model-seconds", type=float, default=2.0)
     parser.add_argument("--no-retries", action="store_true", help="send each event once only")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TIERWISE_TEST_DATABASE_URL"),
+        help="also run on this Postgres database (default: $TIERWISE_TEST_DATABASE_URL)",
+    )
     args = parser.parse_args()
-    sys.exit(run(args.events, args.model_seconds, not args.no_retries))
+    failed = run(args.events, args.model_seconds, not args.no_retries)
+    if args.postgres:
+        failed |= run(args.events, args.model_seconds, not args.no_retries, args.postgres)
+    sys.exit(failed)
 
 
 if __name__ == "__main__":

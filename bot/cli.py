@@ -670,6 +670,23 @@ def serve(
 
 
 @app.command()
+def doctor() -> None:
+    """Check this installation: database, tiers (a one-token ping each), Slack, the embedded model,
+    the digest's next run. One line per check; exits 1 when one fails."""
+    from bot.doctor import FAIL, run
+    from bot.logs import setup_logging
+
+    conf = settings()
+    setup_logging("ERROR")
+    failed = False
+    for check in run(conf):
+        typer.echo(check.line())
+        failed = failed or check.status == FAIL
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def manifest(
     request_url: Annotated[
         str | None, typer.Option(help="Public https URL of /slack/events (HTTP mode); omit for Socket Mode.")
@@ -807,8 +824,13 @@ def cost_recompute(since: Annotated[str, typer.Option(help="Window: 30d, 12w, or
 
 
 def main() -> None:
+    from bot.ledger.db import DatabaseUnavailable
+
     try:
         app()
+    except DatabaseUnavailable as exc:  # one line, the URL's password masked
+        typer.echo(f"tierwise: {exc}", err=True)
+        sys.exit(2)
     except ConfigError as exc:
         typer.echo("tierwise: configuration error:", err=True)
         for line in str(exc).splitlines():

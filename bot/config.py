@@ -244,6 +244,11 @@ class Settings(BaseSettings):
     user_daily_request_cap: int | None = Field(default=None, gt=0)
     max_input_tokens: int = Field(default=4000, gt=0)
     event_ttl_hours: int = Field(default=72, gt=0)
+    # Durable work (bot/ledger/work.py): a replica silent for work_lease_s is presumed dead and its
+    # work is taken over; every replica looks every work_sweep_s; older work gets an apology instead.
+    work_lease_s: float = Field(default=20.0, gt=0)
+    work_sweep_s: float = Field(default=5.0, gt=0)
+    work_max_age_s: float = Field(default=900.0, gt=0)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)

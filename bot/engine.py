@@ -16,6 +16,7 @@ from bot import grounding, model_queue, privacy, tracing
 from bot.config import Settings
 from bot.ladder import Ladder
 from bot.ledger.models import RequestRow, new_id
+from bot.ledger.work import REPLICA_ID
 from bot.llm import LLM, CallResult, ModelCallError, short_error
 from bot.llm_stream import StreamSink
 from bot.packs import Citation, Pack, TieredSelection, oversized_always, select_tiered
@@ -54,6 +55,7 @@ class Request:
     on_delta: Callable[[str], None] | None = None
     on_step: Callable[[str], None] | None = None
     stop: threading.Event | None = None
+    claimed: bool = False  # the event id was claimed with its durable work item (bot.ledger.work)
 
 
 @dataclass
@@ -239,7 +241,8 @@ class Engine:
             except InputError as exc:
                 return Reply(text=str(exc), status="rejected", skill=skill.name)
 
-        if req.event_id and not self.ledger.claim_event(req.event_id, self.settings.event_ttl_hours):
+        ttl = self.settings.event_ttl_hours  # claimed: with its durable work item (bot.ledger.work)
+        if req.event_id and not req.claimed and not self.ledger.claim_event(req.event_id, ttl):
             return Reply(text="", status="duplicate", skill=skill.name)
 
         base = RequestRow(
@@ -452,7 +455,8 @@ class Engine:
         schema: Any = None,
         sink: StreamSink | None = None,
     ) -> tuple[CallResult | None, str | None]:
-        """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure."""
+        """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure.
+        The call is on the ledger before it starts, so a crash leaves an `interrupted` row behind."""
         messages, redacted = privacy.outbound(self, row.skill, tier, messages)
         row.redactions = (row.redactions or 0) + redacted
         extra: dict[str, Any] = {}
@@ -460,6 +464,8 @@ class Engine:
             extra["response_schema"] = schema
         if sink is not None:
             extra["sink"] = sink
+        row.worker = REPLICA_ID
+        self.ledger.start_call(row, REPLICA_ID)
         with model_queue.watching() as watch:  # the wait for the embedded model, if any
             try:
                 result = self.llm.complete(tier, messages, max_tokens, **extra)

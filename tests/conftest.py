@@ -31,6 +31,21 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(autouse=True)
+def postgres_database(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    """With TIERWISE_TEST_DATABASE_URL set, each test's ledger is a fresh Postgres database."""
+    from tests import pg
+
+    if not pg.on_postgres:
+        yield None
+        return
+    name = pg.fresh_database()
+    url = pg.url_for(name)
+    monkeypatch.setenv("TIERWISE_DATABASE_URL", url)
+    yield url
+    pg.drop(name)
+
+
 @pytest.fixture
 def script() -> Script:
     return Script()

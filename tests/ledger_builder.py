@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -449,7 +450,13 @@ _template: list[Path] = []
 
 
 def seeded_database(data_dir: Path) -> Path:
-    """Put a copy of the seeded week-46 database at `data_dir/tierwise.db` (seeded once per run)."""
+    """Put a copy of the seeded week-46 database at `data_dir/tierwise.db` (seeded once per run);
+    on a Postgres run, the test's database becomes a copy of a seeded one."""
+    from tests import pg
+
+    if pg.on_postgres:
+        pg.replace_with_seeded(os.environ["TIERWISE_DATABASE_URL"], seed_week46)
+        return data_dir / "tierwise.db"
     if not _template:
         folder = Path(tempfile.mkdtemp(prefix="tierwise-w46-"))
         atexit.register(shutil.rmtree, folder, True)
@@ -479,8 +486,12 @@ def scenario_engine(data_dir: Path, **overrides: Any) -> Any:
     Its model is a fixed string and its shadow sampling is off: nothing here calls a model."""
     from bot.config import load_settings
     from bot.llm import LLM
+    from tests import pg
 
-    seeded_database(data_dir)
+    if pg.on_postgres:  # module-scoped: a seeded database of its own, not the test's
+        overrides.setdefault("database_url", pg.seeded_database(seed_week46))
+    else:
+        seeded_database(data_dir)
     settings = load_settings(**scenario_settings(data_dir=data_dir, **overrides))
     return build_engine(settings, llm=LLM(settings.tiers, mock_response="unused"))
 

@@ -18,10 +18,13 @@ from bot.config import load_settings
 from bot.ledger import db
 from bot.ledger.models import Feedback, RequestRow, utcnow
 from bot.ledger.store import Ledger, UnknownRequest
+from tests.pg import sqlite_only
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
+def url(tmp_path: Path, postgres_database: str | None) -> str:
+    if postgres_database:  # the Postgres run (tests/pg.py): a fresh database per test
+        return postgres_database
     return f"sqlite:///{(tmp_path / 'db' / 'ledger.db').as_posix()}"
 
 
@@ -52,6 +55,7 @@ def test_migrations_match_the_models(ledger: Ledger) -> None:
     assert diff == []
 
 
+@sqlite_only
 def test_upgrade_is_idempotent_and_keeps_data(ledger: Ledger, url: str) -> None:
     ledger.record(RequestRow(id="keepme", skill="ask"))
     head = head_revision(url)
@@ -64,12 +68,14 @@ def test_upgrade_is_idempotent_and_keeps_data(ledger: Ledger, url: str) -> None:
         assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
 
 
+@sqlite_only
 def test_ledger_without_migration_does_not_create_tables(url: str) -> None:
     bare = Ledger(url, migrate=False)
     assert db.table_names(bare.engine) == []
     assert db.current_revision(bare.engine) is None
 
 
+@sqlite_only
 def test_sqlite_uses_wal_and_a_busy_timeout(ledger: Ledger, url: str) -> None:
     with ledger.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -80,6 +86,7 @@ def test_sqlite_uses_wal_and_a_busy_timeout(ledger: Ledger, url: str) -> None:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@sqlite_only
 def test_make_engine_creates_the_parent_folder(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "c.db"
     Ledger(f"sqlite:///{target.as_posix()}")

@@ -8,13 +8,47 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import DBAPIError
+
+from bot.config import ConfigError, redacted_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgraded: set[str] = set()
 _lock = threading.Lock()
 
 
+class DatabaseUnavailable(ConfigError):
+    """The database cannot be reached (or refuses us): one line naming it, password masked."""
+
+
+def normalize_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3 (the `postgres` extra), not psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def check_driver(url: str) -> None:
+    if url.startswith("postgresql+psycopg"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                f"{redacted_url(url)} needs the Postgres driver: pip install 'tierwise[postgres]'"
+            ) from None
+
+
+def unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return DatabaseUnavailable(
+        f"cannot reach the database {redacted_url(url)}: {reason[0][:200] if reason else type(exc).__name__}"
+    )
+
+
 def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    check_driver(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -22,7 +56,9 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        kwargs["pool_pre_ping"] = True
+        # A pool big enough for the Slack workers (48) without queueing; pre-ping drops dead links.
+        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=50, pool_timeout=10)
+        kwargs["connect_args"] = {"connect_timeout": 5}
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 
@@ -57,7 +93,14 @@ def upgrade(engine: Engine) -> str:
 
         cfg = alembic_config(engine.url.render_as_string(hide_password=False))
         head = ScriptDirectory.from_config(cfg).get_current_head()
+        try:
+            engine.connect().close()  # the pool keeps it: reachability costs no extra connection
+        except DBAPIError as exc:
+            raise unavailable(engine.url.render_as_string(hide_password=False), exc) from None
         with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Replicas starting together: one migrates, the others wait, then see the new head.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724310813)")
             current = MigrationContext.configure(conn).get_current_revision()
             if current != head:
                 cfg.attributes["connection"] = conn

@@ -65,7 +65,9 @@ class RequestRow(SQLModel, table=True):
     cost_known: bool = True
     price_source: str = Field(default="", max_length=32)
     latency_ms: int = 0
-    status: str = Field(default="ok", max_length=16, index=True)  # ok | error | invalid | refused | stopped
+    # ok | error | invalid | refused | stopped (the user stopped it); interrupted: its process died
+    # during the call (see CallInFlight)
+    status: str = Field(default="ok", max_length=16, index=True)
     error: str | None = None
     escalated_from: str | None = Field(default=None, max_length=32, index=True)
     shadow: bool = Field(default=False)
@@ -83,6 +85,7 @@ class RequestRow(SQLModel, table=True):
     queue_ms: int = 0  # time spent waiting for a model slot (counted in latency_ms too)
     delivery: str | None = Field(default=None, max_length=16)  # stream | update | post | response_url
     redactions: int = 0  # spans redacted before storage or before an external tier
+    worker: str | None = Field(default=None, max_length=128)  # the process (replica id) that made the call
 
 
 class Feedback(SQLModel, table=True):
@@ -299,3 +302,54 @@ class PrivacyAudit(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=64)
     actor: str = Field(default="cli", max_length=64)
     detail: str = "{}"  # JSON: what was exported, erased or blanked (counts only)
+
+
+class WorkItem(SQLModel, table=True):
+    """An accepted Slack event, command or shortcut that must be answered: persisted with its claim,
+    so a crash is resumed by any replica (bot/ledger/work.py) instead of being lost."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (Index("ix_work_items_open", "status", "owner"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    key: str = Field(max_length=160, unique=True)  # the event id (or trigger id): a redelivery hits it
+    kind: str = Field(max_length=16)  # mention | message | command | shortcut
+    payload: str  # JSON: what the listener needs to run again
+    status: str = Field(default="open", max_length=16)  # open | done | expired | failed
+    stage: str = Field(default="accepted", max_length=16)  # accepted | started | replied | delivered
+    owner: str = Field(max_length=128)  # the replica working on it
+    attempts: int = 0  # take-overs so far
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    channel: str | None = Field(default=None, max_length=64)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)  # a placeholder or stream on screen
+    request_id: str | None = Field(default=None, max_length=32)
+    reply: str | None = None  # the engine's reply (JSON) once made: delivered as is after a crash
+    detail: str | None = None
+
+
+class CallInFlight(SQLModel, table=True):
+    """A model call under way: written before the call, deleted in the transaction that records its
+    `requests` row. One left behind by a dead process becomes an `interrupted` request row. (A small
+    side table rather than a status on `requests`: the requests row keeps its single insert, and its
+    nine indexes are not written twice per call.)"""
+
+    __tablename__ = "calls_in_flight"
+
+    id: str = Field(primary_key=True, max_length=32)  # the request row's id
+    worker: str = Field(max_length=128)  # the replica (process) making the call
+    started_at: datetime = Field(default_factory=utcnow)
+    row: str  # the request row as known at the start (JSON): skill, tier, model, who, where
+
+
+class Replica(SQLModel, table=True):
+    """A serving process and its heartbeat: work and model calls of a replica gone quiet are taken over."""
+
+    __tablename__ = "replicas"
+
+    id: str = Field(primary_key=True, max_length=128)
+    host: str = Field(max_length=128)
+    pid: int
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow, index=True)

@@ -113,7 +113,10 @@ def raw_figures(
         *keys,
         func.count().filter(rows.c.escalated_from.is_(None)),
         func.coalesce(func.sum(rows.c.cost), 0.0),
-        func.count().filter(rows.c.status.in_(("error", "invalid")), rows.c.escalated_from.is_(None)),
+        # A call cut short by a crash (bot.ledger.work) failed as surely as one that errored.
+        func.count().filter(
+            rows.c.status.in_(("error", "invalid", "interrupted")), rows.c.escalated_from.is_(None)
+        ),
         func.count().filter(rows.c.escalated_from.is_not(None)),
         func.count().filter(rows.c.cost_known.is_(False)),
     ).group_by(*keys)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.ledger import db
+from bot.ledger.inflight import InFlightNotes
 from bot.ledger.models import Feedback, RequestRow, SeenEvent, SlackMessage, TierAssignment, utcnow
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Ledger:
     def __init__(self, url: str, migrate: bool = True) -> None:
         self.url = url
         self.engine: Engine = db.make_engine(url)
+        self.calls = InFlightNotes(self)  # model calls under way
         if migrate:
             db.upgrade(self.engine)
 
@@ -77,9 +79,12 @@ class Ledger:
     # Requests ----------------------------------------------------------------------------
 
     def record(self, row: RequestRow) -> RequestRow:
+        """Write a request row; a call noted by `start_call` stops being in flight in the same commit."""
         with self.session() as s:
+            self.calls.settle(s, row.id)
             s.add(row)
             s.commit()
+        self.calls.committed(row.id)
         return row
 
     def note_delivery(self, request_id: str, delivery: str, visible_ttft_ms: int | None) -> None:
@@ -91,6 +96,10 @@ class Ledger:
             row.delivery, row.visible_ttft_ms = delivery, visible_ttft_ms
             s.add(row)
             s.commit()
+
+    def start_call(self, row: RequestRow, worker: str) -> None:
+        """Note a model call as it starts, so a crash during it leaves a trace (bot.ledger.inflight)."""
+        self.calls.start(row, worker)
 
     def get_request(self, request_id: str) -> RequestRow | None:
         with self.session() as s:

@@ -1,14 +1,17 @@
 """The bolt app: thin listeners that acknowledge at once, lazy listeners that do the work.
 
-Every ack function is pure (no Web API call, no database), and the app runs with
-`process_before_response=True`: the ack is computed on the request thread itself, so acks never
-queue behind model calls in the worker pool, which only runs the lazy listeners. Redeliveries
-need no special casing here: the engine claims each `event_id` in the ledger and answers
-`status="duplicate"` for a repeat, which posts nothing.
+Ack functions make no Web API call; the ones for work that must be answered (mentions, answerable
+messages, skill commands, shortcuts) write one row first: the durable work item with its dedupe
+claim (bot.worker, bot.ledger.work), so what Slack saw acknowledged survives a crash. The app runs
+with `process_before_response=True`: the ack is computed on the request thread itself, so acks
+never queue behind model calls in the worker pool, which only runs the lazy listeners. A
+redelivery finds its key taken and its listener does nothing; deliveries without a work key still
+rely on the engine's event claim (`status="duplicate"` posts nothing).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -24,6 +27,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from bot import grounding, model_queue, tracing
 from bot.engine import Reply, Request
 from bot.ledger.store import UnknownRequest
+from bot.ledger.work import WorkQueue
 from bot.slack import commands
 from bot.slack.blocks import (
     COMMENT_ACTION,
@@ -54,6 +58,7 @@ from bot.slack.threads import (
     strip_mention,
     transcript,
 )
+from bot.worker import APOLOGY, LATE_NOTE, Worker, reply_from, retry_db
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -102,7 +107,13 @@ class TTLCache:
 class SlackBot:
     """The listeners. Methods named `ack_*` run on the request thread; the others run lazily."""
 
-    def __init__(self, engine: Engine, client: WebClient, progress_delay: float = PROGRESS_DELAY) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        client: WebClient,
+        progress_delay: float = PROGRESS_DELAY,
+        executor: Executor | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = engine.settings
         self.ledger = engine.ledger
@@ -118,11 +129,20 @@ class SlackBot:
         # Answers in progress in this process, by the key their Stop button carries.
         self.running: dict[str, threading.Event] = {}
         self._labelled: set[tuple[str, str]] = set()
+        settings = engine.settings
+        queue = WorkQueue(engine.ledger, lease_s=settings.work_lease_s, ttl_hours=settings.event_ttl_hours)
+        self.work = Worker(
+            queue,
+            sweep_s=settings.work_sweep_s,
+            max_age_s=settings.work_max_age_s,
+            executor=executor,
+            resume=self.resume,
+        )
 
     def register(self, app: App) -> None:
         """Listeners for exactly what the manifest subscribes to (bot.slack.manifest)."""
-        app.event("app_mention")(ack=self.ack, lazy=[self.answer_mention])
-        app.event("message", matchers=[self.is_answerable])(ack=self.ack, lazy=[self.answer_message])
+        app.event("app_mention")(ack=self.ack_work, lazy=[self.answer_mention])
+        app.event("message", matchers=[self.is_answerable])(ack=self.ack_work, lazy=[self.answer_message])
         app.event("message")(self.ack)  # every other message: acknowledged, ignored
         app.event("reaction_added", matchers=[self.is_thumb])(ack=self.ack, lazy=[self.rate_by_reaction])
         app.event("reaction_added")(self.ack)
@@ -132,7 +152,7 @@ class SlackBot:
             app.command(command)(ack=self.ack_skill_command, lazy=[self.run_skill_command])
         app.command(commands.COMMAND)(ack=self.ack_tierwise, lazy=[self.run_tierwise])
         for callback_id in self.shortcuts:
-            app.message_shortcut(callback_id)(ack=self.ack, lazy=[self.run_shortcut])
+            app.message_shortcut(callback_id)(ack=self.ack_work, lazy=[self.run_shortcut])
         app.action(FEEDBACK_UP)(ack=self.ack, lazy=[self.rate_up])
         app.action(FEEDBACK_DOWN)(ack=self.ack, lazy=[self.rate_down])
         app.action(FEEDBACK_NATIVE)(ack=self.ack, lazy=[self.rate_native])
@@ -146,6 +166,46 @@ class SlackBot:
     def ack(self, ack: Ack) -> None:
         ack()
 
+    def ack_work(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        """Work that must be answered is in the database before Slack hears the ack."""
+        self.accept(body, context)
+        ack()
+
+    def accept(self, body: dict[str, Any], context: BoltContext) -> None:
+        found = work_key(body)
+        if found is None:
+            return
+        key, kind = found
+        event = body.get("event") if isinstance(body.get("event"), dict) else {}
+        channel = event.get("channel") or body.get("channel_id") or (body.get("channel") or {}).get("id")
+        payload = {"body": body, "bot_user_id": context.bot_user_id, "bot_id": context.bot_id}
+        self.work.accept(
+            key,
+            kind,
+            payload,
+            event_id=body.get("event_id") if kind in ("mention", "message") else None,
+            channel=channel if isinstance(channel, str) else None,
+            thread_ts=event.get("thread_ts") or event.get("ts"),
+        )
+
+    def resume(self, item: Any) -> None:
+        """Run taken-over work again through its own listener (bot.worker.Worker.resume)."""
+        from slack_bolt.context.respond import Respond as RespondTo
+
+        data = json.loads(item.payload)
+        body = data["body"]
+        context = BoltContext({"bot_user_id": data.get("bot_user_id"), "bot_id": data.get("bot_id")})
+        response_url = body.get("response_url")
+        respond = RespondTo(response_url=response_url, proxy=None, ssl=None) if response_url else None
+        if item.kind == "mention":
+            self.answer_mention(body, body["event"], context)
+        elif item.kind == "message":
+            self.answer_message(body, body["event"], context)
+        elif item.kind == "command":
+            self.run_skill_command(body, respond)  # type: ignore[arg-type]
+        elif item.kind == "shortcut":
+            self.run_shortcut(body, respond, context)  # type: ignore[arg-type]
+
     def is_answerable(self, event: dict[str, Any], context: BoltContext) -> bool:
         return message_route(event, context.bot_user_id, context.bot_id) is not None
 
@@ -155,11 +215,13 @@ class SlackBot:
             and (event.get("item") or {}).get("type") == "message"
         )
 
-    def ack_skill_command(self, ack: Ack, command: dict[str, Any]) -> None:
+    def ack_skill_command(self, ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         skill = self.commands.get(command.get("command", ""))
         if skill is not None and skill.uses_thread and not (command.get("text") or "").strip():
             ack(text=thread_hint(skill))
             return
+        if skill is not None:
+            self.accept(command, context)
         ack()
 
     def ack_tierwise(self, ack: Ack, command: dict[str, Any]) -> None:
@@ -181,6 +243,11 @@ class SlackBot:
 
     def answer_mention(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         """@Tierwise at a channel root → answer in a thread under it; inside a thread → in that thread."""
+        with self.work.running(body.get("event_id")) as job:
+            if job is not None:
+                self._answer_mention(body, event, context)
+
+    def _answer_mention(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         received = time.monotonic()
         channel, ts = event["channel"], event["ts"]
         root = event.get("thread_ts") or ts
@@ -202,6 +269,11 @@ class SlackBot:
 
     def answer_message(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         """DMs, and follow-ups in a thread the bot has already answered (no mention needed)."""
+        with self.work.running(body.get("event_id")) as job:
+            if job is not None:
+                self._answer_message(body, event, context)
+
+    def _answer_message(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         received = time.monotonic()
         route = message_route(event, context.bot_user_id, context.bot_id)
         channel, ts, thread = event["channel"], event["ts"], event.get("thread_ts")
@@ -235,31 +307,56 @@ class SlackBot:
         received: float | None = None,
         stream_root: str | None = None,
     ) -> None:
-        """Run the engine while showing progress (or streaming the answer), then deliver what it decided."""
+        """Run the engine while showing progress (or streaming the answer), then deliver what it decided.
+        Durable work (bot.worker) notes the placeholder or stream and the reply, so a take-over replaces
+        the one and delivers the other instead of asking the model again."""
         received = time.monotonic() if received is None else received
+        job = self.work.current()
+        request.claimed = job.tracked  # the event id was claimed with the work item
         stream: AnswerStream | None = None
         key = uuid.uuid4().hex
         request.stop = self.running[key] = threading.Event()
         progress = Progress(self.client, target, self.progress_delay, stop_key=key)
-        if self.settings.slack_streaming and (target.thread_ts or stream_root):
+        progress.on_placeholder = job.placeholder
+        progress.placeholder_ts = job.message_ts  # left on screen by a replica that died
+        fresh = not job.expired and job.reply is None and job.message_ts is None
+        if fresh and self.settings.slack_streaming and (target.thread_ts or stream_root):
             stream_target = replace(target, thread_ts=target.thread_ts or stream_root)
             stream = AnswerStream(self.client, stream_target, team, received, stop=request.stop)
+            stream.on_start = job.placeholder
             request.on_delta, request.on_step, request.stop = stream.feed, stream.step, stream.stop
             stream.loading()
         else:
             progress.start()
         try:
-            # "2 questions ahead of yours": as the thread's status when streaming, else in the placeholder
-            with model_queue.watching(stream.queued if stream is not None else progress.queued):
-                reply = self.engine.handle(request)
-        except Exception:  # a bug or the ledger down: one line for the user, the trace in the log
-            ref = uuid.uuid4().hex[:8]
-            log.exception(
-                "engine failed (ref %s, event %s, channel %s)", ref, request.event_id, request.channel
-            )
-            reply = Reply(text=f"Sorry: something went wrong on my side (ref {ref}).", status="error")
+            if job.expired:
+                reply = Reply(text=APOLOGY, status="error")
+            elif job.reply is not None:
+                reply = reply_from(job.reply)
+            else:
+                try:
+                    # Durable work holds its own claim, so it can simply run again if the database failed.
+                    pauses = None if job.tracked else ()
+                    # "2 questions ahead of yours": the thread's status when streaming, else the placeholder
+                    with model_queue.watching(stream.queued if stream is not None else progress.queued):
+                        reply = retry_db(
+                            lambda: self.engine.handle(request), f"event {request.event_id}", pauses
+                        )
+                except Exception:  # a bug or the ledger down: one line for the user, the trace in the log
+                    ref = uuid.uuid4().hex[:8]
+                    log.exception(
+                        "engine failed (ref %s, event %s, channel %s)", ref, request.event_id, request.channel
+                    )
+                    reply = Reply(text=f"Sorry: something went wrong on my side (ref {ref}).", status="error")
+                if not job.replied(reply):  # another replica took this work over: it answers
+                    if stream is not None:
+                        stream.close()
+                    progress.finish()
+                    return
         finally:
             self.running.pop(key, None)
+        if job.resumed and reply.status == "ok" and LATE_NOTE not in reply.notes:
+            reply.notes.append(LATE_NOTE)
         log.info(
             "slack %s: request %s skill %s status %s",
             request.channel,
@@ -371,6 +468,13 @@ class SlackBot:
         text = (command.get("text") or "").strip()
         if skill is None or (skill.uses_thread and not text):
             return  # answered in the ack
+        with self.work.running(work_key_of(command)) as job:
+            if job is not None:
+                self._run_skill_command(skill, text, command, respond, received)
+
+    def _run_skill_command(
+        self, skill: Skill, text: str, command: dict[str, Any], respond: Respond, received: float
+    ) -> None:
         user, channel = command["user_id"], command["channel_id"]
         request = Request(
             text=plain_text(text),
@@ -411,6 +515,13 @@ class SlackBot:
         skill = self.shortcuts.get(shortcut.get("callback_id", ""))
         if skill is None:
             return
+        with self.work.running(work_key_of(shortcut)) as job:
+            if job is not None:
+                self._run_shortcut(skill, shortcut, respond, context)
+
+    def _run_shortcut(
+        self, skill: Skill, shortcut: dict[str, Any], respond: Respond, context: BoltContext
+    ) -> None:
         channel = shortcut["channel"]["id"]
         user = shortcut["user"]["id"]
         message = shortcut.get("message") or {}
@@ -734,6 +845,29 @@ class SlackBot:
         return rows
 
 
+def work_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(key, kind) of a delivery that must be answered durably; None for everything else."""
+    if body.get("type") == "event_callback":
+        event = body.get("event") or {}
+        event_id = body.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            return None
+        return event_id, "mention" if event.get("type") == "app_mention" else "message"
+    trigger = body.get("trigger_id")
+    if not isinstance(trigger, str) or not trigger:
+        return None
+    if "command" in body:
+        return f"command:{trigger}", "command"
+    if body.get("type") == "message_action":
+        return f"shortcut:{trigger}", "shortcut"
+    return None
+
+
+def work_key_of(body: Mapping[str, Any]) -> str | None:
+    found = work_key(body)
+    return found[0] if found else None
+
+
 def thread_hint(skill: Skill) -> str:
     """Slash commands carry no thread: say how to give a thread skill its thread."""
     how = f"the message shortcut *{skill.shortcut}* on a message in the thread, or " if skill.shortcut else ""
@@ -772,15 +906,17 @@ def build_app(
     client = client or make_client(settings)
     if signing_secret is None and settings.slack_signing_secret is not None:
         signing_secret = settings.slack_signing_secret.get_secret_value()
+    executor = executor or ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tierwise-slack")
     app = App(
         name="tierwise",
         client=client,
         signing_secret=signing_secret or "",
         process_before_response=True,
-        listener_executor=executor
-        or ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tierwise-slack"),
+        listener_executor=executor,
         token_verification_enabled=token_verification_enabled,
         logger=logging.getLogger("bot.slack.bolt"),
     )
-    SlackBot(engine, client, progress_delay).register(app)
+    bot = SlackBot(engine, client, progress_delay, executor=executor)
+    bot.register(app)
+    app.tierwise = bot  # type: ignore[attr-defined]  # serve() starts its work sweeps
     return app

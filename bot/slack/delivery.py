@@ -67,13 +67,16 @@ class Progress:
         self.target = target
         self.delay = delay
         self.stop_key = stop_key  # the placeholder offers a Stop button for this running answer
-        self.placeholder_ts: str | None = None
+        self.placeholder_ts: str | None = None  # preset: a placeholder left by a replica that died
+        self.on_placeholder: Callable[[str | None], None] | None = None  # durable work notes it
         self._status_set = False
         self._done = False
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
 
     def start(self) -> None:
+        if self.placeholder_ts is not None:  # already on screen: the answer replaces it
+            return
         if self.target.assistant_thread and self.target.thread_ts and self._set_status(ASSISTANT_STATUS):
             self._status_set = True
             return
@@ -147,6 +150,8 @@ class Progress:
             log.info("no placeholder in %s: %s", self.target.channel, slack_error(exc))
             return
         self.placeholder_ts = response.get("ts")
+        if self.on_placeholder is not None:
+            self.on_placeholder(self.placeholder_ts)
 
     def _set_status(self, status: str) -> bool:
         try:

@@ -9,16 +9,23 @@ answers in progress finish.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import signal
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_bolt.request import BoltRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.config import ConfigError
+from bot.slack import payloads
 from bot.slack.app import WORKERS, build_app
 
 if TYPE_CHECKING:
@@ -32,6 +39,7 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
+SIGNATURE_MAX_AGE_S = 300  # as Slack's own verifier: older signatures are replays
 MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; a bigger body is not from Slack
 
 
@@ -84,10 +92,39 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(413, {}, "")
             return
-        body = self.rfile.read(int(length)).decode("utf-8", "replace")
+        raw = self.rfile.read(int(length))
+        body = raw.decode("utf-8", "replace")
         headers = {key.lower(): self.headers.get_all(key) or [] for key in self.headers}
-        response = self.server.app.dispatch(BoltRequest(body=body, query=query, headers=headers))
+        try:
+            raw.decode("utf-8")
+            wrong = payloads.problem(payloads.parse(body, self.headers.get("Content-Type")))
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            wrong = "the body is neither JSON nor form data in UTF-8"
+        if wrong is not None:
+            # Unsigned junk gets bolt's answer (401); signed junk is a bad request, said in one line.
+            if not self._signed(raw):
+                self._send(401, {}, "")
+                return
+            log.warning("rejected a malformed Slack request (400): %s", wrong[:300])
+            self._send(400, {}, "")
+            return
+        try:
+            response = self.server.app.dispatch(BoltRequest(body=body, query=query, headers=headers))
+        except Exception as exc:  # never a dropped connection: the caller gets an answer
+            log.error("could not handle a Slack request (400): %s: %s", type(exc).__name__, str(exc)[:200])
+            self._send(400, {}, "")
+            return
         self._send(response.status, response.headers, response.body)
+
+    def _signed(self, body: bytes) -> bool:
+        """Slack's v0 signature over the raw bytes (slack_sdk's verifier needs UTF-8 text)."""
+        secret = getattr(self.server.app, "_signing_secret", "")
+        stamp = self.headers.get("X-Slack-Request-Timestamp") or ""
+        given = self.headers.get("X-Slack-Signature") or ""
+        if not secret or not stamp.isdigit() or abs(time.time() - int(stamp)) > SIGNATURE_MAX_AGE_S:
+            return False
+        mac = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
+        return hmac.compare_digest(f"v0={mac.hexdigest()}", given)
 
     def _send(self, status: int, headers: dict[str, Any], body: str | dict[str, Any] | None) -> None:
         payload = (body if isinstance(body, str) else json.dumps(body) if body else "").encode("utf-8")
@@ -103,6 +140,47 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
+
+
+class TierwiseSocketModeHandler(SocketModeHandler):
+    """Bolt's Socket Mode handler, plus the shape check: a malformed envelope is acknowledged (so
+    Slack does not resend it) and dropped with one log line, never a traceback."""
+
+    def __init__(self, app: App, app_token: str, **kwargs: Any) -> None:
+        super().__init__(app, app_token, **kwargs)
+        # Runs before slack_sdk builds its request object, which raises on a non-object payload.
+        self.client.message_listeners.insert(0, self._guard)
+
+    def _guard(self, connection: Any, message: dict[str, Any], _raw: str) -> None:
+        if "envelope_id" in message and "payload" in message and not isinstance(message["payload"], dict):
+            kind = type(message.pop("payload")).__name__  # popped: slack_sdk then skips the envelope
+            log.warning(
+                "dropped a malformed Socket Mode envelope %s: payload must be an object, not %s",
+                message["envelope_id"],
+                kind,
+            )
+            connection.send_socket_mode_response(SocketModeResponse(envelope_id=str(message["envelope_id"])))
+
+    def handle(self, connection: Any, req: Any) -> None:  # type: ignore[override]
+        start = time.time()
+        wrong = payloads.problem(req.payload)
+        if wrong is None:
+            try:
+                response = run_bolt_app(self.app, req)
+            except Exception as exc:
+                wrong = f"{type(exc).__name__}: {str(exc)[:200]}"
+            else:
+                if response.status == 200:
+                    send_response(connection, req, response, start)
+                    return
+                # No listener (404) or a refused request: acknowledged all the same, or Slack resends it.
+                log.info("envelope %s not handled (bolt status %s)", req.envelope_id, response.status)
+        if wrong is not None:
+            log.warning("dropped a malformed Socket Mode envelope %s: %s", req.envelope_id, wrong[:300])
+        try:
+            connection.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+        except Exception as exc:
+            log.warning("could not acknowledge envelope %s: %s", req.envelope_id, type(exc).__name__)
 
 
 def make_http_server(
@@ -129,6 +207,8 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
     metrics.register_queue("slack", executor.depth, executor.oldest_age)
     metrics_server = start_metrics_listener(engine, metrics)
     app = build_app(engine, executor=executor)
+    work = app.tierwise.work  # type: ignore[attr-defined]
+    work.start()  # heartbeat; take over the work of replicas that died (this one's predecessor too)
     scheduler = _start_admin_jobs(engine, app.client)
     threading.Thread(target=_warm_up, name="tierwise-warm-up", daemon=True).start()
     stop = threading.Event()
@@ -145,6 +225,7 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
         if metrics_server is not None:
             metrics_server.shutdown()
         tracing.shutdown()
+        work.stop()  # after the drain: nothing of ours is left open
 
 
 def start_metrics_listener(engine: Engine, metrics: Metrics) -> Any:
@@ -199,9 +280,7 @@ def _start_admin_jobs(engine: Engine, client: Any) -> Any:
 
 
 def _run_socket_mode(app: App, app_token: str, stop: threading.Event) -> None:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    handler = SocketModeHandler(app, app_token)
+    handler = TierwiseSocketModeHandler(app, app_token)
     _on_signals(stop.set)
     handler.connect()
     log.info("Tierwise is connected to Slack (Socket Mode)")

@@ -19,6 +19,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.model_queue import position_text
@@ -86,6 +87,7 @@ class AnswerStream:
         self.interval = interval
         self.state = IDLE
         self.ts: list[str] = []  # the streamed messages (more than one after a rollover)
+        self.on_start: Callable[[str], None] | None = None  # durable work notes the stream's message
         self.first_visible: float | None = None
         self.appends = 0
         self.error: str | None = None
@@ -212,6 +214,8 @@ class AnswerStream:
             args.update(recipient_team_id=self.team_id, recipient_user_id=self.target.user)
         response = self.client.chat_startStream(**args, markdown_text=text)
         self.ts.append(str(response["ts"]))
+        if self.on_start is not None:  # durable work: a take-over replaces this message
+            self.on_start(self.ts[-1])
         self._sent = len(text)
         self.state = STREAMING
         if self.first_visible is None:

@@ -1,0 +1,246 @@
+"""The durable work queue: what was acknowledged to Slack is in the database before the ack returns.
+
+One row per accepted event, command or shortcut (`work_items`), inserted in the same transaction as
+the event's dedupe claim, owned by the replica that accepted it. Replicas heartbeat (`replicas`); the
+work and the in-flight model calls of a replica whose heartbeat is older than the lease are taken
+over (work) or closed as `interrupted` (calls) by any other replica. Every state change is a
+compare-and-set on (id, owner), so two replicas never both own one item; on Postgres the take-over
+scan also uses `FOR UPDATE SKIP LOCKED` so sweeping replicas do not queue behind each other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.ledger import rollups
+from bot.ledger.models import CallInFlight, Replica, RequestRow, SeenEvent, WorkItem, utcnow
+from bot.ledger.store import Ledger
+
+log = logging.getLogger(__name__)
+
+# This process, as a replica. Model calls carry it (requests.worker) so a sweep can tell dead ones.
+REPLICA_ID = f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(3)}"
+# A process that never registered (the CLI, a test) gets this long before its calls count as dead.
+UNREGISTERED_GRACE = timedelta(hours=1)
+TAKE_OVER_BATCH = 20
+INTERRUPTED = "interrupted: the process died during the model call"
+
+
+def aware(stamp: datetime) -> datetime:
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    item: WorkItem | None  # None: a duplicate (the key was claimed before)
+
+    @property
+    def duplicate(self) -> bool:
+        return self.item is None
+
+
+class WorkQueue:
+    def __init__(
+        self,
+        ledger: Ledger,
+        replica: str = REPLICA_ID,
+        lease_s: float = 20.0,
+        ttl_hours: int = 72,
+    ) -> None:
+        self.ledger = ledger
+        self.replica = replica
+        self.lease = timedelta(seconds=lease_s)
+        self.ttl = timedelta(hours=ttl_hours)
+
+    # Replicas -------------------------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        """Say this replica is alive (registers it on first use)."""
+        now = utcnow()
+        with self.ledger.session() as s:
+            done = s.execute(update(Replica).where(Replica.id == self.replica).values(heartbeat_at=now))
+            if not done.rowcount:
+                host = self.replica.partition(":")[0]
+                s.add(Replica(id=self.replica, host=host, pid=os.getpid(), started_at=now, heartbeat_at=now))
+            s.commit()
+
+    def retire(self) -> None:
+        """A graceful stop: this replica's work is finished, and its id must not look alive."""
+        with self.ledger.session() as s:
+            s.execute(delete(Replica).where(Replica.id == self.replica))
+            s.commit()
+
+    def _live(self, now: datetime) -> Any:
+        return select(Replica.id).where(Replica.heartbeat_at >= now - self.lease)
+
+    # Accepting and progress -----------------------------------------------------------------
+
+    def accept(
+        self,
+        key: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+    ) -> Accepted:
+        """Persist new work with its dedupe claim, atomically; a known key is a duplicate."""
+        now = utcnow()
+        item = WorkItem(
+            key=key[:160],
+            kind=kind,
+            payload=json.dumps(payload, separators=(",", ":")),
+            owner=self.replica,
+            created_at=now,
+            updated_at=now,
+            channel=channel,
+            thread_ts=thread_ts,
+        )
+        with self.ledger.session() as s:
+            if event_id:
+                s.add(SeenEvent(event_id=event_id[:64], seen_at=now, expires_at=now + self.ttl))
+            s.add(item)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return Accepted(None)
+        return Accepted(item)
+
+    def begin(self, key: str) -> WorkItem | None:
+        """The listener starts on work this replica accepted; None when it is not ours to start."""
+        with self.ledger.session() as s:
+            started = s.execute(
+                update(WorkItem)
+                .where(
+                    WorkItem.key == key[:160],
+                    WorkItem.owner == self.replica,
+                    WorkItem.status == "open",
+                    WorkItem.stage == "accepted",
+                )
+                .values(stage="started", updated_at=utcnow())
+            )
+            s.commit()
+            if not started.rowcount:
+                return None
+            return s.execute(select(WorkItem).where(WorkItem.key == key[:160])).scalar_one()
+
+    def mark(self, item_id: str, **values: Any) -> bool:
+        """Record progress on an item this replica still owns; False when it was taken over."""
+        with self.ledger.session() as s:
+            done = s.execute(
+                update(WorkItem)
+                .where(WorkItem.id == item_id, WorkItem.owner == self.replica, WorkItem.status == "open")
+                .values(updated_at=utcnow(), **values)
+            )
+            s.commit()
+            return bool(done.rowcount)
+
+    def finish(self, item_id: str, status: str = "done", detail: str | None = None) -> bool:
+        values: dict[str, Any] = {"status": status}
+        if status == "done":
+            values["stage"] = "delivered"
+        if detail is not None:
+            values["detail"] = detail[:2000]
+        return self.mark(item_id, **values)
+
+    def get(self, key: str) -> WorkItem | None:
+        with self.ledger.session() as s:
+            return s.execute(select(WorkItem).where(WorkItem.key == key[:160])).scalar_one_or_none()
+
+    # Take-over ------------------------------------------------------------------------------
+
+    def take_over(self, limit: int = TAKE_OVER_BATCH) -> list[WorkItem]:
+        """Claim open work of replicas gone quiet (heartbeat older than the lease)."""
+        now = utcnow()
+        taken: list[WorkItem] = []
+        with self.ledger.session() as s:
+            stmt = (
+                select(WorkItem)
+                .where(
+                    WorkItem.status == "open",
+                    WorkItem.owner != self.replica,
+                    WorkItem.owner.not_in(self._live(now)),
+                )
+                .order_by(WorkItem.created_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)  # Postgres; SQLite has one writer anyway
+            )
+            for item in s.execute(stmt).scalars().all():
+                won = s.execute(
+                    update(WorkItem)
+                    .where(WorkItem.id == item.id, WorkItem.owner == item.owner, WorkItem.status == "open")
+                    .values(owner=self.replica, attempts=WorkItem.attempts + 1, updated_at=now)
+                )
+                if won.rowcount:
+                    log.info("took over work %s (%s) from %s", item.id, item.kind, item.owner)
+                    taken.append(item)
+            s.commit()
+        for item in taken:  # the rows as they are now ours
+            item.owner, item.attempts = self.replica, item.attempts + 1
+        return taken
+
+    def close_interrupted(self) -> int:
+        """Model calls left in flight by a dead process become `interrupted` request rows, with what
+        was known at the start (skill, tier, model, who, started at) and an unknown cost."""
+        now = utcnow()
+        known = select(Replica.id)
+        dead = CallInFlight.worker.in_(known) & CallInFlight.worker.not_in(self._live(now))
+        unregistered = CallInFlight.worker.not_in(known) & (
+            CallInFlight.started_at < now - UNREGISTERED_GRACE
+        )
+        stmt = (
+            select(CallInFlight)
+            .where(CallInFlight.started_at < now - self.lease, or_(dead, unregistered))
+            .limit(500)
+            .with_for_update(skip_locked=True)  # two sweeping replicas never close one call twice
+        )
+        with self.ledger.session() as s:
+            stale = list(s.execute(stmt).scalars())
+            if not stale:
+                return 0
+            days: list[str] = []
+            for call in stale:
+                fields = json.loads(call.row)
+                fields["created_at"] = aware(datetime.fromisoformat(fields["created_at"]))
+                row = RequestRow(
+                    **{**fields, "status": "interrupted", "error": INTERRUPTED, "cost_known": False}
+                )
+                if row.created_at.date() < now.date():
+                    days.append(row.created_at.date().isoformat())
+                if s.get(RequestRow, row.id) is None:  # recorded after all: nothing to add
+                    s.add(row)
+                s.delete(call)
+            rollups.invalidate(s, days)  # a closed day's figures now include these calls
+            try:
+                s.commit()
+            except IntegrityError:  # another replica closed them first
+                s.rollback()
+                return 0
+        log.warning("closed %d model call(s) left in flight by a dead process", len(stale))
+        return len(stale)
+
+    def purge(self) -> int:
+        """Finished work older than the dedupe window is no longer needed."""
+        with self.ledger.session() as s:
+            done = s.execute(
+                delete(WorkItem).where(WorkItem.status != "open", WorkItem.updated_at < utcnow() - self.ttl)
+            )
+            s.execute(delete(Replica).where(Replica.heartbeat_at < utcnow() - self.ttl))
+            s.commit()
+            return int(done.rowcount or 0)
+
+    def open_items(self) -> list[WorkItem]:
+        with self.ledger.session() as s:
+            return list(s.execute(select(WorkItem).where(WorkItem.status == "open")).scalars())
