@@ -178,10 +178,11 @@ INTERACTION = obj(
             items(
                 obj(
                     {
-                        "action_id": optional(text(255)),
+                        "action_id": text(255),
                         "block_id": optional(text(255)),
                         "value": optional(text(2000)),
-                    }
+                    },
+                    required=("action_id",),  # every block action names itself; bolt's matchers rely on it
                 ),
                 limit=25,
             )
