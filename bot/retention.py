@@ -26,6 +26,7 @@ from bot.ledger.models import (
     RequestRow,
     SeenEvent,
     ShadowPair,
+    WorkItem,
     utcnow,
 )
 from bot.privacy import audit, error_kind, route_kind
@@ -97,6 +98,14 @@ def _text_targets(cutoff: datetime) -> dict[str, tuple[type, ColumnElement[bool]
             ShadowPair,
             (ShadowPair.created_at < cutoff) & ShadowPair.detail.is_not(None),
             {"detail": None},
+        ),
+        # Finished durable work keeps its event payload (message text) only until the text expires.
+        "work_items": (
+            WorkItem,
+            (WorkItem.status != "open")
+            & (WorkItem.updated_at < cutoff)
+            & or_(WorkItem.payload != "", WorkItem.reply.is_not(None)),
+            {"payload": "", "reply": None, "detail": None},
         ),
         "eval_results": (
             EvalResult,

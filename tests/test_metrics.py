@@ -309,7 +309,10 @@ def test_tierwise_serve_exposes_metrics_on_its_http_port(
         _wait(lambda: _healthy(port) or process.poll() is not None)
         families = scrape(f"http://127.0.0.1:{port}/metrics")
         assert set(families) >= FAMILIES
-        assert [s.labels for s in families["tierwise_work_queue_depth"].samples] == [{"queue": "slack"}]
+        assert [s.labels for s in families["tierwise_work_queue_depth"].samples] == [
+            {"queue": "slack"},
+            {"queue": "work"},
+        ]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:

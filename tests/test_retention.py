@@ -22,6 +22,7 @@ from bot.ledger.models import (
     RequestRow,
     SeenEvent,
     ShadowPair,
+    WorkItem,
     utcnow,
 )
 from bot.privacy import TEXT_COLUMNS
@@ -147,7 +148,13 @@ def test_purge_blanks_only_text_older_than_the_retention(make_engine: Any) -> No
     assert detail["blanked"]["requests"] == 1 and detail["text_days"] == 30
 
     again = purge(engine.ledger, engine.settings, now=now)
-    assert again.blanked == {"requests": 0, "feedback_comments": 0, "shadow_pairs": 0, "eval_results": 0}
+    assert again.blanked == {
+        "requests": 0,
+        "feedback_comments": 0,
+        "shadow_pairs": 0,
+        "work_items": 0,
+        "eval_results": 0,
+    }
 
 
 def test_purge_drops_expired_event_ids_only(engine: Any) -> None:
@@ -159,6 +166,39 @@ def test_purge_drops_expired_event_ids_only(engine: Any) -> None:
     assert report.deleted["seen_events"] == 1
     with engine.ledger.session() as s:
         assert list(s.execute(select(SeenEvent.event_id)).scalars()) == ["Ev-live"]
+
+
+def test_finished_work_loses_its_message_text_when_text_expires(make_engine: Any) -> None:
+    engine = make_engine(retention={"text_days": 1})
+    old = utcnow() - timedelta(days=2)
+    with engine.ledger.session() as s:
+        s.add(
+            WorkItem(
+                key="Ev-done",
+                kind="mention",
+                payload='{"text": "zebracorn"}',
+                owner="r",
+                status="done",
+                reply='{"text": "answer"}',
+                updated_at=old,
+                created_at=old,
+            )
+        )
+        s.add(
+            WorkItem(
+                key="Ev-open",
+                kind="mention",
+                payload='{"text": "quokka"}',
+                owner="r",
+                updated_at=old,
+                created_at=old,
+            )
+        )  # still to be answered: its payload is needed
+        s.commit()
+    assert purge(engine.ledger, engine.settings).blanked["work_items"] == 1
+    with engine.ledger.session() as s:
+        kept = {w.key: (w.payload, w.reply) for w in s.execute(select(WorkItem)).scalars()}
+    assert kept == {"Ev-done": ("", None), "Ev-open": ('{"text": "quokka"}', None)}
 
 
 def test_dry_run_cli_reports_and_changes_nothing(make_engine: Any) -> None:

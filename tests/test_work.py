@@ -426,3 +426,24 @@ def test_a_reply_kept_for_delivery_round_trips_with_its_sources() -> None:
     )
     stored = json.loads(json.dumps(dataclasses.asdict(reply), default=str))
     assert reply_from(stored) == reply
+
+
+def test_queue_depth_and_oldest_age_for_the_metrics(make_engine: Any) -> None:
+    ledger = Ledger(make_engine().settings.effective_database_url)
+    queue = WorkQueue(ledger)
+    assert (queue.open_count(), queue.oldest_open_age()) == (0, 0.0)
+    with ledger.session() as s:
+        s.add(
+            WorkItem(
+                key="Ev1",
+                kind="mention",
+                payload="{}",
+                owner="r1",
+                created_at=utcnow() - timedelta(seconds=90),
+            )
+        )
+        s.add(WorkItem(key="Ev2", kind="mention", payload="{}", owner="r1"))
+        s.add(WorkItem(key="Ev3", kind="mention", payload="{}", owner="r1", status="done"))
+        s.commit()
+    assert queue.open_count() == 2
+    assert 89 <= queue.oldest_open_age() < 200

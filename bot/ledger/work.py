@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.ledger import rollups
@@ -240,6 +240,23 @@ class WorkQueue:
             s.execute(delete(Replica).where(Replica.heartbeat_at < utcnow() - self.ttl))
             s.commit()
             return int(done.rowcount or 0)
+
+    def open_count(self) -> int:
+        """Accepted work not finished yet (the work-queue depth metric)."""
+        with self.ledger.session() as s:
+            return int(
+                s.execute(
+                    select(func.count()).select_from(WorkItem).where(WorkItem.status == "open")
+                ).scalar_one()
+            )
+
+    def oldest_open_age(self) -> float:
+        """Seconds since the oldest unfinished work was accepted (0 when there is none)."""
+        with self.ledger.session() as s:
+            oldest = s.execute(
+                select(func.min(WorkItem.created_at)).where(WorkItem.status == "open")
+            ).scalar_one()
+        return 0.0 if oldest is None else max(0.0, (utcnow() - aware(oldest)).total_seconds())
 
     def open_items(self) -> list[WorkItem]:
         with self.ledger.session() as s:

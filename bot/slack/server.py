@@ -208,6 +208,7 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
     metrics_server = start_metrics_listener(engine, metrics)
     app = build_app(engine, executor=executor)
     work = app.tierwise.work  # type: ignore[attr-defined]
+    metrics.register_queue("work", work.queue.open_count, work.queue.oldest_open_age)  # durable work
     work.start()  # heartbeat; take over the work of replicas that died (this one's predecessor too)
     scheduler = _start_admin_jobs(engine, app.client)
     threading.Thread(target=_warm_up, name="tierwise-warm-up", daemon=True).start()
