@@ -11,7 +11,7 @@ from bot import local_model
 from bot.app import build_engine
 from bot.config import load_settings
 from bot.engine import Request
-from tests.test_embedded import TINY
+from tests.test_embedded import TINY  # the folder of the tiny handbook skill
 
 pytestmark = [
     pytest.mark.embedded,
@@ -20,10 +20,7 @@ pytestmark = [
 
 
 def test_embedded_model_streams_tokens_and_records_ttft(tmp_path: Path) -> None:
-    skills = tmp_path / "skills"
-    skills.mkdir()
-    (skills / "tiny.py").write_text(TINY)
-    engine = build_engine(load_settings(skill_dirs=[skills]))
+    engine = build_engine(load_settings(skill_dirs=[TINY]))
     deltas: list[str] = []
 
     reply = engine.handle(Request(text="How do I get VPN access?", skill="tiny-ask", on_delta=deltas.append))
@@ -38,10 +35,7 @@ def test_embedded_model_streams_tokens_and_records_ttft(tmp_path: Path) -> None:
 
 
 def test_embedded_stream_stops_when_asked(tmp_path: Path) -> None:
-    skills = tmp_path / "skills"
-    skills.mkdir()
-    (skills / "tiny.py").write_text(TINY)
-    engine = build_engine(load_settings(skill_dirs=[skills]))
+    engine = build_engine(load_settings(skill_dirs=[TINY]))
     stop = threading.Event()
     deltas: list[str] = []
 
