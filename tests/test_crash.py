@@ -172,6 +172,11 @@ def _rows(ledger: Ledger) -> list[RequestRow]:
         return list(s.exec(select(RequestRow).where(RequestRow.purpose == "user")))
 
 
+def _in_flight(ledger: Ledger) -> int:
+    with ledger.session() as s:
+        return len(list(s.exec(select(CallInFlight))))
+
+
 def _stages(ledger: Ledger) -> list[str]:
     with ledger.session() as s:
         return [w.stage for w in s.exec(select(WorkItem))]
@@ -215,6 +220,8 @@ def test_kill_9_then_restart_answers_every_mention_once(
     threads, latencies = _send_mentions(slack, first)
     if point == "during_call":
         _wait(lambda: len(openai.requests) == EVENTS, 30, "ten model calls in flight")
+        # The in-flight note is written just after the call starts (off the hot path): wait for all ten.
+        _wait(lambda: _in_flight(ledger) == EVENTS, 30, "ten in-flight notes")
     elif point == "before_delivery":
         _wait(lambda: _stages(ledger).count("replied") == EVENTS, 30, "ten replies made")
     first.kill()
