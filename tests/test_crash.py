@@ -257,6 +257,7 @@ def test_two_replicas_on_postgres_one_killed_mid_call(
     ledger = _ledger(tmp_path, postgres_database)
     threads, _ = _send_mentions(slack, doomed)
     _wait(lambda: len(openai.requests) == EVENTS, 30, "ten model calls in flight")
+    _wait(lambda: _in_flight(ledger) == EVENTS, 30, "ten in-flight notes")
     doomed.kill()
     openai.delay = 0.0
     killed_at = time.monotonic()
