@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from bot.packs import Pack
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,11 @@ class VerifyContext:
 
     def pack(self, name: str) -> Pack | None:
         return self.packs.get(name)
+
+    def pack_root(self, name: str) -> Path | None:
+        """The folder of a loaded pack (where its catalog, samples and rule documents are), or None."""
+        pack = self.packs.get(name)
+        return pack.root if pack is not None else None
 
 
 Out = TypeVar("Out", bound=BaseModel, contravariant=True)

@@ -6,7 +6,6 @@ its fields against the log source's field catalog, and its behaviour by executin
 sample events (the answer shows the preview: "matches 2 of 3 sample attacks, 0 of 40 benign events").
 """
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -36,15 +35,10 @@ def _parsed(hunt: Hunt) -> ParsedRule:
     return parse_rule(hunt.sigma_rule)  # already parsed once by check_output: it does parse
 
 
-def _pack_root(context: VerifyContext) -> Path | None:
-    pack = context.pack(PACK)
-    return pack.root if pack is not None else None
-
-
 def attack_tags(hunt: Hunt, context: VerifyContext) -> Check:
     """The rule's ATT&CK tags exist in the pack's catalog (techniques current, not revoked)."""
     name = "attack-tags"
-    root = _pack_root(context)
+    root = context.pack_root(PACK)
     if root is None:
         return Check.not_run(name, f"the {PACK} pack is not loaded")
     try:
@@ -62,7 +56,7 @@ def attack_tags(hunt: Hunt, context: VerifyContext) -> Check:
 
 
 def _sample_set(hunt: Hunt, context: VerifyContext, name: str) -> SampleSet | Check:
-    root = _pack_root(context)
+    root = context.pack_root(PACK)
     if root is None:
         return Check.not_run(name, f"the {PACK} pack is not loaded")
     try:

@@ -3,7 +3,6 @@ likelihood with the reason, and next steps from the matching runbook."""
 
 import json
 import re
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -51,15 +50,10 @@ def check(triage: Triage) -> None:
         raise ValueError(f"runbook {triage.runbook!r} is not a runbook id like RB-PHISH")
 
 
-def _pack_root(context: VerifyContext) -> Path | None:
-    pack = context.pack(PACK)
-    return pack.root if pack is not None else None
-
-
 def known_techniques(triage: Triage, context: VerifyContext) -> Check:
     """Every technique id is a current ATT&CK technique or sub-technique (not unknown, not revoked)."""
     name = "attack-catalog"
-    root = _pack_root(context)
+    root = context.pack_root(PACK)
     if root is None:
         return Check.not_run(name, f"the {PACK} pack is not loaded")
     if not triage.techniques:
@@ -78,7 +72,7 @@ def follows_severity_matrix(triage: Triage, context: VerifyContext) -> Check:
     """The severity is what the pack's severity matrix gives for the criteria the answer cites, and
     the runbook is one of the pack's runbook ids."""
     name = "severity-matrix"
-    root = _pack_root(context)
+    root = context.pack_root(PACK)
     if root is None:
         return Check.not_run(name, f"the {PACK} pack is not loaded")
     try:
