@@ -365,8 +365,8 @@ def baseline(engine: Any, period: str) -> dict[str, Any]:
     """What the digest computes, the naive way: load every request and feedback row, then loop."""
     from sqlalchemy import select
 
+    from bot.core.stats import percentile, previous_week, week_bounds
     from bot.ledger.models import Feedback, RequestRow
-    from bot.stats import percentile, previous_week, week_bounds
 
     with engine.ledger.engine.connect() as conn:
         requests = [dict(r) for r in conn.execute(select(RequestRow.__table__)).mappings()]
@@ -526,7 +526,7 @@ TRY_INDEXES = (
 
 
 def try_indexes(engine: Any, path: Path, runs: int, before: float) -> None:
-    from bot.digest import build_digest
+    from bot.economics.digest import build_digest
 
     engine.ledger.engine.dispose()
     conn = sqlite3.connect(path, isolation_level=None)
@@ -597,8 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     from bot.config import load_settings
-    from bot.digest import build_digest, to_text
-    from bot.llm import LLM
+    from bot.economics.digest import build_digest, to_text
+    from bot.models.llm import LLM
 
     # Each skill is configured on its main tier, so the review looks at the traffic it has.
     skills = {name: {"tier": spec[1]} for name, spec in SKILLS.items()}

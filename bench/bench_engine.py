@@ -30,9 +30,9 @@ def main(n: int = 2000) -> None:
     os.chdir(tmp)
     os.environ["TIERWISE_DATA_DIR"] = tmp
     from bot.config import load_settings
-    from bot.engine import Request
-    from bot.llm import LLM, litellm_module
-    from bot.stats import percentile as pct
+    from bot.core.stats import percentile as pct
+    from bot.core.types import Request
+    from bot.models.llm import LLM, litellm_module
 
     settings = load_settings()
     reply = "Request VPN access in Okta, then install Zscaler. Sources: [it/vpn-access.md]"
@@ -54,7 +54,7 @@ def main(n: int = 2000) -> None:
 
         return wrapper
 
-    import bot.engine as engine_mod
+    import bot.pipeline.engine as engine_mod
 
     engine.router.route = timed("routing", engine.router.route)
     engine_mod.select_tiered = timed("context selection", engine_mod.select_tiered)

@@ -53,12 +53,12 @@ def scrape(url: str) -> dict[str, list[Any]]:
 
 
 def part_one(events: int, model_seconds: float) -> int:
+    from bot.adapters.slack.app import build_app
+    from bot.adapters.slack.server import make_http_server
     from bot.app import build_engine
     from bot.config import load_settings
-    from bot.llm import LLM
-    from bot.metrics import TrackedExecutor, attach
-    from bot.slack.app import build_app
-    from bot.slack.server import make_http_server
+    from bot.models.llm import LLM
+    from bot.observability.metrics import TrackedExecutor, attach
 
     def slow_model(tier: str, messages: list[dict[str, Any]]) -> str:
         time.sleep(model_seconds)
@@ -135,12 +135,12 @@ def part_one(events: int, model_seconds: float) -> int:
 def part_two(requests: int) -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from bot import tracing
     from bot.app import build_engine
     from bot.config import load_settings
-    from bot.engine import Request
-    from bot.llm import LLM
-    from bot.metrics import attach
+    from bot.core.types import Request
+    from bot.models.llm import LLM
+    from bot.observability import tracing
+    from bot.observability.metrics import attach
 
     tiers = {
         name: {"model": f"openai/{name}-model", "api_base": "http://127.0.0.1:9/v1", "max_retries": 0}
@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from bot.llm import litellm_module
+    from bot.models.llm import litellm_module
 
     litellm_module()  # a one-time import of seconds; not what this measures
     status = part_one(args.events, args.model_seconds)

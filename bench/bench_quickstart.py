@@ -5,7 +5,7 @@ fourth case, not hand-picked) are answered twice by SmolLM2-135M in-process:
 
 - old: the whole skill budget of context (always-included document first, then BM25 chunks, as
   before issue 14) and the old generation settings (repeat penalty 1.15, no stops, no loop cut);
-- new: the engine's tier-aware prompt for the embedded tier and today's generation (bot.local_model).
+- new: the engine's tier-aware prompt for the embedded tier and today's generation (bot.models.embedded).
 
 Per question and in total it prints time to first token, total time, prompt tokens, key-fact recall
 and right-source rate (deterministic, from evals/ask.jsonl). Targets: the quick-start answer in under
@@ -50,7 +50,7 @@ def generate(
     """One answer; (response, seconds to first token, total seconds)."""
     import llama_cpp
 
-    from bot import local_model
+    from bot.models import embedded as local_model
 
     first: list[float] = []
     started = time.perf_counter()
@@ -88,15 +88,15 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="tierwise-bench-")
     os.chdir(tmp)
     os.environ["TIERWISE_DATA_DIR"] = tmp
-    from bot import grounding
     from bot.app import build_engine
     from bot.config import load_settings
-    from bot.engine import COMPACT_ANSWER_TOKENS, PROMPT_MARGIN
+    from bot.context import grounding
+    from bot.context.packs import select_context
+    from bot.core.prompt import CONTEXT_HEADER, build_parts, citation_rule
     from bot.evals.facts import key_fact_recall, right_source
     from bot.evals.runner import evals_dir, load_cases
-    from bot.local_model import get_model
-    from bot.packs import select_context
-    from bot.prompt import CONTEXT_HEADER, build_parts, citation_rule
+    from bot.models.embedded import get_model
+    from bot.pipeline.engine import COMPACT_ANSWER_TOKENS, PROMPT_MARGIN
 
     engine = build_engine(load_settings(), with_economics=False)
     skill = engine.registry.skills["ask"]

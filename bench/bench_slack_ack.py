@@ -74,10 +74,10 @@ def count_answers(slack: FakeSlack) -> Counter[str]:
 
 
 def run(events: int, model_seconds: float, retries: bool, database_url: str | None = None) -> int:
+    from bot.adapters.slack.app import build_app
+    from bot.adapters.slack.server import make_http_server
     from bot.config import load_settings
-    from bot.llm import LLM, litellm_module
-    from bot.slack.app import build_app
-    from bot.slack.server import make_http_server
+    from bot.models.llm import LLM, litellm_module
 
     logging.basicConfig(level=logging.WARNING)
     litellm_module()  # a one-time import of seconds; not what this measures

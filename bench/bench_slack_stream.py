@@ -108,12 +108,12 @@ class ModelServer:
 
 
 def run_once(streaming: bool, mentions: int, model: ModelServer) -> list[Answer]:
+    from bot.adapters.slack.app import build_app
+    from bot.adapters.slack.blocks import PROGRESS_TEXT
+    from bot.adapters.slack.server import make_http_server
     from bot.app import build_engine
     from bot.config import load_settings
-    from bot.llm import LLM
-    from bot.slack.app import build_app
-    from bot.slack.blocks import PROGRESS_TEXT
-    from bot.slack.server import make_http_server
+    from bot.models.llm import LLM
 
     tier = {"model": "openai/bench-model", "api_base": model.url, "data_boundary": "local", "max_retries": 0}
     with tempfile.TemporaryDirectory() as data, FakeSlack() as slack:
@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--token-ms", type=float, default=20.0, help="milliseconds between tokens")
     args = parser.parse_args()
 
-    from bot.llm import litellm_module
+    from bot.models.llm import litellm_module
 
     logging.basicConfig(level=logging.WARNING)
     litellm_module()  # a one-time import of seconds; not what this measures

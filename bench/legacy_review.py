@@ -1,10 +1,10 @@
 """v1's tier review rule, frozen here for comparison ONLY (bench/replay_paired.py runs it beside the
-new rule in bot/review.py). Not product code: nothing in bot/ imports it. It is today's rule as of
+new rule in bot/core/review.py). Not product code: nothing in bot/ imports it. It is today's rule as of
 migration 0004, verbatim, except that it carries its own copy of v1's thresholds (`LegacyRules`).
 
 The tier review: one recommendation per skill from the window's evidence.
 
-Pure functions over `bot.evidence` dataclasses — no database, no Slack, no model — so every rule
+Pure functions over `bot.core.evidence` dataclasses — no database, no Slack, no model — so every rule
 is unit-tested with hand-built inputs. Shadow pairs and evals carry most of the evidence; thumbs
 are sparse, so they act as an alarm (upgrade / fix), never as a reason to go cheaper.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.evidence import (
+from bot.core.evidence import (
     Action,
     EvalStats,
     ShadowStats,
@@ -24,7 +24,7 @@ from bot.evidence import (
     TierRecommendation,
     TierWindowStats,
 )
-from bot.stats import monthly_projection, rate, wilson
+from bot.core.stats import monthly_projection, rate, wilson
 
 
 @dataclass(frozen=True)

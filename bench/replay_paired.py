@@ -11,10 +11,10 @@ Each skill runs twice per trial: starting on its strongest tier and on its cheap
 week: the week's traffic (`--requests-per-week`, user spend at `--price`), shadow pairs where the
 rule's sampler points (v1: one tier down, or up from the bottom; new: `review.next_test`), capped at
 `--shadow-per-week`, a judge call (priced as the strongest tier) for every pair whose answers differ
-(a comparator settles agreements, as `bot.shadow` does), about 2 % of requests rated 👍/👎 (👍 when
+(a comparator settles agreements, as `bot.economics.shadow` does), about 2 % of requests rated 👍/👎 (👍 when
 the score ≥ 0.5), and a 40-case golden set run once on every tier at the start (an admin's
 `tierwise eval`). Then the review runs and its recommendation is applied as auto-apply would
-(cooldown included). The new rule is `bot.review.review_skill`, the very function `tierwise review`
+(cooldown included). The new rule is `bot.core.review.review_skill`, the very function `tierwise review`
 and the weekly digest call (tests/test_replay_paired.py also replays through the real ledger).
 v1's rule is `bench/legacy_review.py`, frozen for this comparison.
 
@@ -43,10 +43,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import legacy_review  # noqa: E402
-from bot import review as new_review  # noqa: E402
 from bot.config import ReviewSettings  # noqa: E402
-from bot.confseq import PairedSeq  # noqa: E402
-from bot.evidence import (  # noqa: E402
+from bot.core import review as new_review  # noqa: E402
+from bot.core.confseq import PairedSeq  # noqa: E402
+from bot.core.evidence import (  # noqa: E402
     EvalPairs,
     EvalStats,
     PairEvidence,
@@ -55,7 +55,7 @@ from bot.evidence import (  # noqa: E402
     SkillReviewInput,
     TierWindowStats,
 )
-from bot.ladder import Ladder  # noqa: E402
+from bot.core.ladder import Ladder  # noqa: E402
 
 MIN_LINES = 20
 GOLDEN_CASES = 40
@@ -237,9 +237,7 @@ def simulate_run(
             below = ladder.cheaper(tiers[cur])
             cand_name = below if below is not None else ladder.stronger(tiers[cur])
         elif plan is not None:
-            cand_name = (
-                plan  # last week's review planned it and nothing moved since (as bot.shadow caches it)
-            )
+            cand_name = plan  # last week's review planned it and nothing moved since (as bot.economics.shadow caches it)
         else:
             data = _new_input(skill, cur, weekly, eval_pairs, cfg, ladder, last_change)
             cand_name = new_review.next_test(data, cfg.rules).tier

@@ -237,14 +237,14 @@ def redate(engine: Any, day: datetime, batch_start: datetime) -> int:
 
 def simulate(config: SimConfig, database_url: str, log: Any = None) -> SimResult:
     """Run the month against a fresh ledger at `database_url`; returns the review and the digest."""
-    from bot.digest import build_digest
-    from bot.engine import Request
+    from bot.core.stats import week_bounds
+    from bot.core.types import Request
+    from bot.economics.digest import build_digest
+    from bot.economics.shadow import Shadow
+    from bot.economics.tier_review import review
     from bot.evals.runner import run_eval
     from bot.ledger.models import utcnow
-    from bot.llm import LLM
-    from bot.shadow import Shadow
-    from bot.stats import week_bounds
-    from bot.tier_review import review
+    from bot.models.llm import LLM
     from tests.fakes.fake_openai import FakeOpenAI
 
     say = log or (lambda _msg: None)
@@ -383,8 +383,8 @@ def evidence_lines(rec: Any) -> list[str]:
 
 
 def report(result: SimResult) -> str:
-    from bot.digest import to_text
-    from bot.review import format_recommendation
+    from bot.core.review import format_recommendation
+    from bot.economics.digest import to_text
 
     out = ["Tier review at the end of the month:"]
     for rec in result.recommendations:

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.engine import Engine
     from bot.ledger.store import Ledger
-    from bot.llm import LLM
+    from bot.models.llm import LLM
+    from bot.pipeline.engine import Engine
 
 
 def build_engine(
@@ -23,12 +23,12 @@ def build_engine(
 ) -> Engine:
     """Skills (built-in, plugin, folders), their packs, the ledger, the model edge and, unless told
     otherwise, budgets and shadow sampling."""
-    from bot import privacy
-    from bot.engine import Engine
+    from bot.context.packs import builtin_packs_dir, load_packs
+    from bot.core.skills import discover_skills, load_registry, plugin_pack_dirs
+    from bot.ledger import privacy
     from bot.ledger.store import Ledger
-    from bot.llm import LLM
-    from bot.packs import builtin_packs_dir, load_packs
-    from bot.skills import discover_skills, load_registry, plugin_pack_dirs
+    from bot.models.llm import LLM
+    from bot.pipeline.engine import Engine
 
     discovered = discover_skills(settings.skill_dirs)
     pack_dirs = [builtin_packs_dir(), *settings.pack_dirs, *plugin_pack_dirs(discovered[0])]
@@ -38,8 +38,8 @@ def build_engine(
     privacy.install(ledger, settings)  # what text this ledger may store (redaction, metadata-only)
     engine = Engine(settings, registry, packs, ledger, llm or LLM(settings.tiers))
     if with_economics:
-        from bot.budgets import Budgets
-        from bot.shadow import Shadow
+        from bot.economics.budgets import Budgets
+        from bot.economics.shadow import Shadow
 
         engine.budget = Budgets(settings, ledger)
         engine.shadow = Shadow(engine)

@@ -57,7 +57,7 @@ class TierConfig(BaseModel):
     data_boundary: Literal["local", "external"] | None = None
     context_window: int | None = Field(default=None, gt=256)
     temperature: float = Field(default=0.2, ge=0, le=2)
-    # How to ask for structured output (bot.structured): auto = the embedded grammar, else native
+    # How to ask for structured output (bot.models.structured): auto = the embedded grammar, else native
     # response_format where litellm knows the model supports it, else the prompt alone.
     structured_output: Literal["auto", "schema", "prompt"] = "auto"
     # How much pack context this tier can use (None: a default by model size, see context_limits).

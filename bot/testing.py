@@ -26,8 +26,9 @@ import pytest
 from bot.app import build_engine
 
 if TYPE_CHECKING:
-    from bot.engine import Engine, Reply
-    from bot.skills import Skill
+    from bot.core.skills import Skill
+    from bot.core.types import Reply
+    from bot.pipeline.engine import Engine
 
 ReplyFactory = Callable[[str, list[dict[str, Any]]], Any]
 
@@ -67,8 +68,8 @@ class TestBot:
         **settings: Any,
     ) -> None:
         from bot.config import load_settings
-        from bot.llm import LLM
-        from bot.skills import validate_skill
+        from bot.core.skills import validate_skill
+        from bot.models.llm import LLM
 
         self.script = Script()
         conf = load_settings(data_dir=data_dir, pack_dirs=list(pack_dirs), **settings)
@@ -105,7 +106,7 @@ class TestBot:
 
     def ask(self, text: str, skill: str | None = None, tier: str | None = None, **request: Any) -> Reply:
         """One request through the whole pipeline; `skill=None` lets the router choose."""
-        from bot.engine import Request
+        from bot.core.types import Request
 
         return self.engine.handle(Request(text=text, skill=skill, tier=tier, **request))
 

@@ -1,6 +1,6 @@
 """`/ask`: general questions, answered from the company handbook, citing what it used."""
 
-from bot.skills import Skill
+from bot.core.skills import Skill
 
 ask = Skill(
     name="ask",

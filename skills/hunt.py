@@ -10,12 +10,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bot.attack import CatalogError, catalog_for, sigma_tag_problems
-from bot.packs import builtin_packs_dir
-from bot.sigma_check import ParsedRule, parse_rule
-from bot.sigma_run import NotRunnable, SampleError, SampleSet, execute, load_samples, sample_set_for
-from bot.skills import CaseScore, FieldScore, Skill
-from bot.verify import Check, VerifyContext
+from bot.context.attack import CatalogError, catalog_for, sigma_tag_problems
+from bot.context.packs import builtin_packs_dir
+from bot.context.sigma_run import NotRunnable, SampleError, SampleSet, execute, load_samples, sample_set_for
+from bot.core.sigma_check import ParsedRule, parse_rule
+from bot.core.skills import CaseScore, FieldScore, Skill
+from bot.core.verify import Check, VerifyContext
 
 PACK = "threat-hunting"
 

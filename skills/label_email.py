@@ -4,10 +4,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from bot.context.pack_rules import RuleError, Taxonomy, taxonomy
+from bot.core.skills import Skill
+from bot.core.verify import Check, VerifyContext
 from bot.evals.comparators import exact, fields_comparator
-from bot.pack_rules import RuleError, Taxonomy, taxonomy
-from bot.skills import Skill
-from bot.verify import Check, VerifyContext
 
 PACK = "email-taxonomy"
 

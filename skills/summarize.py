@@ -1,6 +1,6 @@
 """`/summarize` and the "Summarize thread" message shortcut: a thread → decisions, owners, open questions."""
 
-from bot.skills import Skill
+from bot.core.skills import Skill
 
 summarize = Skill(
     name="summarize",

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from bot.attack import CatalogError, catalog_for
+from bot.context.attack import CatalogError, catalog_for
+from bot.context.pack_rules import RuleError, severity_matrix
+from bot.core.skills import Skill
+from bot.core.verify import Check, VerifyContext
 from bot.evals.comparators import exact, fields_comparator, technique_match
-from bot.pack_rules import RuleError, severity_matrix
-from bot.skills import Skill
-from bot.verify import Check, VerifyContext
 
 PACK = "security-runbooks"
 _TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")

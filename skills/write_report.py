@@ -1,6 +1,6 @@
 """`/report`: bullet notes, or the current thread, → a report in one of our templates and style."""
 
-from bot.skills import Skill
+from bot.core.skills import Skill
 
 write_report = Skill(
     name="write-report",

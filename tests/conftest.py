@@ -55,8 +55,8 @@ def script() -> Script:
 def make_engine(script: Script) -> Callable[..., Any]:
     """Build a real Engine (real packs, skills, ledger, litellm path) whose model replies are scripted."""
     from bot.config import load_settings
-    from bot.engine import Engine
-    from bot.llm import LLM
+    from bot.models.llm import LLM
+    from bot.pipeline.engine import Engine
 
     def build(mock: Any = None, **overrides: Any) -> Engine:
         settings = load_settings(**overrides)

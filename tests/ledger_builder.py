@@ -485,7 +485,7 @@ def scenario_engine(data_dir: Path, **overrides: Any) -> Any:
 
     Its model is a fixed string and its shadow sampling is off: nothing here calls a model."""
     from bot.config import load_settings
-    from bot.llm import LLM
+    from bot.models.llm import LLM
     from tests import pg
 
     if pg.on_postgres:  # module-scoped: a seeded database of its own, not the test's

@@ -45,7 +45,7 @@ CHANNEL = "C111"
 TEST_SKILLS = """
 from pydantic import BaseModel
 
-from bot.skills import Skill
+from bot.core.skills import Skill
 
 
 class Ticket(BaseModel):
@@ -358,9 +358,9 @@ def start_bot(
     **overrides: Any,
 ) -> BotEnv:
     """A real engine (scripted model) and the real bolt app on the chosen transport, against `slack`."""
-    from bot.llm import litellm_module
-    from bot.slack.app import build_app
-    from bot.slack.server import make_http_server
+    from bot.adapters.slack.app import build_app
+    from bot.adapters.slack.server import make_http_server
+    from bot.models.llm import litellm_module
 
     litellm_module()  # its one-time import takes seconds: pay it before any timed wait
     settings: dict[str, Any] = {
@@ -509,7 +509,7 @@ def button_click(
 
 def feedback_click(value: str, msg: dict[str, Any], slack: FakeSlack, *, user: str = USER) -> dict:
     """A click on Slack's native feedback_buttons: the action carries the clicked button's value."""
-    from bot.slack.blocks import FEEDBACK_BLOCK, FEEDBACK_NATIVE
+    from bot.adapters.slack.blocks import FEEDBACK_BLOCK, FEEDBACK_NATIVE
 
     payload = button_click(FEEDBACK_NATIVE, value, msg, slack, user=user)
     payload["actions"] = [
@@ -569,6 +569,6 @@ def shortcut(
 
 def answers(slack: FakeSlack, channel: str | None = None) -> list[dict[str, Any]]:
     """Bot messages that carry an answer (feedback buttons or a footer), not placeholders."""
-    from bot.slack.blocks import PROGRESS_TEXT
+    from bot.adapters.slack.blocks import PROGRESS_TEXT
 
     return [m for m in slack.bot_messages(channel) if not (m.get("text") or "").endswith(PROGRESS_TEXT)]

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.budgets import Budgets, day_start, month_bounds
-from bot.engine import Request
+from bot.core.types import Request
+from bot.economics.budgets import Budgets, day_start, month_bounds
 from bot.ledger.models import BudgetAlert, RequestRow, utcnow
 from bot.ledger.store import Ledger
 from tests.ledger_builder import CALL_COST, LedgerBuilder, at, dyadic_tiers

@@ -1,4 +1,4 @@
-"""`tierwise …` end to end: CliRunner on `bot.cli.app` with tiers pointed at the fake OpenAI server
+"""`tierwise …` end to end: CliRunner on `bot.adapters.cli.app` with tiers pointed at the fake OpenAI server
 through environment variables, plus real subprocesses for `main()` exit codes and start-up time."""
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.adapters.cli import app
 from bot.config import load_settings
+from bot.context.packs import load_pack
 from bot.ledger.models import Feedback, RequestRow
 from bot.ledger.store import Ledger
-from bot.packs import load_pack
 
 ROOT = Path(__file__).resolve().parents[1]
 IN, OUT = 0.000001, 0.000002
 
 SKILL = """
-from bot.skills import Skill
+from bot.core.skills import Skill
 
 helpdesk = Skill(
     name="helpdesk",
@@ -466,7 +466,7 @@ def _main(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess
     base = {k: v for k, v in os.environ.items() if not k.startswith(("TIERWISE_", "SLACK_"))}
     base.update(PYTHONPATH=str(ROOT), TIERWISE_DATA_DIR=str(cwd / "data"), **env)
     return subprocess.run(
-        [sys.executable, "-c", "from bot.cli import main; main()", *args],
+        [sys.executable, "-c", "from bot.adapters.cli import main; main()", *args],
         cwd=cwd,
         env=base,
         capture_output=True,

@@ -16,13 +16,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot import cli, tier_review
-from bot import digest as digest_mod
+from bot.adapters import cli
+from bot.adapters.slack import digest as digest_blocks
 from bot.app import build_engine
 from bot.config import load_settings
-from bot.engine import Engine
-from bot.llm import LLM
-from bot.review import format_recommendation
+from bot.core.review import format_recommendation
+from bot.economics import digest as digest_mod
+from bot.economics import tier_review
+from bot.models.llm import LLM
+from bot.pipeline.engine import Engine
 from tests.fakes.fake_slack import BOT_TOKEN
 from tests.ledger_builder import LABEL_REASON, W46, W46_END, W46_TOTALS, seed_week46, seeded_database
 
@@ -110,7 +112,7 @@ def test_digest_blocks(seeded: Engine) -> None:
     result = run("digest", "--week", W46, "--format", "blocks")
     assert result.exit_code == 0, result.output
     blocks = json.loads(result.stdout)
-    assert blocks == digest_mod.to_blocks(digest_mod.build_digest(seeded, W46))
+    assert blocks == digest_blocks.to_blocks(digest_mod.build_digest(seeded, W46))
     assert 0 < len(blocks) <= 50 and blocks[0]["type"] == "header"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.core.skills import CaseScore, FieldScore
 from bot.evals.comparators import (
     exact,
     fields_comparator,
@@ -13,7 +14,6 @@ from bot.evals.comparators import (
     summarize,
     technique_match,
 )
-from bot.skills import CaseScore, FieldScore
 from skills.hunt import compare as hunt_compare
 from skills.label_email import label_email
 from skills.triage_alert import triage_alert

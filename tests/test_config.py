@@ -266,7 +266,7 @@ def test_cli_config_exits_2_with_one_line_per_problem(isolated: Path) -> None:
         PYTHONPATH=str(ROOT),
     )
     proc = subprocess.run(
-        [sys.executable, "-c", "from bot.cli import main; main()", "config"],
+        [sys.executable, "-c", "from bot.adapters.cli import main; main()", "config"],
         cwd=isolated,
         env=env,
         capture_output=True,
@@ -325,7 +325,7 @@ def test_redacted_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_config_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.cli import app
+    from bot.adapters.cli import app
 
     _secret_env(monkeypatch)
     result = CliRunner().invoke(app, ["config"])

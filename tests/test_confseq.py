@@ -1,4 +1,4 @@
-"""bot.confseq: the betting confidence sequence against known values, and its coverage when the review
+"""bot.core.confseq: the betting confidence sequence against known values, and its coverage when the review
 looks every week at growing evidence (seeded simulation)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from bot import confseq
-from bot.confseq import PairedSeq, interval, pairs_needed, rejects_above, rejects_below
+from bot.core import confseq
+from bot.core.confseq import PairedSeq, interval, pairs_needed, rejects_above, rejects_below
 
 
 def wealth_by_hand(ys: list[float], m: float, side: int) -> float:

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from bot.app import build_engine
 from bot.config import TierConfig, load_settings
-from bot.engine import Engine, Request
+from bot.core.types import Request
 from bot.ledger.models import RequestRow
+from bot.pipeline.engine import Engine
 
 IN = 0.000003  # $3 per million input tokens
 OUT = 0.000015  # $15 per million output tokens
@@ -84,7 +85,7 @@ def test_priced_tier_cost_is_exact(skill_dir: Path, fake_openai) -> None:
 
 
 def test_usage_json_shows_the_exact_cost(skill_dir: Path, fake_openai, monkeypatch) -> None:
-    from bot.cli import app
+    from bot.adapters.cli import app
 
     monkeypatch.setenv("TIERWISE_SKILL_DIRS", str(skill_dir))
     for name in ("SMALL", "MEDIUM", "LARGE"):
@@ -160,7 +161,7 @@ def test_unknown_model_without_prices_is_cost_unknown(skill_dir: Path, fake_open
 
 
 def test_known_model_uses_the_litellm_price_map(make_engine, skill_dir: Path, script) -> None:
-    from bot.llm import litellm_module
+    from bot.models.llm import litellm_module
 
     prices = litellm_module().model_cost["gpt-4o-mini"]
     engine = make_engine(
@@ -182,7 +183,7 @@ def test_known_model_uses_the_litellm_price_map(make_engine, skill_dir: Path, sc
 
 
 def test_price_tokens_buckets() -> None:
-    from bot.llm import price_tokens
+    from bot.models.llm import price_tokens
 
     tier = TierConfig(
         model="openai/cheap",

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.adapters.cli import app
 from bot.config import load_settings
-from bot.costs import recompute
+from bot.economics.costs import recompute
 from bot.ledger.models import RequestRow, utcnow
 from bot.ledger.store import Ledger
-from bot.llm import litellm_module
+from bot.models.llm import litellm_module
 from tests.ledger_builder import CALL_COST, LedgerBuilder, at, dyadic_tiers
 
 OLD = {"small": (2**-17, 2**-15), "medium": (2**-16, 2**-14)}
@@ -172,7 +172,7 @@ def test_recompute_prices_every_row_with_the_new_tier_prices(priced_ledger: Ledg
 
 
 def test_recompute_with_unchanged_prices_keeps_call_time_costs(make_engine: Any) -> None:
-    from bot.engine import Request
+    from bot.core.types import Request
 
     engine = make_engine(tiers=dyadic_tiers())
     reply = engine.handle(Request(text="How do I get VPN access?", skill="ask", user="U1"))

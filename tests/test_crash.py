@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from bot.adapters.slack.blocks import PROGRESS_TEXT
 from bot.ledger.models import CallInFlight, RequestRow, WorkItem
 from bot.ledger.store import Ledger
-from bot.slack.blocks import PROGRESS_TEXT
 from tests import pg
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, post_signed
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 10
 LEASE_S = 1.5
 ANSWER = "The office is on floor 2."
-SERVE = [sys.executable, "-c", "from bot.cli import main; main()", "serve"]
+SERVE = [sys.executable, "-c", "from bot.adapters.cli import main; main()", "serve"]
 
 
 def _free_port() -> int:

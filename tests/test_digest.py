@@ -21,11 +21,12 @@ import jsonschema
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot import digest as digest_mod
-from bot.digest import Digest, SkillLine, Totals
-from bot.evidence import TierRecommendation
-from bot.stats import week_bounds
-from bot.tier_review import review
+from bot.adapters.slack import digest as digest_blocks
+from bot.core.evidence import TierRecommendation
+from bot.core.stats import week_bounds
+from bot.economics import digest as digest_mod
+from bot.economics.digest import Digest, SkillLine, Totals
+from bot.economics.tier_review import review
 from tests.fakes.fake_slack import FakeSlack
 from tests.ledger_builder import (
     ASK_REASON,
@@ -231,7 +232,7 @@ def test_json_numbers(w46: Digest) -> None:
 
 def test_blocks_validate_and_buttons_carry_the_recommendation_id(w46: Digest) -> None:
     w46.recommendation_ids = {"label-email": 41, "ask": 42}
-    blocks = digest_mod.to_blocks(w46)
+    blocks = digest_blocks.to_blocks(w46)
     assert_valid_blocks(blocks)
     assert [b["type"] for b in blocks] == [
         "header", "section", "section", "context", "divider",
@@ -253,7 +254,7 @@ def test_blocks_validate_and_buttons_carry_the_recommendation_id(w46: Digest) ->
 
 
 def test_blocks_without_stored_ids_have_no_buttons(w46: Digest) -> None:
-    blocks = digest_mod.to_blocks(w46)
+    blocks = digest_blocks.to_blocks(w46)
     assert_valid_blocks(blocks)
     assert [b for b in blocks if b["type"] == "actions"] == []
 
@@ -283,7 +284,7 @@ def big_digest() -> Digest:
 
 
 def test_blocks_stay_within_slack_limits_for_a_big_week() -> None:
-    blocks = digest_mod.to_blocks(big_digest())
+    blocks = digest_blocks.to_blocks(big_digest())
     assert_valid_blocks(blocks)
 
 
@@ -304,7 +305,7 @@ def test_a_week_without_traffic_says_so(scenario: Any, period: str) -> None:
     assert digest_mod.to_markdown(d).splitlines()[0] == f"# {headline}"
     data = json.loads(digest_mod.to_json(d))
     assert data["empty"] is True and data["totals"]["requests"] == 0 and data["skills"] == []
-    blocks = digest_mod.to_blocks(d)
+    blocks = digest_blocks.to_blocks(d)
     assert_valid_blocks(blocks)
     assert blocks[1]["text"]["text"] == headline
     assert digest_mod.chart_png(d) is None
@@ -324,7 +325,7 @@ def test_user_comments_cannot_ping_the_admin_channel(make_engine: Any) -> None:
     b = LedgerBuilder(engine.ledger)
     row = b.request(at(2026, 11, 10), skill="ask", cost=0.25, user="U1")
     b.feedback(row, user="U1", score=-1, comment="<!channel> wrong & useless <@U0ADMIN>")
-    blocks = digest_mod.to_blocks(digest_mod.build_digest(engine, W46))
+    blocks = digest_blocks.to_blocks(digest_mod.build_digest(engine, W46))
     comments = blocks[-1]["text"]["text"]
     assert "<!channel>" not in comments and "<@U0ADMIN>" not in comments
     assert "&lt;!channel&gt; wrong &amp; useless &lt;@U0ADMIN&gt;" in comments
@@ -351,13 +352,13 @@ def strict_slack() -> Any:
 def test_post_digest_sends_blocks_with_fallback_and_uploads_the_chart(strict_slack: Any, w46: Digest) -> None:
     w46.recommendation_ids = {"label-email": 7}
     png = digest_mod.chart_png(w46)
-    posted = digest_mod.post_digest(strict_slack.web_client(), "C_ADMIN", w46)
+    posted = digest_blocks.post_digest(strict_slack.web_client(), "C_ADMIN", w46)
 
     (message,) = strict_slack.calls_to("chat.postMessage")
     assert message.ok
     assert message.params["channel"] == "C_ADMIN"
     assert message.params["text"] == HEADLINE
-    assert message.json_field("blocks") == digest_mod.to_blocks(w46)
+    assert message.json_field("blocks") == digest_blocks.to_blocks(w46)
 
     (get_url,) = strict_slack.calls_to("files.getUploadURLExternal")
     file_id = get_url.response["file_id"]
@@ -384,7 +385,7 @@ def test_post_digest_sends_blocks_with_fallback_and_uploads_the_chart(strict_sla
 
 def test_post_an_empty_week_uploads_no_chart(strict_slack: Any, make_engine: Any) -> None:
     d = digest_mod.build_digest(make_engine(), W46)
-    posted = digest_mod.post_digest(strict_slack.web_client(), "C_ADMIN", d)
+    posted = digest_blocks.post_digest(strict_slack.web_client(), "C_ADMIN", d)
     assert [c.method for c in strict_slack.calls] == ["chat.postMessage"]
     assert strict_slack.calls[0].params["text"] == "Tierwise digest 2026-W46: no traffic this week."
     assert strict_slack.uploads == {}

@@ -14,7 +14,7 @@ from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.slack_helpers import slack_fixture  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-c", "from bot.cli import main; main()"]
+CLI = [sys.executable, "-c", "from bot.adapters.cli import main; main()"]
 
 
 def _tiers(monkeypatch: pytest.MonkeyPatch, openai: FakeOpenAI) -> None:
@@ -29,7 +29,7 @@ def _tiers(monkeypatch: pytest.MonkeyPatch, openai: FakeOpenAI) -> None:
 def _doctor() -> Any:
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.adapters.cli import app
 
     return CliRunner().invoke(app, ["doctor"])
 

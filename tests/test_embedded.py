@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import local_model
 from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, load_settings
-from bot.engine import Request
+from bot.core.types import Request
+from bot.models import embedded as local_model
 
 pytestmark = [
     pytest.mark.embedded,

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot import local_model
 from bot.app import build_engine
 from bot.config import load_settings
-from bot.engine import Engine, Request
+from bot.core.types import Request
 from bot.ledger.models import RequestRow
+from bot.models import embedded as local_model
+from bot.pipeline.engine import Engine
 from skills.label_email import EmailLabel
 
 pytestmark = [

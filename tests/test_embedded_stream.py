@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import local_model
 from bot.app import build_engine
 from bot.config import load_settings
-from bot.engine import Request
+from bot.core.types import Request
+from bot.models import embedded as local_model
 from tests.test_embedded import TINY  # the folder of the tiny handbook skill
 
 pytestmark = [

@@ -14,14 +14,15 @@ from sqlmodel import select
 
 from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, load_settings
-from bot.engine import Engine, Request
+from bot.core.types import Request
+from bot.economics.tiers import TierChangeError, set_tier
 from bot.ledger.models import RequestRow
-from bot.tiers import TierChangeError, set_tier
+from bot.pipeline.engine import Engine
 
 SKILLS = """
 from pydantic import BaseModel, Field
 
-from bot.skills import InputError, Skill
+from bot.core.skills import InputError, Skill
 
 
 class Verdict(BaseModel):
@@ -725,7 +726,7 @@ WINDOW_SKILLS = Path(__file__).parent / "skill_sources" / "window"
 def test_prompt_plus_output_fits_the_context_window(make_engine, tmp_path: Path, script, window: int) -> None:
     """What is sent (all messages, as the provider counts them) plus max_tokens must fit the tier's
     context_window, or a real provider rejects the call."""
-    from bot.llm import litellm_module
+    from bot.models.llm import litellm_module
 
     pack = tmp_path / "window-packs" / "many-notes"
     pack.mkdir(parents=True)

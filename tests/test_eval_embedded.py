@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot import local_model
 from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, load_settings
 from bot.evals.runner import evals_dir, load_cases, run_eval
 from bot.ledger.models import EvalResult, EvalRun, RequestRow
+from bot.models import embedded as local_model
 
 pytestmark = [
     pytest.mark.embedded,

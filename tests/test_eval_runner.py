@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from bot.app import build_engine
 from bot.config import load_settings
-from bot.engine import Engine
 from bot.evals import judge
 from bot.evals.runner import EvalCase, load_cases, run_eval
 from bot.ledger.models import EvalResult, EvalRun, RequestRow
+from bot.pipeline.engine import Engine
 from tests.conftest import Script
 
 DATA = Path(__file__).parent / "data" / "evals"
@@ -580,7 +580,7 @@ def cli_env(fake_openai: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRu
 
 
 def _cli(runner: CliRunner, *args: str) -> Any:
-    from bot.cli import app
+    from bot.adapters.cli import app
 
     return runner.invoke(app, list(args), catch_exceptions=False)
 

@@ -163,7 +163,7 @@ def test_http_answers_every_signed_mutation(
 def test_socket_mode_acknowledges_every_mutation(
     slack: FakeSlack, make_engine: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.slack.server import TierwiseSocketModeHandler
+    from bot.adapters.slack.server import TierwiseSocketModeHandler
 
     caplog.set_level(logging.INFO)
     env: BotEnv = start_bot(slack, make_engine, tmp_path, "http")  # the app; its HTTP side is unused

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from bot.context.packs import Pack, builtin_packs_dir, load_pack
+from bot.core.sigma_check import parse_rule
 from bot.evals.runner import EvalCase, evals_dir, load_cases
-from bot.packs import Pack, builtin_packs_dir, load_pack
-from bot.sigma_check import parse_rule
 from skills.hunt import compare as hunt_compare
 from skills.label_email import EmailLabel, label_email
 from skills.triage_alert import Triage, triage_alert

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from bot import model_queue
-from bot.engine import Reply, Request
+from bot.adapters.shell import Shell, format_reply
+from bot.adapters.slack.blocks import progress_message, reply_messages
+from bot.context.grounding import EMBEDDED_LABEL, not_covered_text, source_lines, sources_text
+from bot.context.packs import Citation
+from bot.core.types import Reply, Request
 from bot.evals.facts import has_fact, key_fact_recall, right_source
 from bot.evals.runner import evals_dir, load_cases
-from bot.grounding import EMBEDDED_LABEL, not_covered_text, source_lines, sources_text
-from bot.packs import Citation
-from bot.repetition import cut_repetition, cut_unfinished, loop_start
-from bot.shell import Shell, format_reply
-from bot.slack.blocks import progress_message, reply_messages
+from bot.models import queue as model_queue
+from bot.models.repetition import cut_repetition, cut_unfinished, loop_start
 
 # Loops -----------------------------------------------------------------------------------------
 

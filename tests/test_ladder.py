@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.ladder import Ladder, UnknownTierError
+from bot.core.ladder import Ladder, UnknownTierError
 
 MIXED = Ladder.of([("tiny", "local"), ("small", "external"), ("medium", "local"), ("large", "external")])
 

@@ -13,9 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
-from bot import retention
 from bot.config import load_settings
-from bot.ledger import db
+from bot.ledger import db, retention
 from bot.ledger.models import Feedback, RequestRow, utcnow
 from bot.ledger.store import Ledger, UnknownRequest
 from tests.pg import sqlite_only
@@ -147,7 +146,7 @@ def test_claim_event_once_then_again_after_expiry(ledger: Ledger, url: str) -> N
     assert not Ledger(url).claim_event("Ev1")  # another process, same database
     assert ledger.claim_event("Ev2")
     assert ledger.claim_event("Old", ttl_hours=-1)  # already expired when stored
-    # The nightly purge (bot.retention) deletes event ids past their use.
+    # The nightly purge (bot.ledger.retention) deletes event ids past their use.
     assert retention.purge(ledger, load_settings()).deleted["seen_events"] == 1
     assert ledger.claim_event("Old")  # a new delivery long after: handled again
     assert not ledger.claim_event("Old")

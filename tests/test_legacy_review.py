@@ -17,7 +17,7 @@ import pytest
 
 from bench.legacy_review import LegacyRules as ReviewRules
 from bench.legacy_review import format_recommendation, review_all, review_skill
-from bot.evidence import EvalStats, ShadowStats, SkillReviewInput, TierWindowStats
+from bot.core.evidence import EvalStats, ShadowStats, SkillReviewInput, TierWindowStats
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 RULES = ReviewRules()

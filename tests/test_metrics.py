@@ -15,12 +15,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import select
 
+from bot.adapters.slack.server import serve, start_metrics_listener
 from bot.config import ConfigError
-from bot.engine import Engine, Request
+from bot.core.types import Request
+from bot.economics.shadow import Shadow
 from bot.ledger.models import RequestRow
-from bot.metrics import Metrics, TrackedExecutor, attach
-from bot.shadow import Shadow
-from bot.slack.server import serve, start_metrics_listener
+from bot.observability.metrics import Metrics, TrackedExecutor, attach
+from bot.pipeline.engine import Engine
 from tests.fakes.fake_slack import APP_TOKEN, BOT_TOKEN
 from tests.ledger_builder import CALL_COST, dyadic_tiers
 from tests.slack_helpers import (

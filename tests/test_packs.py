@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.packs import (
+from bot.context.packs import (
     CHUNK_WORDS,
     Document,
     builtin_packs_dir,
@@ -42,7 +42,7 @@ def words(text: str) -> int:
 @pytest.fixture(scope="module")
 def real_count():
     """The same counter the engine uses for a tier (litellm's tokenizer)."""
-    from bot.llm import token_counter
+    from bot.models.llm import token_counter
 
     return token_counter("gpt-4o-mini")
 
@@ -318,7 +318,7 @@ def test_broken_pack_is_skipped_with_a_warning_naming_the_file(
     if toml is None:
         (root / "pack.toml").unlink()
     write_pack(base, "zz-good", {"z.md": "# Zed\n\nfine"})
-    with caplog.at_level(logging.WARNING, logger="bot.packs"):
+    with caplog.at_level(logging.WARNING, logger="bot.context.packs"):
         packs, problems = load_packs([base])
     assert sorted(packs) == ["good-one", "zz-good"]
     assert len(problems) == 1

@@ -9,9 +9,10 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from bot import cli, digest, tier_review
+from bot.adapters import cli
+from bot.core.stats import wilson
+from bot.economics import digest, tier_review
 from bot.ledger.models import ShadowPair, utcnow
-from bot.stats import wilson
 from tests.ledger_builder import LedgerBuilder, at, dyadic_tiers, priced_tiers
 from tests.test_shadow import LABEL, inline_shadow, label, pairs
 

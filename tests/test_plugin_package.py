@@ -50,7 +50,7 @@ def cli(fake_openai: Any, monkeypatch: pytest.MonkeyPatch, plugin_installed: Non
 
 
 def _run(runner: CliRunner, *args: str) -> Any:
-    from bot.cli import app
+    from bot.adapters.cli import app
 
     return runner.invoke(app, list(args), catch_exceptions=False)
 

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import String, Text, func, inspect, select, text
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.engine import Engine, Request
+from bot.adapters.cli import app
+from bot.core.types import Request
+from bot.economics.shadow import Shadow
 from bot.ledger.models import EvalResult, EvalRun, Feedback, PrivacyAudit, RequestRow, ShadowPair
-from bot.privacy import subject_hash
-from bot.shadow import Shadow
+from bot.ledger.privacy import subject_hash
+from bot.pipeline.engine import Engine
 from tests.ledger_builder import LedgerBuilder, at, dyadic_tiers, priced_tiers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,7 +208,7 @@ def test_a_pack_can_ask_for_outbound_redaction(make_engine: Any, fake_openai: An
     skills = tmp_path / "skills"
     skills.mkdir()
     (skills / "billing.py").write_text(
-        "from bot.skills import Skill\n"
+        "from bot.core.skills import Skill\n"
         "billing = Skill(name='billing', command='/billing', description='Billing questions',\n"
         "    instructions='Answer billing questions.', packs=('billing-notes',), examples=('refund?',))\n"
     )
@@ -220,7 +221,7 @@ def test_a_pack_can_ask_for_outbound_redaction(make_engine: Any, fake_openai: An
 
 
 def test_pack_redact_external_must_be_a_boolean(tmp_path: Path) -> None:
-    from bot.packs import load_pack
+    from bot.context.packs import load_pack
 
     pack = tmp_path / "p"
     pack.mkdir()
@@ -346,7 +347,7 @@ def test_planted_secrets_never_reach_the_logs(fake_openai: Any, tmp_path: Path) 
         [
             sys.executable,
             "-c",
-            "from bot.cli import main; main()",
+            "from bot.adapters.cli import main; main()",
             "ask",
             "--skill",
             "ask",

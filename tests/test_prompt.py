@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from bot.engine import Request
-from bot.prompt import (
+from bot.core.prompt import (
     CONTEXT_HEADER,
     PromptParts,
     build_parts,
@@ -21,7 +20,8 @@ from bot.prompt import (
     parse_output,
     trim_text,
 )
-from bot.skills import Skill
+from bot.core.skills import Skill
+from bot.core.types import Request
 
 
 class Ticket(BaseModel):
@@ -167,7 +167,7 @@ def test_trim_text_trims_to_budget_and_notes_it() -> None:
 
 
 def test_trim_text_with_a_real_tokenizer() -> None:
-    from bot.llm import token_counter
+    from bot.models.llm import token_counter
 
     count = token_counter("gpt-4o-mini")
     text = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 400
@@ -188,7 +188,7 @@ SECRET = {
     "vault.md": "# Vault\n\nSECRET-CANARY-4412 the vault code and VPN master keys.\n",
 }
 SKILL = """
-from bot.skills import Skill
+from bot.core.skills import Skill
 
 helper = Skill(
     name="vpn-helper",

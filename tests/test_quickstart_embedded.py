@@ -9,8 +9,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from bot import local_model
-from bot.cli import app
+from bot.adapters.cli import app
+from bot.models import embedded as local_model
 
 pytestmark = [
     pytest.mark.embedded,

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from bot.logs import RedactingFormatter, RedactSecrets
-from bot.redaction import DETECTORS, detectors, luhn_ok, redact, redact_secrets
+from bot.core.redaction import DETECTORS, detectors, luhn_ok, redact, redact_secrets
+from bot.observability.logs import RedactingFormatter, RedactSecrets
 
 
 @pytest.mark.parametrize(
@@ -97,8 +97,8 @@ def test_log_lines_lose_secrets_even_inside_tracebacks() -> None:
 
 
 def test_configured_secrets_of_any_shape_are_masked_in_logs(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot import logs
     from bot.config import load_settings
+    from bot.observability import logs
 
     monkeypatch.setattr(logs, "_literals", set())
     monkeypatch.setenv("MY_VLLM_KEY", "plain-vllm-key-4242")

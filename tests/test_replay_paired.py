@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import select, update
 
 import bench.replay_paired as rp
-from bot import tier_review
-from bot.confseq import PairedSeq
-from bot.evidence import EvalPairs
-from bot.ladder import Ladder
+from bot.core.confseq import PairedSeq
+from bot.core.evidence import EvalPairs
+from bot.core.ladder import Ladder
+from bot.core.review import review_skill
+from bot.economics import tier_review
 from bot.ledger.models import EvalResult, EvalRun, TierAssignment, utcnow
-from bot.review import review_skill
 from tests.ledger_builder import LedgerBuilder, priced_tiers
 
 TIERS = ("small", "medium")

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, or_, select, update
 from typer.testing import CliRunner
 
-from bot import digest as digest_mod
-from bot.cli import app
+from bot.adapters.cli import app
 from bot.config import ConfigError, load_settings
+from bot.economics import digest as digest_mod
+from bot.economics.tier_review import as_json, review
 from bot.ledger.models import (
     DailyRollup,
     EvalResult,
@@ -25,9 +26,8 @@ from bot.ledger.models import (
     WorkItem,
     utcnow,
 )
-from bot.privacy import TEXT_COLUMNS
-from bot.retention import data_summary, data_text, last_purge, purge
-from bot.tier_review import as_json, review
+from bot.ledger.privacy import TEXT_COLUMNS
+from bot.ledger.retention import data_summary, data_text, last_purge, purge
 from tests.ledger_builder import W46, W46_END, LedgerBuilder, at, seeded_engine
 
 runner = CliRunner()

@@ -1,4 +1,4 @@
-"""bot.review (the paired rule): hand-built evidence in, one exact recommendation out.
+"""bot.core.review (the paired rule): hand-built evidence in, one exact recommendation out.
 
 The base: `label-email` on `medium` (ladder small/medium/large), 1,120 requests in 28 days
 (= 1,200 a month), costs per request small $0.0025, medium $0.0125, large $0.05. A move to small
@@ -13,10 +13,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.confseq import PairedSeq, interval
-from bot.evidence import EvalPairs, PairEvidence, ReviewRules, SkillReviewInput, TierWindowStats, VerifyStats
-from bot.ladder import Ladder
-from bot.review import (
+from bot.core.confseq import PairedSeq, interval
+from bot.core.evidence import (
+    EvalPairs,
+    PairEvidence,
+    ReviewRules,
+    SkillReviewInput,
+    TierWindowStats,
+    VerifyStats,
+)
+from bot.core.ladder import Ladder
+from bot.core.review import (
     all_comparisons,
     eval_pairs_from_cases,
     format_recommendation,

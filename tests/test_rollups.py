@@ -99,7 +99,7 @@ def test_a_late_rating_drops_the_rollup_of_its_day(engine: Any) -> None:
 
 
 def test_cost_recompute_drops_rollups_from_its_start(engine: Any) -> None:
-    from bot.costs import recompute
+    from bot.economics.costs import recompute
 
     _seed(engine)
     queries.tier_window_stats(engine.ledger, at(2026, 11, 1, 0), at(2026, 11, 8, 0))

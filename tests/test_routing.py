@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.engine import Request
+from bot.core.routing import MIN_SCORE, Router, words
+from bot.core.skills import Skill
+from bot.core.types import Request
 from bot.ledger.models import RequestRow
-from bot.routing import MIN_SCORE, Router, words
-from bot.skills import Skill
 
 DEFAULT = Skill(name="ask", description="Answer general questions from the handbook", instructions="x")
 TRANSLATE = Skill(
@@ -121,7 +121,7 @@ def test_routing_is_deterministic(router: Router) -> None:
 
 
 SKILL_FILE = """
-from bot.skills import Skill
+from bot.core.skills import Skill
 
 zorb = Skill(
     name="zorb-report",

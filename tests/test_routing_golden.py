@@ -17,9 +17,9 @@ SKILLS = ("ask", "label-email", "triage-alert", "hunt", "write-report", "summari
 def router():
     # Built from the real registry and packs, without an engine: routing needs no database.
     from bot.config import DEFAULT_TIER_NAMES
-    from bot.packs import builtin_packs_dir, load_packs
-    from bot.routing import Router
-    from bot.skills import load_registry
+    from bot.context.packs import builtin_packs_dir, load_packs
+    from bot.core.routing import Router
+    from bot.core.skills import load_registry
 
     packs, _ = load_packs([builtin_packs_dir()])
     return Router(load_registry(DEFAULT_TIER_NAMES, packs))

@@ -19,11 +19,8 @@ from sqlalchemy import select, text
 
 from bot.app import build_engine
 from bot.config import load_settings
-from bot.digest import Digest
-from bot.engine import Engine
-from bot.ledger.models import DigestRun, utcnow
-from bot.llm import LLM
-from bot.scheduler import (
+from bot.economics.digest import Digest
+from bot.economics.scheduler import (
     JOB_ID,
     PURGE_JOB_ID,
     ROLLUP_JOB_ID,
@@ -32,6 +29,9 @@ from bot.scheduler import (
     run_digest,
     start_scheduler,
 )
+from bot.ledger.models import DigestRun, utcnow
+from bot.models.llm import LLM
+from bot.pipeline.engine import Engine
 from tests.ledger_builder import W46, at, scenario_settings, seeded_engine
 
 

@@ -18,11 +18,12 @@ from sqlalchemy import select
 
 from bot.app import build_engine
 from bot.config import load_settings
-from bot.engine import Engine, Request
+from bot.core.types import Request
+from bot.economics.shadow import Shadow, week_start
 from bot.ledger import queries
 from bot.ledger.models import RequestRow, ShadowPair, utcnow
-from bot.llm import LLM
-from bot.shadow import Shadow, week_start
+from bot.models.llm import LLM
+from bot.pipeline.engine import Engine
 from tests.ledger_builder import CALL_COST, LedgerBuilder, dyadic_tiers, priced_tiers
 
 EMAIL = "From: ap@vendor.example\nSubject: invoice 1234 overdue\n\nPlease pay invoice 1234 by Friday."

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.engine import Request
+from bot.core.sigma_check import ParsedRule, parse_rule
+from bot.core.types import Request
 from bot.ledger.models import RequestRow
-from bot.sigma_check import ParsedRule, parse_rule
 
 OFFICE_POWERSHELL = r"""title: PowerShell Encoded Command Launched By Office Application
 id: 3c0ad4de-2234-4065-9286-efb9988d8741

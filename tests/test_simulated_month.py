@@ -27,9 +27,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bench.simulate_month import PERIOD, SIM_END, SIM_START, SimConfig, SimResult, report, simulate
-from bot.digest import to_text
+from bot.core.review import format_recommendation
+from bot.economics.digest import to_text
 from bot.ledger.models import EvalRun, Feedback, RequestRow, ShadowPair
-from bot.review import format_recommendation
 
 CONFIG = SimConfig(label_email_per_day=2, summarize_per_day=1, ask_per_day=1, eval_cases=25, price_scale=30)
 

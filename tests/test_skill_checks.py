@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from bot.attack import CatalogError, catalog_for, load_catalog, sigma_tag_problems
-from bot.pack_rules import RuleError, parse_severity_matrix, severity_matrix, taxonomy
-from bot.packs import builtin_packs_dir, load_packs
-from bot.sigma_check import parse_rule
-from bot.sigma_run import execute, load_samples, sample_set_for
-from bot.verify import VerifyContext
+from bot.context.attack import CatalogError, catalog_for, load_catalog, sigma_tag_problems
+from bot.context.pack_rules import RuleError, parse_severity_matrix, severity_matrix, taxonomy
+from bot.context.packs import builtin_packs_dir, load_packs
+from bot.context.sigma_run import execute, load_samples, sample_set_for
+from bot.core.sigma_check import parse_rule
+from bot.core.verify import VerifyContext
 from skills.hunt import Hunt, attack_tags, known_fields, runs_on_samples
 from skills.hunt import compare as hunt_compare
 from skills.label_email import EmailLabel, priority_by_taxonomy, routes_by_taxonomy
@@ -534,8 +534,8 @@ def test_tierwise_packs_names_a_corrupt_catalog_at_start(
 ) -> None:
     from typer.testing import CliRunner
 
-    from bot.cli import app
-    from bot.pack_data import pack_data_problems
+    from bot.adapters.cli import app
+    from bot.context.pack_data import pack_data_problems
 
     packs, _ = load_packs([PACKS])
     assert pack_data_problems(packs) == []

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot import cli, skill_values
-from bot.skill_values import ValueChangeError, parse_value
+from bot.adapters import cli
+from bot.economics import skill_values
+from bot.economics.skill_values import ValueChangeError, parse_value
 from tests.slack_helpers import (  # noqa: F401 (fixtures)
     ADMIN,
     USER,
@@ -56,8 +57,8 @@ def test_the_admins_value_overrides_the_skills_which_overrides_the_global_defaul
     assert skill_values.set_value(engine, "ask", "default", by="U_ADMIN", source="cli") == (2.0, 0.1)
     with pytest.raises(ValueChangeError, match="unknown skill 'nope'"):
         skill_values.set_value(engine, "nope", "1", by="U_ADMIN", source="cli")
+    from bot.economics.tier_review import gather
     from bot.ledger.models import utcnow
-    from bot.tier_review import gather
 
     skill_values.set_value(engine, "ask", "0.75", by="U_ADMIN", source="cli")
     inputs = {i.skill: i for i in gather(engine, utcnow())}

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.engine import Engine, Request, render_structured
+from bot.core.types import Request
 from bot.ledger.models import RequestRow
+from bot.pipeline.engine import Engine, render_structured
 
 # Helpers ---------------------------------------------------------------------------------------
 

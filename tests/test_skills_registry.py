@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.packs import builtin_packs_dir, load_packs
-from bot.skills import ENTRY_POINT_GROUP, Skill, build_registry, load_registry, validate_skill
+from bot.context.packs import builtin_packs_dir, load_packs
+from bot.core.skills import ENTRY_POINT_GROUP, Skill, build_registry, load_registry, validate_skill
 
 TIERS = ["small", "medium", "large"]
 
@@ -26,7 +26,7 @@ def skill_src(name: str, **fields: str) -> str:
     extra = "".join(f"    {k}={v},\n" for k, v in fields.items())
     var = "skill_" + re.sub(r"\W", "_", name)
     return (
-        "from bot.skills import Skill\n\n"
+        "from bot.core.skills import Skill\n\n"
         f"{var} = Skill(\n"
         f'    name="{name}",\n'
         f'    description="test skill {name}",\n'
@@ -54,7 +54,7 @@ def test_builtin_skills_load(builtin_packs) -> None:
 BROKEN = {
     "a_good.py": skill_src("good-one"),
     "b_import_error.py": "import tierwise_module_that_does_not_exist\n",
-    "c_syntax_error.py": "from bot.skills import Skill\n\ndef broken(:\n",
+    "c_syntax_error.py": "from bot.core.skills import Skill\n\ndef broken(:\n",
     "d_raises.py": "raise RuntimeError('boom at import')\n",
     "e_dup_name.py": skill_src("good-one", command='"/other-cmd"'),
     "f_dup_command.py": skill_src("other-one", command='"/good-one"'),
@@ -93,7 +93,7 @@ def broken_dir(tmp_path: Path) -> Path:
 
 
 def test_broken_skills_are_reported_and_skipped(broken_dir: Path, builtin_packs, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="bot.skills"):
+    with caplog.at_level(logging.WARNING, logger="bot.core.skills"):
         registry = load_registry(TIERS, builtin_packs, [broken_dir])
     mine = {Path(p.module).name: p.reason for p in registry.problems if p.module.startswith(str(broken_dir))}
     assert set(mine) == set(EXPECTED_PROBLEMS)
@@ -124,7 +124,7 @@ def test_skill_named_like_a_builtin_is_a_duplicate(tmp_path: Path, builtin_packs
 
 
 def test_engine_reports_broken_skills_and_serves_the_rest(make_engine, broken_dir: Path, script) -> None:
-    from bot.engine import Request
+    from bot.core.types import Request
 
     engine = make_engine(skill_dirs=[broken_dir])
     assert {"good-one", "zed-one", "ask"} <= set(engine.registry.names())
@@ -138,7 +138,7 @@ def test_engine_reports_broken_skills_and_serves_the_rest(make_engine, broken_di
 
 def test_one_module_may_declare_several_skills(tmp_path: Path) -> None:
     (tmp_path / "multi.py").write_text(
-        "from bot.skills import Skill\n"
+        "from bot.core.skills import Skill\n"
         "one = Skill(name='one', description='d', instructions='i')\n"
         "two = Skill(name='two', description='d', instructions='i', command='/second')\n"
         "_hidden = Skill(name='hidden', description='d', instructions='i')\n"
@@ -186,7 +186,7 @@ def make_distribution(root: Path, package: str, entry_points: str) -> None:
     pkg = root / package
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text(
-        "from bot.skills import Skill\n\n"
+        "from bot.core.skills import Skill\n\n"
         "plugin_skill = Skill(\n"
         "    name='plugin-skill',\n"
         "    description='A skill from an installed package',\n"

@@ -129,7 +129,7 @@ def test_dismiss_by_an_admin_and_a_refused_non_admin(http_bot: BotEnv) -> None:
 
 
 def test_stale_apply_is_refused_and_changes_nothing(http_bot: BotEnv) -> None:
-    from bot.tiers import set_tier
+    from bot.economics.tiers import set_tier
 
     rec_id = _store_recommendation(http_bot)
     set_tier(http_bot.engine, "ask", "large", by="cli", reason="manual change", source="cli")
@@ -140,8 +140,8 @@ def test_stale_apply_is_refused_and_changes_nothing(http_bot: BotEnv) -> None:
 
 
 def test_budget_alerts_and_the_scheduler_start_with_the_server(slack: Any, make_engine: Any) -> None:
-    from bot.scheduler import JOB_ID
-    from bot.slack.server import _start_admin_jobs
+    from bot.adapters.slack.server import _start_admin_jobs
+    from bot.economics.scheduler import JOB_ID
 
     engine = make_engine(admin_channel="CADMIN", slack_bot_token="xoxb-test", slack_api_url=slack.api_url)
     scheduler = _start_admin_jobs(engine, slack.web_client())

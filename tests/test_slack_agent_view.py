@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from bot.slack.manifest import BOT_EVENTS, build_manifest, suggested_prompts
+from bot.adapters.slack.manifest import BOT_EVENTS, build_manifest, suggested_prompts
 from tests.fakes.fake_slack import load_fixture
 from tests.slack_helpers import (
     BotEnv,
@@ -59,7 +59,7 @@ def test_legacy_assistant_view_on_request(make_engine: Any, tmp_path: Path) -> N
 
 
 def test_cli_manifest_flag(make_engine: Any) -> None:
-    from bot.cli import app
+    from bot.adapters.cli import app
 
     default = CliRunner().invoke(app, ["manifest", "--json"])
     assert default.exit_code == 0, default.output

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from slack_sdk.errors import SlackObjectFormationError
 
-from bot.engine import Reply
-from bot.slack.blocks import (
+from bot.adapters.slack.blocks import (
     FEEDBACK_NATIVE,
     asked_line,
     feedback_modal,
@@ -14,7 +13,8 @@ from bot.slack.blocks import (
     reply_messages,
     split_text,
 )
-from bot.slack.home import SkillAdminRow, SkillCard, home_view
+from bot.adapters.slack.home import SkillAdminRow, SkillCard, home_view
+from bot.core.types import Reply
 from tests.fakes.fake_slack import load_fixture
 from tests.slack_helpers import limits, validate_message_blocks, validate_message_payload, validate_view
 

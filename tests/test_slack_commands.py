@@ -7,8 +7,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.slack import commands
-from bot.slack.commands import Help, Invalid, ListSkills, TierHistory, TierSet, Usage, ValueSet, parse
+from bot.adapters.slack import commands
+from bot.adapters.slack.commands import (
+    Help,
+    Invalid,
+    ListSkills,
+    TierHistory,
+    TierSet,
+    Usage,
+    ValueSet,
+    parse,
+)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack.blocks import PROGRESS_TEXT
+from bot.adapters.slack.blocks import PROGRESS_TEXT
 from tests.fakes.fake_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, load_fixture
 from tests.slack_helpers import (
     USER,
@@ -224,7 +224,7 @@ def test_tokens_never_reach_the_log(bot_env: BotEnv, caplog: pytest.LogCaptureFi
 def test_a_very_long_thread_keeps_its_root_and_newest_messages(
     http_bot: BotEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.slack import app
+    from bot.adapters.slack import app
 
     monkeypatch.setattr(app, "THREAD_PAGE_SIZE", 10)  # 25 messages: 3 pages
     monkeypatch.setattr(app, "THREAD_MESSAGES_MAX", 20)

@@ -47,7 +47,7 @@ def test_post_that_keeps_failing_is_logged_and_the_row_kept(
     http_bot: BotEnv, caplog: pytest.LogCaptureFixture
 ) -> None:
     http_bot.slack.fail_next("chat.postMessage", status=500, times=10)
-    with caplog.at_level(logging.ERROR, logger="bot.slack"):
+    with caplog.at_level(logging.ERROR, logger="bot.adapters.slack"):
         _ask(http_bot, "how do I get VPN access?", "Ev500")
     [row] = http_bot.rows()
     assert row.status == "ok" and row.event_id == "Ev500"
@@ -84,7 +84,7 @@ def test_engine_crash_is_one_line_and_logged(
         raise RuntimeError("database is gone")
 
     monkeypatch.setattr(http_bot.engine, "handle", broken)
-    with caplog.at_level(logging.ERROR, logger="bot.slack"):
+    with caplog.at_level(logging.ERROR, logger="bot.adapters.slack"):
         _ask(http_bot, "how do I get VPN access?", "EvCRASH")
     [answer] = answers(http_bot.slack)
     assert answer["text"].startswith("Sorry: something went wrong on my side (ref ")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack.blocks import PROGRESS_TEXT
+from bot.adapters.slack.blocks import PROGRESS_TEXT
 from tests.slack_helpers import (
     ADMIN,
     USER,
@@ -195,7 +195,7 @@ def test_app_home_differs_for_admins(http_bot: BotEnv, script: Any) -> None:
 
 
 def _digest_with_recommendation(env: BotEnv) -> tuple[dict[str, Any], int]:
-    """A stored recommendation and the digest message carrying its buttons (as bot.digest posts it)."""
+    """A stored recommendation and the digest message carrying its buttons (as bot.economics.digest posts it)."""
     from bot.ledger.models import Recommendation
 
     with env.engine.ledger.session() as s:

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.slack.manifest import BOT_EVENTS, SCOPES, build_manifest, dump_manifest, shortcut_callback_id
+from bot.adapters.slack.manifest import (
+    BOT_EVENTS,
+    SCOPES,
+    build_manifest,
+    dump_manifest,
+    shortcut_callback_id,
+)
 from tests.fakes.fake_slack import load_fixture
 from tests.slack_helpers import (
     BotEnv,
@@ -88,8 +94,8 @@ def test_socket_mode_unless_a_request_url_is_given(make_engine: Any, tmp_path: P
 
 
 def test_scopes_are_exactly_what_the_code_calls_and_subscribes_to() -> None:
-    # bot/slack, plus the digest, which the same app posts (and whose buttons bot/slack handles)
-    files = [*(ROOT / "bot" / "slack").glob("*.py"), *(ROOT / "bot").glob("digest.py")]
+    # bot/adapters/slack, plus the digest, which the same app posts (and whose buttons bot/adapters/slack handles)
+    files = [*(ROOT / "bot" / "adapters" / "slack").glob("*.py"), ROOT / "bot" / "economics" / "digest.py"]
     source = "\n".join(p.read_text(encoding="utf-8") for p in files)
     called = set(re.findall(r"client\.([a-z]+_[A-Za-z0-9_]+)\(", source))
     assert called, "no Web API calls found"
@@ -140,7 +146,7 @@ def test_dump_yaml_and_json(make_engine: Any, tmp_path: Path) -> None:
 def test_cli_prints_the_manifest(make_engine: Any) -> None:
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.adapters.cli import app
 
     result = CliRunner().invoke(app, ["manifest", "--request-url", "https://x.example/slack/events"])
     assert result.exit_code == 0, result.output

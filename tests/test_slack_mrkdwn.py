@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.slack.mrkdwn import escape, to_mrkdwn, unescape
+from bot.adapters.slack.mrkdwn import escape, to_mrkdwn, unescape
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot import local_model
-from bot.grounding import EMBEDDED_LABEL
+from bot.context.grounding import EMBEDDED_LABEL
+from bot.models import embedded as local_model
 from tests.slack_helpers import (
     USER,
     BotEnv,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.slack.client import api_base_url
+from bot.adapters.slack.server import serve
 from bot.config import ConfigError, load_settings
-from bot.slack.client import api_base_url
-from bot.slack.server import serve
 from tests.fakes.fake_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.slack_helpers import slack_fixture  # noqa: F401 (fixture)
 
@@ -54,7 +54,7 @@ def _start(mode: str, slack: FakeSlack, data: Path, port: int) -> subprocess.Pop
     )
     if mode == "socket":
         env["SLACK_APP_TOKEN"] = APP_TOKEN
-    command = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "bot.adapters.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     data.parent.mkdir(parents=True)
     return subprocess.Popen(command, env=env, cwd=data.parent, stderr=subprocess.PIPE, text=True)
 

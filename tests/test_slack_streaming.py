@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from bot.slack.manifest import suggested_prompts
-from bot.slack.streaming import APPEND_INTERVAL, MESSAGE_TEXT_MAX
+from bot.adapters.slack.manifest import suggested_prompts
+from bot.adapters.slack.streaming import APPEND_INTERVAL, MESSAGE_TEXT_MAX
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.fake_slack import FakeSlack, load_fixture
 from tests.slack_helpers import (
@@ -55,8 +55,8 @@ def _paced(slack: FakeSlack, tmp_path: Path, fake_openai: FakeOpenAI, streaming:
     """HTTP transport, and a model server that streams tokens at a fixed rate (no litellm mock)."""
     from bot.app import build_engine
     from bot.config import load_settings
-    from bot.engine import Engine
-    from bot.llm import LLM
+    from bot.models.llm import LLM
+    from bot.pipeline.engine import Engine
 
     def build(**settings: Any) -> Engine:
         loaded = load_settings(**settings)
@@ -349,7 +349,7 @@ def test_slash_command_where_the_bot_cannot_post_answers_by_response_url(
 
 
 def test_stop_button_on_the_placeholder(paced_update_env: BotEnv, fake_openai: FakeOpenAI) -> None:
-    from bot.slack.blocks import STOP_ACTION
+    from bot.adapters.slack.blocks import STOP_ACTION
 
     fake_openai.default = "token " * 400
     fake_openai.token_interval = 0.02  # ~8 s if nobody stops it

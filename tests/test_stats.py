@@ -1,4 +1,4 @@
-"""bot.stats: exact values for the small statistics the review and the digest rely on."""
+"""bot.core.stats: exact values for the small statistics the review and the digest rely on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.stats import (
+from bot.core.stats import (
     iso_week,
     median,
     monthly_projection,

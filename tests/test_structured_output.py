@@ -12,10 +12,11 @@ from sqlmodel import select
 
 from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, TierConfig, load_settings
-from bot.engine import Engine, Request
+from bot.core.types import Request
 from bot.ledger.models import RequestRow
-from bot.llm import litellm_module
-from bot.structured import output_mode, response_format, schema_from_params
+from bot.models.llm import litellm_module
+from bot.models.structured import output_mode, response_format, schema_from_params
+from bot.pipeline.engine import Engine
 from skills.label_email import EmailLabel
 
 LABEL = {"category": "billing", "priority": "normal", "team": "finance-billing", "reason": "Refund request."}
@@ -102,8 +103,8 @@ def test_embedded_provider_reads_the_schema_from_either_shape() -> None:
 
 
 def test_embedded_handler_passes_the_schema_to_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot import local_model
-    from bot.llm import LLM
+    from bot.models import embedded as local_model
+    from bot.models.llm import LLM
 
     seen: dict[str, Any] = {}
 

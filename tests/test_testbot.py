@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.skills import Skill
+from bot.core.skills import Skill
 from bot.testing import TestBot
 
 PLUGIN = Path(__file__).parent / "plugins" / "tierwise-glossary"

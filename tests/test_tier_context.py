@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import EMBEDDED_MODEL, TierConfig
-from bot.packs import (
+from bot.context.packs import (
     Pack,
     builtin_packs_dir,
     load_pack,

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot import tier_review
-from bot.engine import Request
-from bot.evidence import EvalStats, ShadowStats, TierWindowStats
+from bot.core.evidence import EvalStats, ShadowStats, TierWindowStats
+from bot.core.types import Request
+from bot.economics import tier_review
+from bot.economics.tier_review import RecommendationError
+from bot.economics.tiers import set_tier
 from bot.ledger import queries
 from bot.ledger.models import Recommendation, TierAssignment
-from bot.tier_review import RecommendationError
-from bot.tiers import set_tier
 from tests.ledger_builder import (
     ASK_REASON,
     LABEL_REASON,

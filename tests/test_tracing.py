@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bot import tracing
 from bot.config import ConfigError, load_settings
-from bot.engine import Request
-from bot.tracing import configure
+from bot.core.types import Request
+from bot.observability import tracing
+from bot.observability.tracing import configure
 from tests.ledger_builder import MOCK_COMPLETION_TOKENS, MOCK_PROMPT_TOKENS, dyadic_tiers
 from tests.slack_helpers import event_body, mention, slack_fixture, start_bot  # noqa: F401 (fixture)
 
@@ -145,9 +145,9 @@ def test_off_by_default_imports_no_opentelemetry(tmp_path: Path) -> None:
         "import sys\n"
         "from bot.config import load_settings\n"
         "from bot.app import build_engine\n"
-        "from bot.engine import Request\n"
-        "from bot.llm import LLM\n"
-        "from bot import tracing\n"
+        "from bot.pipeline.engine import Request\n"
+        "from bot.models.llm import LLM\n"
+        "from bot.observability import tracing\n"
         "s = load_settings()\n"
         "assert not tracing.configure(s)\n"
         "e = build_engine(s, llm=LLM(s.tiers, mock_response='ok'))\n"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot.engine import Request
+from bot.core.types import Request
 from tests.test_cli import cli  # noqa: F401 (fixture)
 
 
@@ -28,7 +28,7 @@ def test_streamed_requests_record_ttft_and_usage_shows_percentiles(make_engine: 
     assert all(r is not None and r.ttft_ms is not None and r.delivery == "stream" for r in rows)
     assert engine.ledger.get_request(unstreamed.request_id).ttft_ms is None  # nothing streamed: unknown
 
-    from bot.cli import app
+    from bot.adapters.cli import app
 
     result = CliRunner().invoke(app, ["usage", "--json"])
     assert result.exit_code == 0, result.output
@@ -40,9 +40,9 @@ def test_streamed_requests_record_ttft_and_usage_shows_percentiles(make_engine: 
     table = CliRunner().invoke(app, ["usage"])
     assert "Time to first token" in table.stdout and "visible p95" in table.stdout
 
-    from bot.digest import build_digest, to_json, to_text
+    from bot.core.stats import iso_week
+    from bot.economics.digest import build_digest, to_json, to_text
     from bot.ledger.models import utcnow
-    from bot.stats import iso_week
 
     digest = build_digest(engine, iso_week(utcnow()))
     assert "Time to first text, p50/p95: ask on small 200/400 ms." in to_text(digest)
@@ -80,7 +80,7 @@ def test_ask_prints_tokens_as_they_come(request: pytest.FixtureRequest) -> None:
 
 
 def test_console_streams_the_answer(make_engine: Any) -> None:
-    from bot.shell import Shell
+    from bot.adapters.shell import Shell
 
     engine = make_engine()
     engine.llm.mock_response = "Install the GlobalProtect client, then sign in."

@@ -13,16 +13,17 @@ from pydantic import BaseModel
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.engine import Engine, Request
+from bot.core.types import Request
+from bot.core.verify import Check, Verdict, VerifyContext, run_verifiers
 from bot.ledger.models import RequestRow
 from bot.ledger.verification import verified_rates
-from bot.verify import Check, Verdict, VerifyContext, run_verifiers
+from bot.pipeline.engine import Engine
 
 SKILLS = '''
 from pydantic import BaseModel
 
-from bot.skills import Skill
-from bot.verify import Check
+from bot.core.skills import Skill
+from bot.core.verify import Check
 
 
 class Count(BaseModel):
@@ -193,7 +194,7 @@ def test_verified_rates_per_skill_and_tier_and_usage_shows_them(eng: Engine, scr
     assert 0 < low < 2 / 3 < high < 1
     assert (medium.passed, medium.failed) == (1, 0)
 
-    from bot.cli import app
+    from bot.adapters.cli import app
 
     runner = CliRunner()
     table = runner.invoke(app, ["usage", "--since", "1d"])

@@ -1,4 +1,4 @@
-"""The durable work queue and in-flight model calls (bot/ledger/work.py, bot/worker.py).
+"""The durable work queue and in-flight model calls (bot/ledger/work.py, bot/pipeline/worker.py).
 
 Runs on SQLite, and on Postgres when TIERWISE_TEST_DATABASE_URL is set (tests/pg.py).
 """
@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
+from bot.adapters.slack.blocks import PROGRESS_TEXT
 from bot.ledger.models import CallInFlight, Replica, RequestRow, WorkItem, utcnow
 from bot.ledger.store import Ledger
 from bot.ledger.work import REPLICA_ID, WorkQueue
-from bot.slack.blocks import PROGRESS_TEXT
-from bot.worker import APOLOGY, LATE_NOTE
+from bot.pipeline.worker import APOLOGY, LATE_NOTE
 from tests.slack_helpers import (
     USER,
     BotEnv,
@@ -155,7 +155,7 @@ def test_calls_left_in_flight_by_a_dead_replica_are_interrupted(engine: Any) -> 
 
 
 def test_a_model_call_is_on_the_ledger_while_it_runs(engine: Any, script: Any) -> None:
-    from bot.engine import Request
+    from bot.core.types import Request
 
     seen: list[tuple[str, str]] = []
 
@@ -178,7 +178,7 @@ def test_a_model_call_is_on_the_ledger_while_it_runs(engine: Any, script: Any) -
 
 
 def test_a_quick_call_costs_no_note(engine: Any) -> None:
-    from bot.engine import Request
+    from bot.core.types import Request
 
     assert engine.handle(Request(text="where is the office?")).ok
     engine.ledger.calls.flush()  # the note was never due: nothing to write
@@ -251,12 +251,12 @@ def test_work_past_the_age_limit_gets_an_apology(http_bot: BotEnv, script: Any) 
 def test_a_reply_made_before_the_crash_is_delivered_without_a_second_model_call(
     http_bot: BotEnv, script: Any
 ) -> None:
-    from bot.engine import Request
+    from bot.core.types import Request
 
     _dead_mention(http_bot, "EvREPLIED", placeholder=False)
     ledger = http_bot.engine.ledger
     reply = http_bot.engine.handle(Request(text="where is the office?", event_id="EvREPLIED", claimed=True))
-    from bot.worker import Job
+    from bot.pipeline.worker import Job
 
     dead = WorkQueue(ledger, replica="dead")
     item = dead.get("EvREPLIED")
@@ -308,8 +308,8 @@ class FlakyQueue(WorkQueue):
 def test_an_ack_survives_the_database_being_down_and_the_work_is_persisted_later(
     engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.worker as worker_mod
-    from bot.worker import Worker
+    import bot.pipeline.worker as worker_mod
+    from bot.pipeline.worker import Worker
 
     monkeypatch.setattr(worker_mod, "PERSIST_BACKOFF", (0.01, 0.01, 0.01))
     queue = FlakyQueue(_ledger(engine), down=2)
@@ -388,7 +388,7 @@ def test_durable_work_is_retried_while_the_database_fails(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    import bot.worker as worker_mod
+    import bot.pipeline.worker as worker_mod
 
     monkeypatch.setattr(worker_mod, "DB_RETRY_BACKOFF", (0.05, 0.05, 0.05))
     ledger = http_bot.engine.ledger
@@ -416,9 +416,9 @@ def test_a_reply_kept_for_delivery_round_trips_with_its_sources() -> None:
     import dataclasses
     import json
 
-    from bot.engine import Reply
-    from bot.packs import Citation
-    from bot.worker import reply_from
+    from bot.context.packs import Citation
+    from bot.core.types import Reply
+    from bot.pipeline.worker import reply_from
 
     cited = Citation(pack="company-handbook", doc="it/vpn-access.md", title="VPN", section="Steps")
     reply = Reply(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.skills import CaseScore, FieldScore
+from bot.core.skills import CaseScore, FieldScore
 
 FieldCheck = Callable[[Any, Any], bool]
 

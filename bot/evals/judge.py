@@ -8,10 +8,10 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.prompt import extract_json
+from bot.core.prompt import extract_json
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
+    from bot.pipeline.engine import Engine
 
 RUBRIC_SYSTEM = (
     "You grade an assistant's answer against a rubric. Score 1-5: 5 = meets every criterion, 4 = meets the "

@@ -19,8 +19,9 @@ from bot.evals.facts import key_fact_recall, right_source
 from bot.ledger.models import EvalResult, EvalRun
 
 if TYPE_CHECKING:
-    from bot.engine import Engine, Reply
-    from bot.skills import Skill
+    from bot.core.skills import Skill
+    from bot.core.types import Reply
+    from bot.pipeline.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def run_eval(
     on_case: Callable[[str, EvalCase], None] | None = None,
     seed: int = 0,
 ) -> list[RunSummary]:
-    from bot.engine import Request
+    from bot.core.types import Request
 
     skill = engine.registry.skills[skill_name]
     judge = judge_tier or engine.settings.judge_tier or engine.tiers[-1]

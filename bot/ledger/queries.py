@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from bot.evidence import EvalStats, ShadowStats, TierWindowStats
+from bot.core.evidence import EvalStats, ShadowStats, TierWindowStats
 from bot.ledger import rollups
 from bot.ledger.models import EvalResult, EvalRun, Feedback, RequestRow, ShadowPair
 from bot.ledger.store import Ledger, percentile_query

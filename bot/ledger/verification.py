@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
+from bot.core.stats import wilson
 from bot.ledger.models import RequestRow, utcnow
-from bot.stats import wilson
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel
 
-from bot.skills import Skill
+from bot.core.skills import Skill
 
 
 class Answer(BaseModel):

@@ -1,6 +1,6 @@
 """A tiny handbook skill the embedded model can answer quickly."""
 
-from bot.skills import Skill
+from bot.core.skills import Skill
 
 tiny = Skill(
     name="tiny-ask",

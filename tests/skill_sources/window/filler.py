@@ -1,6 +1,6 @@
 """A skill that asks for much context: the context-window tests fill it."""
 
-from bot.skills import Skill
+from bot.core.skills import Skill
 
 filler = Skill(
     name="filler",

@@ -2,8 +2,8 @@
 
 from pydantic import BaseModel, Field
 
+from bot.core.skills import Skill
 from bot.evals.comparators import exact, fields_comparator
-from bot.skills import Skill
 
 
 class Definition(BaseModel):

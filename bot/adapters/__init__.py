@@ -1,0 +1,1 @@
+"""The ways in: Slack, the console shell, the command line."""

@@ -1,0 +1,1 @@
+"""Context packs: load, chunk, index and select curated documents; the packs' data (ATT&CK, Sigma samples)."""

@@ -1,0 +1,80 @@
+"""The request and its reply: what adapters build and render, and what the pipeline passes along."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.context.packs import Citation
+    from bot.core.skills import Skill
+
+
+@dataclass
+class Request:
+    text: str
+    source: str = "cli"
+    user: str = "local"
+    channel: str | None = None
+    channel_name: str | None = None
+    thread: str | None = None
+    skill: str | None = None  # explicit choice (slash command, --skill, /name)
+    explicit_via: str = "explicit"
+    tier: str | None = None  # operator override (CLI --tier, evals); never from chat text
+    event_id: str | None = None
+    history: list[dict[str, str]] = field(default_factory=list)
+    purpose: str = "user"
+    allow_escalation: bool = True
+    # Streaming (Slack, console): answer text as the model writes it (free-text skills only), progress
+    # steps such as an escalation, and a stop the user can press. None: one unstreamed call.
+    on_delta: Callable[[str], None] | None = None
+    on_step: Callable[[str], None] | None = None
+    stop: threading.Event | None = None
+    claimed: bool = False  # the event id was claimed with its durable work item (bot.ledger.work)
+
+
+@dataclass
+class Reply:
+    text: str
+    status: str  # ok | error | invalid | refused | duplicate | rejected | stopped
+    skill: str | None = None
+    request_id: str | None = None
+    tier: str | None = None
+    model: str | None = None
+    structured: dict[str, Any] | None = None
+    cost_usd: float = 0.0
+    cost_known: bool = True
+    latency_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    route_reason: str = ""
+    sources: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    escalated: bool = False
+    pack_hash: str | None = None
+    citations: tuple[Citation, ...] = ()  # the document sections the answer was given
+    embedded: bool = False  # answered by the small built-in model
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def footer(self) -> str:
+        parts = [self.skill or "?", self.tier or "-", self.model or "-"]
+        cost = f"${self.cost_usd:.4f}" if self.cost_known else "$?"
+        return " · ".join([*parts, cost, f"{self.latency_s:.1f}s"])
+
+
+@dataclass(frozen=True)
+class BudgetDecision:
+    tier: str
+    refuse: str | None = None  # a message for the user when the request must not run
+    note: str | None = None
+
+
+class BudgetGuard(Protocol):
+    def check(
+        self, skill: Skill, tier: str, request: Request, cheaper: str | None = None
+    ) -> BudgetDecision: ...

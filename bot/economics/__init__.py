@@ -1,0 +1,1 @@
+"""Tier economics: budgets, shadow sampling, the tier review, digest and scheduler."""

@@ -1,0 +1,176 @@
+"""The weekly digest job (APScheduler, cron in the configured time zone, SQLAlchemy job store).
+
+- A restart neither skips nor repeats a week: the job store keeps the next run time, an existing
+  job is never replaced on start (only re-timed if the cron changed), missed runs fire once
+  (coalesce, generous misfire grace), and a `digest_runs` row per period is claimed first.
+- Two processes on one database post one digest per period: the claim is a primary-key insert.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from bot.ledger.models import DigestRun, utcnow
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bot.pipeline.engine import Engine
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "tierwise-weekly-digest"
+ROLLUP_JOB_ID = "tierwise-nightly-rollups"
+PURGE_JOB_ID = "tierwise-nightly-purge"
+ROLLUP_DAYS = 40  # covers a 28-day review plus the digest's two weeks
+MISFIRE_GRACE_S = 3 * 24 * 3600  # a digest up to three days late is better than none
+
+# The running process's engine and poster; APScheduler stores the job by reference, not by value.
+_runtime: dict[str, Any] = {}
+
+
+def claim_period(engine: Engine, period: str, owner: str | None = None) -> bool:
+    """Claim a period for this process; a period whose earlier run failed may be claimed again."""
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+    with engine.ledger.session() as s:
+        s.add(DigestRun(period=period, claimed_by=owner))
+        try:
+            s.commit()
+            return True
+        except IntegrityError:
+            s.rollback()
+        retried = s.execute(
+            update(DigestRun)
+            .where(DigestRun.period == period, DigestRun.status == "failed")
+            .values(status="running", claimed_by=owner, started_at=utcnow(), finished_at=None)
+        )
+        s.commit()
+        return bool(retried.rowcount)
+
+
+def finish_period(engine: Engine, period: str, status: str, detail: str = "") -> None:
+    with engine.ledger.session() as s:
+        row = s.get(DigestRun, period)
+        if row is not None:
+            row.status, row.finished_at, row.detail = status, utcnow(), detail[:2000]
+            s.add(row)
+            s.commit()
+
+
+def digest_period_for(now: datetime, tz: str) -> str:
+    """The week a digest sent at `now` reports on: the last complete ISO week in that zone."""
+    from zoneinfo import ZoneInfo
+
+    from bot.core.stats import iso_week, previous_week
+
+    return previous_week(iso_week(now.astimezone(ZoneInfo(tz))))
+
+
+def run_digest(engine: Engine, post: Callable[[Any], dict[str, Any]] | None, period: str) -> bool:
+    """Build, store recommendations, auto-apply, post. False when another process has this period."""
+    from bot.economics import digest as digest_mod
+    from bot.economics import tier_review
+
+    if not claim_period(engine, period):
+        log.info("digest %s already claimed by another run; skipping", period)
+        return False
+    try:
+        d = digest_mod.build_digest(engine, period)
+        rows = tier_review.store(engine, d.recommendations, period)
+        d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
+        changed = tier_review.auto_apply(engine, rows, d.recommendations)
+        if changed:
+            log.info("auto-applied: %s", "; ".join(changed))
+        detail = post(d) if post is not None else {}
+        finish_period(engine, period, "posted" if post else "built", str(detail))
+    except Exception as exc:
+        finish_period(engine, period, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    return True
+
+
+def weekly_digest_job() -> None:
+    """Entry point APScheduler calls (by reference)."""
+    engine: Engine = _runtime["engine"]
+    run_digest(engine, _runtime.get("post"), digest_period_for(utcnow(), engine.settings.timezone))
+
+
+def nightly_rollups_job() -> None:
+    """Roll up the days that just closed, so the digest and the review never scan raw history."""
+    from datetime import timedelta
+
+    from bot.ledger import rollups
+
+    engine: Engine = _runtime["engine"]
+    now = utcnow()
+    with engine.ledger.session() as s:
+        days, _ = rollups.split(now - timedelta(days=ROLLUP_DAYS), now, now)
+        rollups.ensure(s, days)
+
+
+def nightly_purge_job() -> None:
+    """Blank expired text (retention); figures are never touched."""
+    from bot.ledger.retention import purge
+
+    engine: Engine = _runtime["engine"]
+    report = purge(engine.ledger, engine.settings, actor="scheduler")
+    log.info("%s", report.summary())
+
+
+def build_scheduler(engine: Engine, post: Callable[[Any], dict[str, Any]] | None) -> BackgroundScheduler:
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    _runtime["engine"], _runtime["post"] = engine, post
+    store = SQLAlchemyJobStore(engine=engine.ledger.engine, tablename="apscheduler_jobs")
+    return BackgroundScheduler(jobstores={"default": store}, timezone=engine.settings.timezone)
+
+
+def start_scheduler(engine: Engine, post: Callable[[Any], dict[str, Any]] | None) -> BackgroundScheduler:
+    from apscheduler.triggers.cron import CronTrigger
+
+    scheduler = build_scheduler(engine, post)
+    trigger = CronTrigger.from_crontab(engine.settings.digest_cron, timezone=engine.settings.timezone)
+    scheduler.start(paused=True)
+    existing = scheduler.get_job(JOB_ID)
+    if existing is None:
+        scheduler.add_job(
+            "bot.economics.scheduler:weekly_digest_job",
+            trigger=trigger,
+            id=JOB_ID,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_S,
+        )
+    elif (str(existing.trigger), str(existing.trigger.timezone)) != (str(trigger), str(trigger.timezone)):
+        scheduler.reschedule_job(JOB_ID, trigger=trigger)
+    # Idempotent and cheap: replacing it on start loses nothing (a missed night is rolled up lazily).
+    scheduler.add_job(
+        "bot.economics.scheduler:nightly_rollups_job",
+        trigger=CronTrigger(hour=0, minute=10, timezone="UTC"),
+        id=ROLLUP_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=24 * 3600,
+    )
+    # Expired text is blanked nightly (bot.ledger.retention); figures are never touched.
+    scheduler.add_job(
+        "bot.economics.scheduler:nightly_purge_job",
+        trigger=CronTrigger.from_crontab(engine.settings.retention.purge_cron, timezone="UTC"),
+        id=PURGE_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=24 * 3600,
+    )
+    scheduler.resume()
+    return scheduler

@@ -1,0 +1,1 @@
+"""The request pipeline (the engine as named stages) and durable work."""
