@@ -15,7 +15,7 @@ rule's sampler points (v1: one tier down, or up from the bottom; new: `review.ne
 the score ≥ 0.5), and a 40-case golden set run once on every tier at the start (an admin's
 `tierwise eval`). Then the review runs and its recommendation is applied as auto-apply would
 (cooldown included). The new rule is `bot.core.review.review_skill`, the very function `tierwise review`
-and the weekly digest call (tests/test_replay_paired.py also replays through the real ledger).
+and the weekly digest call (tests/integration/test_replay_paired.py also replays through the real ledger).
 v1's rule is `bench/legacy_review.py`, frozen for this comparison.
 
     python bench/replay_paired.py [--input FILE] [--tiers small,medium] [--price small=0.0006,medium=0.006]

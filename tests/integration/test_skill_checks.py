@@ -23,9 +23,10 @@ from skills.hunt import Hunt, attack_tags, known_fields, runs_on_samples
 from skills.hunt import compare as hunt_compare
 from skills.label_email import EmailLabel, priority_by_taxonomy, routes_by_taxonomy
 from skills.triage_alert import Triage, follows_severity_matrix, known_techniques, looks_like_alert, prepare
+from tests.paths import ROOT
 
 PACKS = builtin_packs_dir()
-EVALS = Path(__file__).resolve().parents[1] / "evals"
+EVALS = ROOT / "evals"
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,9 @@ from bot.evals.runner import EvalCase, load_cases, run_eval
 from bot.ledger.models import EvalResult, EvalRun, RequestRow
 from bot.pipeline.engine import Engine
 from tests.conftest import Script
+from tests.paths import TESTS
 
-DATA = Path(__file__).parent / "data" / "evals"
+DATA = TESTS / "data" / "evals"
 SMALL_SET = DATA / "label-email-small.jsonl"
 
 # Prices (USD per token) and fixed usage: every scripted call costs exactly this much.

@@ -8,13 +8,14 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-PLUGIN = Path(__file__).parent / "plugins" / "tierwise-glossary"
+from tests.paths import TESTS
+
+PLUGIN = TESTS / "plugins" / "tierwise-glossary"
 
 ANSWERS = {
     "define BRB": {"term": "BRB", "team": "platform", "definition": "The kill switch for deploys."},

@@ -18,6 +18,7 @@ from bot.core.verify import Check, Verdict, VerifyContext, run_verifiers
 from bot.ledger.models import RequestRow
 from bot.ledger.verification import verified_rates
 from bot.pipeline.engine import Engine
+from tests.paths import ROOT
 
 SKILLS = '''
 from pydantic import BaseModel
@@ -211,9 +212,7 @@ def test_verified_rates_per_skill_and_tier_and_usage_shows_them(eng: Engine, scr
 
 # The built-in skills, end to end ------------------------------------------------------------------
 
-HUNT_RULE = json.loads(
-    (Path(__file__).resolve().parents[1] / "evals" / "hunt.jsonl").read_text().splitlines()[0]
-)["reference_rule"]
+HUNT_RULE = json.loads((ROOT / "evals" / "hunt.jsonl").read_text().splitlines()[0])["reference_rule"]
 HUNT = {"title": "Encoded PowerShell from Office", "hypothesis": "Macro documents start encoded PowerShell.",
         "sigma_rule": HUNT_RULE, "steps": ["Run it over 30 days"]}  # fmt: skip
 TRIAGE = {"severity": "medium", "techniques": ["T1621"], "false_positive_likelihood": "medium",

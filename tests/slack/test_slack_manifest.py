@@ -18,6 +18,7 @@ from bot.adapters.slack.manifest import (
     shortcut_callback_id,
 )
 from tests.fakes.fake_slack import load_fixture
+from tests.paths import ROOT
 from tests.slack_helpers import (
     BotEnv,
     event_body,
@@ -26,8 +27,6 @@ from tests.slack_helpers import (
     slack_fixture,  # noqa: F401 (fixture)
     slash,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # Web API method (as slack_sdk spells it) → bot scopes it needs; None: no scope.
 METHOD_SCOPES: dict[str, set[str] | None] = {

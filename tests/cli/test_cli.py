@@ -21,8 +21,8 @@ from bot.config import load_settings
 from bot.context.packs import load_pack
 from bot.ledger.models import Feedback, RequestRow
 from bot.ledger.store import Ledger
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 IN, OUT = 0.000001, 0.000002
 
 SKILL = """

@@ -18,6 +18,7 @@ from bot.core.types import Request
 from bot.economics.tiers import TierChangeError, set_tier
 from bot.ledger.models import RequestRow
 from bot.pipeline.engine import Engine
+from tests.paths import TESTS
 
 SKILLS = """
 from pydantic import BaseModel, Field
@@ -719,7 +720,7 @@ def test_custom_ladder_free_text_never_crashes(isolated: Path, make_engine, scri
 # The context window
 
 
-WINDOW_SKILLS = Path(__file__).parent / "skill_sources" / "window"
+WINDOW_SKILLS = TESTS / "skill_sources" / "window"
 
 
 @pytest.mark.parametrize("window", [1024, 1500, 2048])

@@ -12,8 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.config import EMBEDDED_MODEL, ConfigError, load_settings, redacted, redacted_url
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
 
 
 def write(path: Path, text: str) -> Path:

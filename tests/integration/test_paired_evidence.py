@@ -10,11 +10,12 @@ from typing import Any
 from typer.testing import CliRunner
 
 from bot.adapters import cli
+from bot.adapters.slack import digest as digest_blocks
 from bot.core.stats import wilson
 from bot.economics import digest, tier_review
 from bot.ledger.models import ShadowPair, utcnow
+from tests.integration.test_shadow import LABEL, inline_shadow, label, pairs
 from tests.ledger_builder import LedgerBuilder, at, dyadic_tiers, priced_tiers
-from tests.test_shadow import LABEL, inline_shadow, label, pairs
 
 END = at(2026, 11, 16, 0)
 WEEK = "2026-W46"
@@ -77,7 +78,7 @@ def test_verified_pass_rates_per_tier_reach_the_review_and_every_digest_format(m
     as_json = json.loads(digest.to_json(d))
     by_skill = {r["skill"]: r for r in as_json["recommendations"]}
     assert by_skill["label-email"]["evidence"]["verify"]["small"]["rate"] == 0.7
-    texts = [b.get("text", {}).get("text", "") for b in digest.to_blocks(d)]
+    texts = [b.get("text", {}).get("text", "") for b in digest_blocks.to_blocks(d)]
     assert any(t.endswith(f"\n_{line}_") for t in texts)
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.paths import ROOT
 from tests.slack_helpers import slack_fixture  # noqa: F401 (fixture)
 
-ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "from bot.adapters.cli import main; main()"]
 
 

@@ -19,9 +19,9 @@ from bot.core.types import Request
 from bot.observability import tracing
 from bot.observability.tracing import configure
 from tests.ledger_builder import MOCK_COMPLETION_TOKENS, MOCK_PROMPT_TOKENS, dyadic_tiers
+from tests.paths import ROOT
 from tests.slack_helpers import event_body, mention, slack_fixture, start_bot  # noqa: F401 (fixture)
 
-ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "how do I get zebracorn VPN access?"
 
 

@@ -13,6 +13,7 @@ from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, load_settings
 from bot.core.types import Request
 from bot.models import embedded as local_model
+from tests.paths import TESTS
 
 pytestmark = [
     pytest.mark.embedded,
@@ -23,7 +24,7 @@ pytestmark = [
     ),
 ]
 
-TINY = Path(__file__).parent / "skill_sources" / "tiny"
+TINY = TESTS / "skill_sources" / "tiny"
 
 
 def test_embedded_model_answers_a_handbook_question(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -41,12 +40,11 @@ from tests.ledger_builder import (
     scenario_settings,
     seeded_engine,
 )
+from tests.paths import TESTS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SCHEMA = json.loads(
-    (Path(__file__).parent / "fixtures" / "slack" / "blockkit" / "known_blocks_array.schema.json").read_text(
-        encoding="utf-8"
-    )
+    (TESTS / "fixtures" / "slack" / "blockkit" / "known_blocks_array.schema.json").read_text(encoding="utf-8")
 )
 BLOCKS_VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
 

@@ -1,13 +1,12 @@
 """The grammar path on the real embedded model: on every golden label-email case the answer is JSON
 that validates against the output model (slow: one full model call per case; marked `embedded`).
 
-Run a few with `-k`, e.g. `pytest tests/test_embedded_grammar.py -m embedded -k "le-001 or le-002"`.
+Run a few with `-k`, e.g. `pytest tests/embedded/test_embedded_grammar.py -m embedded -k "le-001 or le-002"`.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -19,16 +18,14 @@ from bot.ledger.models import RequestRow
 from bot.models import embedded as local_model
 from bot.pipeline.engine import Engine
 from skills.label_email import EmailLabel
+from tests.paths import ROOT
 
 pytestmark = [
     pytest.mark.embedded,
     pytest.mark.skipif(not local_model.available(), reason=local_model.INSTALL_HINT),
 ]
 
-CASES = [
-    json.loads(line)
-    for line in (Path(__file__).resolve().parents[1] / "evals" / "label-email.jsonl").read_text().splitlines()
-]
+CASES = [json.loads(line) for line in (ROOT / "evals" / "label-email.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")

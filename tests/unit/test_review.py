@@ -3,7 +3,7 @@
 The base: `label-email` on `medium` (ladder small/medium/large), 1,120 requests in 28 days
 (= 1,200 a month), costs per request small $0.0025, medium $0.0125, large $0.05. A move to small
 saves (0.0125 − 0.0025) × 1,200 = $12.00 a month; a move to large costs (0.05 − 0.0125) × 1,200 =
-$45.00 a month more. v1's rule is tested in tests/test_legacy_review.py.
+$45.00 a month more. v1's rule is tested in tests/unit/test_legacy_review.py.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from bot.app import build_engine
 from bot.config import load_settings
 from bot.core.types import Request
 from bot.models import embedded as local_model
-from tests.test_embedded import TINY  # the folder of the tiny handbook skill
+from tests.embedded.test_embedded import TINY  # the folder of the tiny handbook skill
 
 pytestmark = [
     pytest.mark.embedded,

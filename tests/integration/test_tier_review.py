@@ -1,7 +1,7 @@
 """The tier review at its edges: evidence gathered from a ledger with known rows, the grouped SQL
 behind it (nearest-rank percentiles, shadow tallies), and storing / applying / dismissing.
 
-The pure rules are unit-tested in tests/test_review.py; here every figure comes from real rows.
+The pure rules are unit-tested in tests/unit/test_review.py; here every figure comes from real rows.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from bot.ledger.models import EvalResult, EvalRun, Feedback, PrivacyAudit, Reque
 from bot.ledger.privacy import subject_hash
 from bot.pipeline.engine import Engine
 from tests.ledger_builder import LedgerBuilder, at, dyadic_tiers, priced_tiers
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 QUESTION = "How do I reach the zebracorn team about invoice 77?"
@@ -110,7 +110,7 @@ def test_metadata_only_stores_no_text_anywhere(make_engine: Any, script: Any, tr
     # Figures and verdicts are all there.
     assert {r.purpose for r in rows} >= {"user", "shadow"}
     assert all(r.prompt_tokens and r.cost_usd > 0 for r in rows if r.status == "ok")
-    # One pair per shadow call (how many the sampler takes is its own business: tests/test_shadow.py).
+    # One pair per shadow call (how many the sampler takes is its own business: tests/integration/test_shadow.py).
     shadow_rows = [r for r in rows if r.purpose == "shadow"]
     assert pairs and len(pairs) == len(shadow_rows)
     assert all(p.verdict in ("win", "tie", "loss", "error") for p in pairs)

@@ -17,11 +17,12 @@ from bot.config import TierConfig, load_settings
 from bot.core.types import Request
 from bot.ledger.models import RequestRow
 from bot.pipeline.engine import Engine
+from tests.paths import TESTS
 
 IN = 0.000003  # $3 per million input tokens
 OUT = 0.000015  # $15 per million output tokens
 
-SKILLS = Path(__file__).parent / "skill_sources" / "cost"
+SKILLS = TESTS / "skill_sources" / "cost"
 
 
 @pytest.fixture

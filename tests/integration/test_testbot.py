@@ -11,8 +11,9 @@ import pytest
 
 from bot.core.skills import Skill
 from bot.testing import TestBot
+from tests.paths import TESTS
 
-PLUGIN = Path(__file__).parent / "plugins" / "tierwise-glossary"
+PLUGIN = TESTS / "plugins" / "tierwise-glossary"
 PHISH = "From: it-desk@larkspur-okta.example.org\nSubject: Password expires\n\nKeep your password: http://x.example"
 
 

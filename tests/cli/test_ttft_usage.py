@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.core.types import Request
-from tests.test_cli import cli  # noqa: F401 (fixture)
+from tests.cli.test_cli import cli  # noqa: F401 (fixture)
 
 
 def test_streamed_requests_record_ttft_and_usage_shows_percentiles(make_engine: Any) -> None:
@@ -67,9 +67,9 @@ def test_a_stopped_request_is_recorded_with_its_tokens(make_engine: Any) -> None
 
 
 def test_ask_prints_tokens_as_they_come(request: pytest.FixtureRequest) -> None:
-    from tests.test_cli import run
+    from tests.cli.test_cli import run
 
-    server = request.getfixturevalue("cli")  # the CLI on the fake model server (tests.test_cli)
+    server = request.getfixturevalue("cli")  # the CLI on the fake model server (tests.cli.test_cli)
     server.default = "Install the GlobalProtect client, then sign in."
     server.token_interval = 0.01
     result = run("ask", "--skill", "helpdesk", "how do I get VPN access?")

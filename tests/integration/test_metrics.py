@@ -24,6 +24,7 @@ from bot.observability.metrics import Metrics, TrackedExecutor, attach
 from bot.pipeline.engine import Engine
 from tests.fakes.fake_slack import APP_TOKEN, BOT_TOKEN
 from tests.ledger_builder import CALL_COST, dyadic_tiers
+from tests.paths import ROOT
 from tests.slack_helpers import (
     ADMIN,
     USER,
@@ -297,12 +298,11 @@ def test_tierwise_serve_exposes_metrics_on_its_http_port(
 ) -> None:
     """The real process: `tierwise serve` in HTTP mode answers GET /metrics next to /slack/events."""
     import signal
-    from pathlib import Path
 
-    from tests.test_slack_serve import _free_port, _healthy, _start, _wait
+    from tests.slack.test_slack_serve import _free_port, _healthy, _start, _wait
 
     # The process runs from a temporary folder: make it import this checkout's code.
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
 
     port = _free_port()
     process = _start("http", slack, tmp_path / "serve" / "data", port)

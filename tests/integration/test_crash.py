@@ -28,11 +28,11 @@ from bot.ledger.store import Ledger
 from tests import pg
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, post_signed
+from tests.paths import ROOT
 from tests.slack_helpers import USER, answers, event_body, mention, slack_fixture  # noqa: F401
 
 pytestmark = pytest.mark.timeout(180)
 
-ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 10
 LEASE_S = 1.5
 ANSWER = "The office is on floor 2."
