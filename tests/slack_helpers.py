@@ -36,51 +36,14 @@ from tests.fakes.fake_slack import (
     load_fixture,
     post_signed,
 )
+from tests.paths import TESTS
 
 ADMIN = "UADMIN"
 USER = "UUSER"
 CHANNEL = "C111"
 
 # Skills for the tests, independent of the built-in ones (which other work may change).
-TEST_SKILLS = """
-from pydantic import BaseModel
-
-from bot.core.skills import Skill
-
-
-class Ticket(BaseModel):
-    category: str
-    priority: str
-    tags: list[str]
-    reason: str
-
-
-tw_digest = Skill(
-    name="tw-digest",
-    command="/tw-digest",
-    shortcut="Digest thread",
-    uses_thread=True,
-    description="Digest a discussion thread into decisions and owners.",
-    instructions="Digest the thread.",
-    examples=("digest this thread",),
-)
-tw_label = Skill(
-    name="tw-label",
-    command="/tw-label",
-    output=Ticket,
-    description="Label a support ticket with a category and priority.",
-    instructions="Label the ticket.",
-    examples=("label this ticket",),
-)
-tw_vault = Skill(
-    name="tw-vault",
-    command="/tw-vault",
-    channels=("vault",),
-    description="Answer questions about the vault, only in #vault.",
-    instructions="Answer.",
-    examples=("where is the vault key",),
-)
-"""
+TEST_SKILLS = TESTS / "skill_sources" / "slack"
 
 
 # Block Kit validation ---------------------------------------------------------------------------
@@ -343,10 +306,9 @@ def _acked(result: HttpResult) -> Acked:
     return Acked(result.status, payload, result.elapsed)
 
 
-def write_test_skills(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tw_test_skills.py").write_text(TEST_SKILLS, encoding="utf-8")
-    return folder
+def skills_registry(make_engine: Callable[..., Any]) -> Any:
+    """The registry of an engine built with the test skills (built-ins included)."""
+    return make_engine(skill_dirs=[TEST_SKILLS]).registry
 
 
 def start_bot(
@@ -368,7 +330,7 @@ def start_bot(
         "slack_signing_secret": SIGNING_SECRET,
         "slack_api_url": slack.api_url.rstrip("/"),  # the app must add the trailing slash itself
         "admins": [ADMIN],
-        "skill_dirs": [write_test_skills(tmp_path / "test_skills")],
+        "skill_dirs": [TEST_SKILLS],
         # The tests written for the placeholder-then-update path keep covering it (it is the fallback
         # when Slack refuses a stream); the streaming tests pass slack_streaming=True.
         "slack_streaming": False,

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,22 +21,9 @@ from bot.config import load_settings
 from bot.context.packs import load_pack
 from bot.ledger.models import Feedback, RequestRow
 from bot.ledger.store import Ledger
-from tests.paths import ROOT
+from tests.paths import ROOT, TESTS
 
 IN, OUT = 0.000001, 0.000002
-
-SKILL = """
-from bot.core.skills import Skill
-
-helpdesk = Skill(
-    name="helpdesk",
-    command="/helpdesk",
-    description="Answer blorptastic helpdesk questions",
-    instructions="You answer helpdesk questions.",
-    packs=("cli-docs",),
-    examples=("How do I reset my blorptastic token?",),
-)
-"""
 
 
 FOOTER = re.compile(
@@ -54,8 +42,10 @@ def cli(isolated: Path, fake_openai, monkeypatch: pytest.MonkeyPatch):
     (pack / "tokens.md").write_text("# Tokens\n\nReset a blorptastic token in the portal.\n")
     (pack / "printers.md").write_text("# Printers\n\nPrinters are on floor 2.\n")
     skills = isolated / "skills"
-    skills.mkdir()
-    (skills / "helpdesk.py").write_text(SKILL)
+    # a copy: tests add broken modules to it
+    shutil.copytree(
+        TESTS / "skill_sources" / "helpdesk", skills, ignore=shutil.ignore_patterns("__pycache__")
+    )
     monkeypatch.setenv("TIERWISE_PACK_DIRS", str(isolated / "packs"))
     monkeypatch.setenv("TIERWISE_SKILL_DIRS", str(skills))
     for tier, model in (("SMALL", "fast"), ("MEDIUM", "mid"), ("LARGE", "big")):

@@ -23,7 +23,7 @@ from bot.ledger.models import EvalResult, EvalRun, Feedback, PrivacyAudit, Reque
 from bot.ledger.privacy import subject_hash
 from bot.pipeline.engine import Engine
 from tests.ledger_builder import LedgerBuilder, at, dyadic_tiers, priced_tiers
-from tests.paths import ROOT
+from tests.paths import ROOT, TESTS
 
 runner = CliRunner()
 
@@ -205,13 +205,7 @@ def test_a_pack_can_ask_for_outbound_redaction(make_engine: Any, fake_openai: An
     packs.mkdir(parents=True)
     (packs / "pack.toml").write_text('name = "billing-notes"\ndescription = "x"\nredact_external = true\n')
     (packs / "refunds.md").write_text("# Refunds\nRefunds go to refunds@larkspur.example within 5 days.\n")
-    skills = tmp_path / "skills"
-    skills.mkdir()
-    (skills / "billing.py").write_text(
-        "from bot.core.skills import Skill\n"
-        "billing = Skill(name='billing', command='/billing', description='Billing questions',\n"
-        "    instructions='Answer billing questions.', packs=('billing-notes',), examples=('refund?',))\n"
-    )
+    skills = TESTS / "skill_sources" / "billing"
     tiers = priced_tiers(api_base=fake_openai.url)
     engine = make_engine(tiers=tiers, pack_dirs=[tmp_path / "packs"], skill_dirs=[skills])
     engine.llm.mock_response = None

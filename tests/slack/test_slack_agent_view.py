@@ -4,7 +4,6 @@ and the legacy assistant_view, which installs not yet migrated keep using."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -16,19 +15,15 @@ from tests.slack_helpers import (
     BotEnv,
     http_bot_fixture,  # noqa: F401 (fixture)
     limits,
+    skills_registry,
     slack_fixture,  # noqa: F401 (fixture)
-    write_test_skills,
 )
 
 SAMPLES = ("manifests/agent_view_manifest.json", "manifests/agent_view_manifest_minimal.json")
 
 
-def _registry(make_engine: Any, tmp_path: Path) -> Any:
-    return make_engine(skill_dirs=[write_test_skills(tmp_path / "skills")]).registry
-
-
-def test_manifest_has_agent_view_shaped_like_slacks_samples(make_engine: Any, tmp_path: Path) -> None:
-    manifest = build_manifest(_registry(make_engine, tmp_path))
+def test_manifest_has_agent_view_shaped_like_slacks_samples(make_engine: Any) -> None:
+    manifest = build_manifest(skills_registry(make_engine))
     features = manifest["features"]
     assert "assistant_view" not in features
     view = features["agent_view"]
@@ -51,8 +46,8 @@ def test_manifest_has_agent_view_shaped_like_slacks_samples(make_engine: Any, tm
     assert events == list(BOT_EVENTS)
 
 
-def test_legacy_assistant_view_on_request(make_engine: Any, tmp_path: Path) -> None:
-    manifest = build_manifest(_registry(make_engine, tmp_path), legacy_assistant_view=True)
+def test_legacy_assistant_view_on_request(make_engine: Any) -> None:
+    manifest = build_manifest(skills_registry(make_engine), legacy_assistant_view=True)
     assert "agent_view" not in manifest["features"]
     assert manifest["features"]["assistant_view"]["assistant_description"]
     assert "assistant_thread_started" in manifest["settings"]["event_subscriptions"]["bot_events"]

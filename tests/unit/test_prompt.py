@@ -22,6 +22,7 @@ from bot.core.prompt import (
 )
 from bot.core.skills import Skill
 from bot.core.types import Request
+from tests.paths import TESTS
 
 
 class Ticket(BaseModel):
@@ -187,17 +188,6 @@ SECRET = {
     "pack.toml": 'name = "secret-docs"\n',
     "vault.md": "# Vault\n\nSECRET-CANARY-4412 the vault code and VPN master keys.\n",
 }
-SKILL = """
-from bot.core.skills import Skill
-
-helper = Skill(
-    name="vpn-helper",
-    description="Explain wireguard tunnels",
-    instructions="You explain WireGuard VPN access in two sentences.",
-    packs=("public-docs",),
-    tier="small",
-)
-"""
 
 
 @pytest.fixture
@@ -207,9 +197,7 @@ def injection_engine(make_engine, tmp_path: Path):
         root.mkdir(parents=True)
         for rel, text in files.items():
             (root / rel).write_text(text)
-    (tmp_path / "skills").mkdir()
-    (tmp_path / "skills" / "vpn_helper.py").write_text(SKILL)
-    return make_engine(pack_dirs=[tmp_path / "packs"], skill_dirs=[tmp_path / "skills"])
+    return make_engine(pack_dirs=[tmp_path / "packs"], skill_dirs=[TESTS / "skill_sources" / "prompt"])
 
 
 def test_engine_puts_user_text_only_in_the_user_message(injection_engine, script) -> None:

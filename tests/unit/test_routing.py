@@ -4,7 +4,6 @@ default skill; the reason lands in the ledger; the same input always takes the s
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -13,6 +12,7 @@ from bot.core.routing import MIN_SCORE, Router, words
 from bot.core.skills import Skill
 from bot.core.types import Request
 from bot.ledger.models import RequestRow
+from tests.paths import TESTS
 
 DEFAULT = Skill(name="ask", description="Answer general questions from the handbook", instructions="x")
 TRANSLATE = Skill(
@@ -120,30 +120,6 @@ def test_routing_is_deterministic(router: Router) -> None:
 # Through the engine: the reason is recorded in the ledger
 
 
-SKILL_FILE = """
-from bot.core.skills import Skill
-
-zorb = Skill(
-    name="zorb-report",
-    description="Compile zorblax telemetry digests",
-    instructions="You compile zorblax digests.",
-    examples=("Compile the zorblax digest for Friday",),
-)
-quux = Skill(
-    name="quux-audit",
-    description="Audit quuxification ledgers for drift",
-    instructions="You audit quuxification ledgers.",
-    examples=("Audit the quuxification ledger",),
-)
-flurb = Skill(
-    name="flurb-plan",
-    description="Plan flurbington migrations between clusters",
-    instructions="You plan flurbington migrations.",
-    examples=("Plan the flurbington migration",),
-)
-"""
-
-
 INSTRUCTIONS = {
     "zorb-report": "You compile zorblax digests.",
     "quux-audit": "You audit quuxification ledgers.",
@@ -152,11 +128,8 @@ INSTRUCTIONS = {
 
 
 @pytest.fixture
-def routed_engine(make_engine, tmp_path: Path):
-    skill_dir = tmp_path / "skills"
-    skill_dir.mkdir()
-    (skill_dir / "routing_skills.py").write_text(SKILL_FILE)
-    return make_engine(skill_dirs=[skill_dir])
+def routed_engine(make_engine):
+    return make_engine(skill_dirs=[TESTS / "skill_sources" / "routing"])
 
 
 def _row(engine, request_id: str) -> RequestRow:

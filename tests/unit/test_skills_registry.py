@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import pytest
 
 from bot.context.packs import builtin_packs_dir, load_packs
 from bot.core.skills import ENTRY_POINT_GROUP, Skill, build_registry, load_registry, validate_skill
+from tests.paths import TESTS
+
+SKILL_SOURCES = TESTS / "skill_sources"
 
 TIERS = ["small", "medium", "large"]
 
@@ -137,13 +141,7 @@ def test_engine_reports_broken_skills_and_serves_the_rest(make_engine, broken_di
 
 
 def test_one_module_may_declare_several_skills(tmp_path: Path) -> None:
-    (tmp_path / "multi.py").write_text(
-        "from bot.core.skills import Skill\n"
-        "one = Skill(name='one', description='d', instructions='i')\n"
-        "two = Skill(name='two', description='d', instructions='i', command='/second')\n"
-        "_hidden = Skill(name='hidden', description='d', instructions='i')\n"
-        "ALL = [one, two]\n"
-    )
+    shutil.copy(SKILL_SOURCES / "multi" / "multi.py", tmp_path)
     registry = load_registry(TIERS, {}, [tmp_path])
     mine = [s.name for s in registry if s.module == str(tmp_path / "multi.py")]
     assert mine == ["one", "two"]  # re-exported objects are not duplicates; private ones are skipped
@@ -185,16 +183,7 @@ def test_validate_skill(fields: dict, reason: str) -> None:
 def make_distribution(root: Path, package: str, entry_points: str) -> None:
     pkg = root / package
     pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(
-        "from bot.core.skills import Skill\n\n"
-        "plugin_skill = Skill(\n"
-        "    name='plugin-skill',\n"
-        "    description='A skill from an installed package',\n"
-        "    instructions='Plugin instructions.',\n"
-        "    command='/plugin',\n"
-        ")\n"
-        "more = [Skill(name='plugin-two', description='d', instructions='i')]\n"
-    )
+    shutil.copy(SKILL_SOURCES / "plugin" / "__init__.py", pkg)
     info = root / f"{package}-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,63 +17,17 @@ from bot.core.verify import Check, Verdict, VerifyContext, run_verifiers
 from bot.ledger.models import RequestRow
 from bot.ledger.verification import verified_rates
 from bot.pipeline.engine import Engine
-from tests.paths import ROOT
+from tests.paths import ROOT, TESTS
 
-SKILLS = '''
-from pydantic import BaseModel
-
-from bot.core.skills import Skill
-from bot.core.verify import Check
-
-
-class Count(BaseModel):
-    items: list[str]
-    total: int
-
-
-def total_matches(out, context):
-    """The total is the number of items: cheap to check, easy to get wrong."""
-    if out.total != len(out.items):
-        return Check.failed("total", f"total {out.total} but {len(out.items)} items")
-    return Check.passed("total", "total matches the items")
-
-
-def mentions_request(out, context):
-    if not context.text:
-        return Check.not_run("echo", "no request text")
-    return Check.passed("echo", "request seen", show=f"checked against: {context.text[:20]}")
-
-
-def crashes(out, context):
-    raise RuntimeError("boom")
-
-
-counter = Skill(
-    name="counter",
-    description="Count the items",
-    instructions="Count the items.",
-    output=Count,
-    verifiers=(total_matches, mentions_request),
-)
-fragile = Skill(
-    name="fragile",
-    description="Count with a broken check",
-    instructions="Count.",
-    output=Count,
-    verifiers=(crashes,),
-)
-chatty = Skill(name="chatty", description="Chat", instructions="Chat.")
-'''
+SKILLS = TESTS / "skill_sources" / "verify"
 
 GOOD = json.dumps({"items": ["a", "b"], "total": 2})
 BAD = json.dumps({"items": ["a", "b"], "total": 3})
 
 
 @pytest.fixture
-def eng(make_engine: Any, tmp_path: Path) -> Engine:
-    (tmp_path / "vskills").mkdir()
-    (tmp_path / "vskills" / "verify_skills.py").write_text(SKILLS)
-    return make_engine(skill_dirs=[tmp_path / "vskills"])
+def eng(make_engine: Any) -> Engine:
+    return make_engine(skill_dirs=[SKILLS])
 
 
 def rows(engine: Engine) -> list[RequestRow]:
