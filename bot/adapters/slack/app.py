@@ -25,23 +25,23 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.adapters.slack import commands
-from bot.adapters.slack.blocks import (
+from bot.adapters.slack.blocks import Message, asked_line, parse_feedback_value
+from bot.adapters.slack.blocks import context as context_block
+from bot.adapters.slack.blocks import feedback_modal as build_feedback_modal
+from bot.adapters.slack.client import make_client
+from bot.adapters.slack.delivery import SLACK_FAILURES, Courier, Progress, Target, slack_error
+from bot.adapters.slack.home import RecommendationCard, SkillAdminRow, SkillCard, home_view
+from bot.adapters.slack.ids import (
     COMMENT_ACTION,
     COMMENT_BLOCK,
     FEEDBACK_DOWN,
     FEEDBACK_MODAL,
     FEEDBACK_NATIVE,
     FEEDBACK_UP,
+    REC_APPLY,
+    REC_DISMISS,
     STOP_ACTION,
-    Message,
-    asked_line,
-    parse_feedback_value,
 )
-from bot.adapters.slack.blocks import context as context_block
-from bot.adapters.slack.blocks import feedback_modal as build_feedback_modal
-from bot.adapters.slack.client import make_client
-from bot.adapters.slack.delivery import SLACK_FAILURES, Courier, Progress, Target, slack_error
-from bot.adapters.slack.home import RecommendationCard, SkillAdminRow, SkillCard, home_view
 from bot.adapters.slack.manifest import shortcut_callback_id, skill_commands, suggested_prompts
 from bot.adapters.slack.streaming import AnswerStream
 from bot.adapters.slack.threads import (
@@ -78,9 +78,6 @@ THREAD_PAGES_MAX = 10  # pages read at most per thread
 CACHE_SECONDS = 600
 HOME_DAYS = 7
 SOURCE = "slack"
-# The weekly digest (bot.economics.digest) posts tier recommendations with these buttons; value = recommendation id.
-REC_APPLY = "tierwise_rec_apply"
-REC_DISMISS = "tierwise_rec_dismiss"
 
 
 class TTLCache:

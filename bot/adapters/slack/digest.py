@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.adapters.slack.ids import REC_APPLY, REC_DISMISS, rec_block_id
 from bot.adapters.slack.mrkdwn import escape
 from bot.core.evidence import ACTION_ICON
 from bot.economics import digest
@@ -54,12 +55,10 @@ def to_blocks(d: Digest) -> list[dict[str, Any]]:
         if rec.action in ("downgrade", "upgrade") and rec_id is not None:
             blocks.append(
                 ActionsBlock(
-                    block_id=f"rec_{rec_id}",
+                    block_id=rec_block_id(rec_id),
                     elements=[
-                        ButtonElement(
-                            text="Apply", action_id="tierwise_rec_apply", value=str(rec_id), style="primary"
-                        ),
-                        ButtonElement(text="Dismiss", action_id="tierwise_rec_dismiss", value=str(rec_id)),
+                        ButtonElement(text="Apply", action_id=REC_APPLY, value=str(rec_id), style="primary"),
+                        ButtonElement(text="Dismiss", action_id=REC_DISMISS, value=str(rec_id)),
                     ],
                 )
             )
