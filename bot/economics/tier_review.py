@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from bot.core.evidence import (
     EvalStats,
-    ReviewRules,
     ShadowStats,
     SkillReviewInput,
     TierRecommendation,
@@ -34,23 +33,6 @@ log = logging.getLogger(__name__)
 
 class RecommendationError(ValueError):
     pass
-
-
-def rules_from(engine: Engine) -> ReviewRules:
-    conf = engine.settings.review
-    return ReviewRules(
-        min_shadow_pairs=conf.min_shadow_pairs,
-        margin=conf.margin,
-        critical_margin=conf.critical_margin,
-        superiority_margin=conf.superiority_margin,
-        alpha=conf.alpha,
-        verify_alarm_fail_rate=conf.verify_alarm_fail_rate,
-        require_eval=conf.require_eval,
-        min_monthly_saving_usd=conf.min_monthly_saving_usd,
-        min_ratings=conf.min_ratings,
-        target_thumbs_up=conf.target_thumbs_up,
-        cooldown_days=conf.cooldown_days,
-    )
 
 
 def gather(engine: Engine, until: datetime, only: str | None = None) -> list[SkillReviewInput]:
@@ -145,7 +127,7 @@ def review(engine: Engine, until: datetime | None = None) -> list[TierRecommenda
     from bot.core.review import review_all
 
     now = until or utcnow()
-    return review_all(gather(engine, now), rules_from(engine), now)
+    return review_all(gather(engine, now), engine.settings.review, now)
 
 
 def next_test_for(engine: Engine, skill: str, now: datetime) -> NextTest:
@@ -157,7 +139,7 @@ def next_test_for(engine: Engine, skill: str, now: datetime) -> NextTest:
         from bot.core.review import NextTest
 
         return NextTest(None, None, f"unknown skill {skill}")
-    return next_test(inputs[0], rules_from(engine))
+    return next_test(inputs[0], engine.settings.review)
 
 
 def store(engine: Engine, recs: list[TierRecommendation], period: str) -> list[Recommendation]:
