@@ -619,14 +619,14 @@ def digest(
 ) -> None:
     """The weekly usage digest: totals vs last week, per-skill table, recommendations, 👎 comments."""
     from bot.adapters.slack import digest as digest_blocks
+    from bot.core.periods import last_complete_week
     from bot.economics import digest as digest_mod
-    from bot.economics.scheduler import digest_period_for
     from bot.ledger.models import utcnow
 
     if fmt not in ("text", "markdown", "json", "blocks"):
         fail(f"--format {fmt!r}: use text, markdown, json or blocks")
     eng = engine(announce=False)
-    period = week or digest_period_for(utcnow(), eng.settings.timezone)
+    period = week or last_complete_week(utcnow(), eng.settings.timezone)
     try:
         d = digest_mod.build_digest(eng, period)
     except ValueError as exc:

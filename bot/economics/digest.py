@@ -85,7 +85,7 @@ def _change(now: float, before: float) -> str:
 
 
 def build_digest(engine: Engine, period: str) -> Digest:
-    from bot.core.stats import previous_week, week_bounds
+    from bot.core.periods import previous_week, week_bounds
 
     tz = engine.settings.timezone
     start, end = week_bounds(period, tz)

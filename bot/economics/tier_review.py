@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from bot.core.evidence import (
     TierWindowStats,
     VerifyStats,
 )
+from bot.core.periods import days_before
 from bot.economics import skill_values
 from bot.economics.tiers import TierChangeError, set_tier
 from bot.ledger import queries
@@ -42,8 +43,8 @@ def gather(engine: Engine, until: datetime, only: str | None = None) -> list[Ski
 
     review_conf = engine.settings.review
     days = review_conf.window_days
-    since = until - timedelta(days=days)
-    horizon = until - timedelta(days=review_conf.evidence_days)
+    since = days_before(until, days)
+    horizon = days_before(until, review_conf.evidence_days)
     stats = queries.tier_window_stats(engine.ledger, since, until)
     shadows = queries.shadow_stats(engine.ledger, since, until)
     evals = queries.latest_evals(engine.ledger)
@@ -62,7 +63,7 @@ def gather(engine: Engine, until: datetime, only: str | None = None) -> list[Ski
         skill_evals = {t: e for (name, t), e in evals.items() if name == skill.name}
         # The sampler's pace: its rate on last week's traffic, within the weekly cap.
         weekly_requests = queries.count_requests(
-            engine.ledger, until - timedelta(days=7), until, skill=skill.name
+            engine.ledger, days_before(until, 7), until, skill=skill.name
         )
         inputs.append(
             SkillReviewInput(

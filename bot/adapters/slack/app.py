@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -55,6 +54,7 @@ from bot.adapters.slack.threads import (
     transcript,
 )
 from bot.context import grounding
+from bot.core.periods import days_before
 from bot.core.types import Reply, Request
 from bot.ledger.store import UnknownRequest
 from bot.ledger.work import WorkQueue
@@ -582,7 +582,7 @@ class SlackBot:
         from bot.ledger.models import utcnow
 
         if isinstance(action, commands.Usage):
-            rows = self.ledger.usage(utcnow() - timedelta(days=action.days))
+            rows = self.ledger.usage(days_before(utcnow(), action.days))
             return commands.usage_text(rows, action.days)
         if isinstance(action, commands.TierHistory):
             return commands.history_text(self.ledger.tier_history(action.skill, limit=31), action.skill)
@@ -624,14 +624,14 @@ class SlackBot:
     def post_digest_now(self) -> str:
         """Build last week's digest, keep its recommendations (for the buttons) and post it."""
         from bot.adapters.slack import digest as digest_blocks
+        from bot.core.periods import last_complete_week
         from bot.economics import digest, tier_review
-        from bot.economics.scheduler import digest_period_for
         from bot.ledger.models import utcnow
 
         channel = self.settings.admin_channel
         if not channel:
             return "No admin channel is configured (TIERWISE_ADMIN_CHANNEL): nowhere to post the digest."
-        period = digest_period_for(utcnow(), self.settings.timezone)
+        period = last_complete_week(utcnow(), self.settings.timezone)
         d = digest.build_digest(self.engine, period)
         rows = tier_review.store(self.engine, d.recommendations, period)
         d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
@@ -825,7 +825,7 @@ class SlackBot:
     def admin_rows(self) -> list[SkillAdminRow]:
         from bot.ledger.models import utcnow
 
-        usage = {row.skill: row for row in self.ledger.usage(utcnow() - timedelta(days=HOME_DAYS))}
+        usage = {row.skill: row for row in self.ledger.usage(days_before(utcnow(), HOME_DAYS))}
         rows = []
         for skill in self.engine.registry:
             tier, why = self.engine.configured_tier(skill)
