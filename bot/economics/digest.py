@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -135,6 +136,32 @@ def build_digest(engine: Engine, period: str) -> Digest:
         side_spend=queries.side_spend(engine.ledger, start, end),
         ttft=queries.ttft_figures(engine.ledger, start, end),
     )
+
+
+Post = Callable[[Digest], dict[str, Any]]  # delivers a built digest (Slack today); returns what it did
+
+
+@dataclass(frozen=True)
+class Published:
+    digest: Digest
+    applied: list[str]  # "skill: from → to" for each auto-applied recommendation
+    detail: dict[str, Any]  # what `post` returned ({} when nothing was posted)
+
+
+def publish_digest(engine: Engine, period: str, post: Post | None, *, auto_apply: bool = False) -> Published:
+    """Build the period's digest, keep its recommendations (their row ids go on the Apply/Dismiss
+    buttons), optionally auto-apply the ones admins allowed, then hand the digest to `post`.
+
+    Posting is injected so the economics layer never imports Slack; `post=None` builds and stores only.
+    """
+    from bot.economics import tier_review
+
+    d = build_digest(engine, period)
+    rows = tier_review.store(engine, d.recommendations, period)
+    d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
+    applied = tier_review.auto_apply(engine, rows, d.recommendations) if auto_apply else []
+    detail = post(d) if post is not None else {}
+    return Published(d, applied, detail)
 
 
 # Renderers ---------------------------------------------------------------------------------

@@ -67,21 +67,16 @@ def finish_period(engine: Engine, period: str, status: str, detail: str = "") ->
 
 def run_digest(engine: Engine, post: Callable[[Any], dict[str, Any]] | None, period: str) -> bool:
     """Build, store recommendations, auto-apply, post. False when another process has this period."""
-    from bot.economics import digest as digest_mod
-    from bot.economics import tier_review
+    from bot.economics.digest import publish_digest
 
     if not claim_period(engine, period):
         log.info("digest %s already claimed by another run; skipping", period)
         return False
     try:
-        d = digest_mod.build_digest(engine, period)
-        rows = tier_review.store(engine, d.recommendations, period)
-        d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
-        changed = tier_review.auto_apply(engine, rows, d.recommendations)
-        if changed:
-            log.info("auto-applied: %s", "; ".join(changed))
-        detail = post(d) if post is not None else {}
-        finish_period(engine, period, "posted" if post else "built", str(detail))
+        published = publish_digest(engine, period, post, auto_apply=True)
+        if published.applied:
+            log.info("auto-applied: %s", "; ".join(published.applied))
+        finish_period(engine, period, "posted" if post else "built", str(published.detail))
     except Exception as exc:
         finish_period(engine, period, "failed", f"{type(exc).__name__}: {exc}")
         raise

@@ -625,17 +625,14 @@ class SlackBot:
         """Build last week's digest, keep its recommendations (for the buttons) and post it."""
         from bot.adapters.slack import digest as digest_blocks
         from bot.core.periods import last_complete_week
-        from bot.economics import digest, tier_review
+        from bot.economics.digest import publish_digest
         from bot.ledger.models import utcnow
 
         channel = self.settings.admin_channel
         if not channel:
             return "No admin channel is configured (TIERWISE_ADMIN_CHANNEL): nowhere to post the digest."
         period = last_complete_week(utcnow(), self.settings.timezone)
-        d = digest.build_digest(self.engine, period)
-        rows = tier_review.store(self.engine, d.recommendations, period)
-        d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
-        digest_blocks.post_digest(self.client, channel, d)
+        publish_digest(self.engine, period, lambda d: digest_blocks.post_digest(self.client, channel, d))
         return f"Posted the {period} digest to <#{channel}>."
 
     # Feedback --------------------------------------------------------------------------------------
