@@ -383,7 +383,7 @@ def evidence_lines(rec: Any) -> list[str]:
 
 
 def report(result: SimResult) -> str:
-    from bot.core.review import format_recommendation
+    from bot.core.rec_format import format_recommendation
     from bot.economics.digest import to_text
 
     out = ["Tier review at the end of the month:"]

@@ -565,7 +565,7 @@ def run_evals(
 @app.command()
 def review(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The tier review: one recommendation per skill (downgrade, upgrade, keep, fix) with its evidence."""
-    from bot.core.review import format_recommendation
+    from bot.core.rec_format import format_recommendation
     from bot.economics.tier_review import as_json as recs_json
     from bot.economics.tier_review import review as run_review
 

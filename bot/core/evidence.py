@@ -14,7 +14,6 @@ from bot.core.confseq import PairedSeq
 from bot.core.ladder import Ladder
 
 Action = Literal["downgrade", "upgrade", "keep", "fix"]
-ACTION_ICON: dict[str, str] = {"downgrade": "⬇️", "upgrade": "⬆️", "keep": "✅", "fix": "🛠️"}
 
 
 @dataclass(frozen=True)

@@ -57,12 +57,6 @@ def review_all(
     return [review_skill(data, rules, now) for data in inputs]
 
 
-def format_recommendation(rec: TierRecommendation) -> str:
-    """One line for the CLI or Slack: "label-email: downgrade medium → small — <reason>"."""
-    move = f"{rec.current_tier} → {rec.target_tier}" if rec.target_tier else rec.current_tier
-    return f"{rec.skill}: {rec.action} {move} — {rec.reason}"
-
-
 # Comparing the current tier with one other tier -------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.core.evidence import TierRecommendation
+from bot.core.rec_format import format_recommendation
 from bot.ledger import queries
 
 if TYPE_CHECKING:
@@ -222,10 +223,7 @@ def to_text(d: Digest) -> str:
     out.append("")
     out.append("Recommendations:")
     for rec in d.recommendations:
-        target = (
-            f" {rec.current_tier} → {rec.target_tier}" if rec.target_tier else f" (on {rec.current_tier})"
-        )
-        out.append(f"  {rec.action.upper():<9} {rec.skill}{target}: {rec.reason}")
+        out.append("  " + format_recommendation(rec, "text"))
         checked = verify_line(rec)
         if checked:
             out.append(f"            {checked}")
@@ -248,12 +246,7 @@ def to_markdown(d: Digest) -> str:
     out += [f"_{n}_" for n in notes(d)]
     out += ["", "## Recommendations", ""]
     for rec in d.recommendations:
-        target = (
-            f" {rec.current_tier} → {rec.target_tier}"
-            if rec.target_tier
-            else f" (stays on {rec.current_tier})"
-        )
-        out.append(f"- **{rec.action}** `{rec.skill}`{target}: {rec.reason}")
+        out.append(format_recommendation(rec, "markdown"))
         checked = verify_line(rec)
         if checked:
             out.append(f"  - {checked}")

@@ -20,6 +20,7 @@ from bot.core.evidence import (
     VerifyStats,
 )
 from bot.core.periods import days_before
+from bot.core.rec_format import tier_move
 from bot.economics import skill_values
 from bot.economics.tiers import TierChangeError, set_tier
 from bot.ledger import queries
@@ -226,7 +227,7 @@ def auto_apply(engine: Engine, rows: list[Recommendation], recs: list[TierRecomm
         if rec.auto_apply and row.status == "open":
             try:
                 apply(engine, int(row.id or 0), "auto-apply", source="auto")
-                done.append(f"{row.skill}: {row.current_tier} → {row.target_tier}")
+                done.append(f"{row.skill}: {tier_move(row)}")
             except RecommendationError as exc:
                 log.warning("auto-apply skipped for %s: %s", row.skill, exc)
     return done

@@ -23,10 +23,10 @@ from bot.core.evidence import (
     VerifyStats,
 )
 from bot.core.ladder import Ladder
+from bot.core.rec_format import format_recommendation
 from bot.core.review import (
     all_comparisons,
     eval_pairs_from_cases,
-    format_recommendation,
     next_test,
     pairs_from_verdicts,
     review_skill,

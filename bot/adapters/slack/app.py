@@ -55,6 +55,7 @@ from bot.adapters.slack.threads import (
 )
 from bot.context import grounding
 from bot.core.periods import days_before
+from bot.core.rec_format import tier_move
 from bot.core.types import Reply, Request
 from bot.ledger.store import UnknownRequest
 from bot.ledger.work import WorkQueue
@@ -745,7 +746,7 @@ class SlackBot:
             )
             return
         verdict = (
-            f"✅ Applied by <@{user}>: `{row.skill}` {row.current_tier} → {row.target_tier}"
+            f"✅ Applied by <@{user}>: `{row.skill}` {tier_move(row)}"
             if applying
             else f"✖️ Dismissed by <@{user}>: `{row.skill}` stays on {row.current_tier}"
         )

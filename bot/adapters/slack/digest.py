@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.adapters.slack.ids import REC_APPLY, REC_DISMISS, rec_block_id
 from bot.adapters.slack.mrkdwn import escape
-from bot.core.evidence import ACTION_ICON
+from bot.core.rec_format import format_recommendation
 from bot.economics import digest
 from bot.economics.digest import Digest
 
@@ -43,10 +43,7 @@ def to_blocks(d: Digest) -> list[dict[str, Any]]:
         )
     blocks.append(DividerBlock())
     for rec in d.recommendations[:12]:
-        target = (
-            f" {rec.current_tier} → {rec.target_tier}" if rec.target_tier else f" (on {rec.current_tier})"
-        )
-        text = f"{ACTION_ICON.get(rec.action, '')} *{rec.action}* `{rec.skill}`{target}\n{escape(rec.reason)}"
+        text = format_recommendation(rec, "slack_digest", escape=escape)
         checked = digest.verify_line(rec)
         if checked:
             text += f"\n_{escape(checked)}_"
