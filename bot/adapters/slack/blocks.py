@@ -31,10 +31,8 @@ from bot.adapters.slack.ids import (
     COMMENT_ACTION,
     COMMENT_BLOCK,
     FEEDBACK_BLOCK,
-    FEEDBACK_DOWN,
     FEEDBACK_MODAL,
     FEEDBACK_NATIVE,
-    FEEDBACK_UP,
     STOP_ACTION,
     STOP_BLOCK,
 )
@@ -198,19 +196,6 @@ def parse_feedback_value(value: str) -> tuple[int, str] | None:
     kind, _, request_id = value.partition(":")
     score = {"up": 1, "down": -1}.get(kind)
     return (score, request_id) if score is not None and request_id else None
-
-
-def legacy_feedback_block(request_id: str) -> dict[str, Any]:
-    """The custom 👍/👎 buttons answers carried before feedback_buttons (still handled when clicked)."""
-    return ActionsBlock(
-        block_id=FEEDBACK_BLOCK,
-        elements=[
-            ButtonElement(text=PlainTextObject(text="👍 Helpful"), action_id=FEEDBACK_UP, value=request_id),
-            ButtonElement(
-                text=PlainTextObject(text="👎 Not helpful"), action_id=FEEDBACK_DOWN, value=request_id
-            ),
-        ],
-    ).to_dict()
 
 
 def footer_block(reply: Reply) -> dict[str, Any]:
