@@ -365,7 +365,8 @@ def baseline(engine: Any, period: str) -> dict[str, Any]:
     """What the digest computes, the naive way: load every request and feedback row, then loop."""
     from sqlalchemy import select
 
-    from bot.core.stats import percentile, previous_week, week_bounds
+    from bot.core.periods import previous_week, week_bounds
+    from bot.core.stats import percentile
     from bot.ledger.models import Feedback, RequestRow
 
     with engine.ledger.engine.connect() as conn:

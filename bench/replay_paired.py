@@ -50,7 +50,6 @@ from bot.core.evidence import (  # noqa: E402
     EvalPairs,
     EvalStats,
     PairEvidence,
-    ReviewRules,
     ShadowStats,
     SkillReviewInput,
     TierWindowStats,
@@ -170,7 +169,7 @@ class Config:
     trials: int = 100
     seed: int = 1
     value: float | None = None
-    rules: ReviewRules = field(default_factory=ReviewRules)
+    rules: ReviewSettings = field(default_factory=ReviewSettings)
     legacy: legacy_review.LegacyRules = field(default_factory=legacy_review.LegacyRules)
 
 
@@ -522,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     except ReplayError as exc:
         print(f"replay_paired: {exc}", file=sys.stderr)
         return 2
-    rules = ReviewRules() if args.alpha is None else ReviewRules(alpha=args.alpha)
+    rules = ReviewSettings() if args.alpha is None else ReviewSettings(alpha=args.alpha)
     cfg = Config(
         tiers,
         prices,

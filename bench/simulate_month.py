@@ -237,7 +237,7 @@ def redate(engine: Any, day: datetime, batch_start: datetime) -> int:
 
 def simulate(config: SimConfig, database_url: str, log: Any = None) -> SimResult:
     """Run the month against a fresh ledger at `database_url`; returns the review and the digest."""
-    from bot.core.stats import week_bounds
+    from bot.core.periods import week_bounds
     from bot.core.types import Request
     from bot.economics.digest import build_digest
     from bot.economics.shadow import Shadow
@@ -383,7 +383,7 @@ def evidence_lines(rec: Any) -> list[str]:
 
 
 def report(result: SimResult) -> str:
-    from bot.core.review import format_recommendation
+    from bot.core.rec_format import format_recommendation
     from bot.economics.digest import to_text
 
     out = ["Tier review at the end of the month:"]

@@ -169,6 +169,17 @@ class ReviewSettings(BaseModel):
 REDACTION_DETECTORS = ("email", "phone", "card", "secret")
 
 
+def valid_cron(value: str) -> str:
+    """`value` if APScheduler accepts it as a five-field crontab; the settings' cron validator."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"not a valid crontab expression ({exc})") from exc
+    return value
+
+
 class RetentionSettings(BaseModel):
     """How long message text is kept. Figures (tokens, cost, latency, tier, status) are kept forever."""
 
@@ -181,13 +192,7 @@ class RetentionSettings(BaseModel):
     @field_validator("purge_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
-
-        try:
-            CronTrigger.from_crontab(value)
-        except ValueError as exc:
-            raise ValueError(f"not a valid crontab expression ({exc})") from exc
-        return value
+        return valid_cron(value)
 
 
 class PrivacySettings(BaseModel):
@@ -309,13 +314,7 @@ class Settings(BaseSettings):
     @field_validator("digest_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
-
-        try:
-            CronTrigger.from_crontab(value)
-        except ValueError as exc:
-            raise ValueError(f"not a valid crontab expression ({exc})") from exc
-        return value
+        return valid_cron(value)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -471,7 +471,7 @@ def button_click(
 
 def feedback_click(value: str, msg: dict[str, Any], slack: FakeSlack, *, user: str = USER) -> dict:
     """A click on Slack's native feedback_buttons: the action carries the clicked button's value."""
-    from bot.adapters.slack.blocks import FEEDBACK_BLOCK, FEEDBACK_NATIVE
+    from bot.adapters.slack.ids import FEEDBACK_BLOCK, FEEDBACK_NATIVE
 
     payload = button_click(FEEDBACK_NATIVE, value, msg, slack, user=user)
     payload["actions"] = [

@@ -565,7 +565,7 @@ def run_evals(
 @app.command()
 def review(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The tier review: one recommendation per skill (downgrade, upgrade, keep, fix) with its evidence."""
-    from bot.core.review import format_recommendation
+    from bot.core.rec_format import format_recommendation
     from bot.economics.tier_review import as_json as recs_json
     from bot.economics.tier_review import review as run_review
 
@@ -619,34 +619,38 @@ def digest(
 ) -> None:
     """The weekly usage digest: totals vs last week, per-skill table, recommendations, 👎 comments."""
     from bot.adapters.slack import digest as digest_blocks
+    from bot.core.periods import last_complete_week, parse_week
     from bot.economics import digest as digest_mod
-    from bot.economics.scheduler import digest_period_for
     from bot.ledger.models import utcnow
 
     if fmt not in ("text", "markdown", "json", "blocks"):
         fail(f"--format {fmt!r}: use text, markdown, json or blocks")
     eng = engine(announce=False)
-    period = week or digest_period_for(utcnow(), eng.settings.timezone)
-    try:
-        d = digest_mod.build_digest(eng, period)
-    except ValueError as exc:
-        fail(f"--week {period!r}: {exc}")
+    period = week or last_complete_week(utcnow(), eng.settings.timezone)
     if post:
         from bot.adapters.slack.client import make_client
-        from bot.economics import tier_review
 
-        if not eng.settings.admin_channel:
+        try:
+            parse_week(period)  # a bad week fails first, with or without --post
+        except ValueError as exc:
+            fail(f"--week {period!r}: {exc}")
+        channel = eng.settings.admin_channel
+        if not channel:
             fail("--post needs TIERWISE_ADMIN_CHANNEL (the channel id to post the digest to)")
         if eng.settings.slack_bot_token is None:
             fail("--post needs SLACK_BOT_TOKEN")
         client = make_client(eng.settings)
-        rows = tier_review.store(eng, d.recommendations, period)
-        d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
-        posted = digest_blocks.post_digest(client, eng.settings.admin_channel, d)
+        posted = digest_mod.publish_digest(
+            eng, period, lambda d: digest_blocks.post_digest(client, channel, d)
+        ).detail
         typer.echo(
             f"Posted digest {period} to {posted['channel']} (ts {posted['ts']}, chart {posted['file'] or 'none'})."
         )
         return
+    try:
+        d = digest_mod.build_digest(eng, period)
+    except ValueError as exc:
+        fail(f"--week {period!r}: {exc}")
     render = {
         "text": digest_mod.to_text,
         "markdown": digest_mod.to_markdown,

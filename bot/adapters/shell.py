@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from bot.context.grounding import EMBEDDED_LABEL, sources_text
+from bot.core.periods import days_before
 from bot.core.types import Reply, Request
 from bot.ledger.models import utcnow
 from bot.models import queue as model_queue
@@ -95,7 +95,7 @@ class Shell:
         return f"{verb} {'👍' if score > 0 else '👎'} for request {self.last.request_id}."
 
     def _usage(self) -> str:
-        rows = self.engine.ledger.usage(utcnow() - timedelta(days=7))
+        rows = self.engine.ledger.usage(days_before(utcnow(), 7))
         if not rows:
             return "No requests in the last 7 days."
         lines = ["skill            requests   cost (USD)   👍  👎"]

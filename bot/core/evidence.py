@@ -14,7 +14,6 @@ from bot.core.confseq import PairedSeq
 from bot.core.ladder import Ladder
 
 Action = Literal["downgrade", "upgrade", "keep", "fix"]
-ACTION_ICON: dict[str, str] = {"downgrade": "⬇️", "upgrade": "⬆️", "keep": "✅", "fix": "🛠️"}
 
 
 @dataclass(frozen=True)
@@ -132,24 +131,6 @@ class SkillReviewInput:
     cost_per_request: dict[str, float] = field(default_factory=dict)  # USD per request, by tier
     value_per_good_answer_usd: float | None = None
     shadow_per_week: float = 0.0  # pairs a week the sampler can buy for this skill (rate × traffic, capped)
-
-
-@dataclass(frozen=True)
-class ReviewRules:
-    """Thresholds (mirrors `ReviewSettings`). Margins are fractions of the quality scale (0.05 = 5 points)."""
-
-    min_shadow_pairs: int = 20  # a floor against first-day flukes; the CS itself is valid at any n
-    margin: float = 0.05  # non-inferiority: downgrade when the stronger tier's advantage is credibly below
-    critical_margin: float = 0.02
-    superiority_margin: float = 0.05  # upgrade when the stronger tier's advantage is credibly above
-    alpha: float = 0.1  # the CS covers at every weekly look with 1 - alpha: each direction errs <= alpha / 2
-    require_eval: bool = True
-    min_monthly_saving_usd: float = 5.0
-    min_ratings: int = 10
-    target_thumbs_up: float = 0.8
-    verify_alarm_fail_rate: float = 0.1
-    cooldown_days: int = 28
-    z: float = 1.96  # thumbs and verifier intervals (fixed-level Wilson: an alarm, not a decision)
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from bot.config import ReviewSettings
 from bot.core import confseq
 from bot.core.evidence import (
     Action,
     EvalPairs,
     PairEvidence,
-    ReviewRules,
     SkillReviewInput,
     TierRecommendation,
     TierWindowStats,
@@ -43,20 +43,18 @@ from bot.core.evidence import (
 from bot.core.ladder import Ladder
 from bot.core.stats import monthly_projection, rate, wilson
 
+# Thumbs and verifier intervals: a fixed-level Wilson interval (an alarm, not a decision), so unlike the
+# paired evidence's alpha it is not a setting.
+WILSON_Z = 1.96
+
 State = Literal["better", "not_better", "noninferior", "worse", "open", "no_pairs"]
 
 
 def review_all(
-    inputs: Iterable[SkillReviewInput], rules: ReviewRules, now: datetime
+    inputs: Iterable[SkillReviewInput], rules: ReviewSettings, now: datetime
 ) -> list[TierRecommendation]:
     """One recommendation per input, in input order."""
     return [review_skill(data, rules, now) for data in inputs]
-
-
-def format_recommendation(rec: TierRecommendation) -> str:
-    """One line for the CLI or Slack: "label-email: downgrade medium → small — <reason>"."""
-    move = f"{rec.current_tier} → {rec.target_tier}" if rec.target_tier else rec.current_tier
-    return f"{rec.skill}: {rec.action} {move} — {rec.reason}"
 
 
 # Comparing the current tier with one other tier -------------------------------------------------
@@ -113,7 +111,7 @@ def eval_pair_for(data: SkillReviewInput, a: str, b: str) -> EvalPairs | None:
     return next((p for p in data.eval_pairs if {p.cheaper, p.stronger} == {a, b}), None)
 
 
-def noninferiority_margin(data: SkillReviewInput, rules: ReviewRules) -> float:
+def noninferiority_margin(data: SkillReviewInput, rules: ReviewSettings) -> float:
     margin = data.margin if data.margin is not None else rules.margin
     return min(margin, rules.critical_margin) if data.critical else margin
 
@@ -123,7 +121,7 @@ def monthly_requests(data: SkillReviewInput) -> float:
     return monthly_projection(sum(s.requests for s in data.stats.values()), data.window_days)
 
 
-def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Comparison:
+def compare(data: SkillReviewInput, rules: ReviewSettings, other: str) -> Comparison:
     """Current tier vs `other` on the paired evidence, with the ROI in dollars where it is priced."""
     ladder = ladder_of(data)
     cur = data.current_tier
@@ -193,7 +191,7 @@ def compare(data: SkillReviewInput, rules: ReviewRules, other: str) -> Compariso
                 f"{ev.cheaper_critical_failures} critical eval case(s) failed on {other}"
             )
         vc, vo = data.verify.get(cur), data.verify.get(other)
-        if vc and vo and credibly_lower(vo, vc, rules.z):
+        if vc and vo and credibly_lower(vo, vc, WILSON_Z):
             blockers["verify_worse"] = (
                 f"verified-pass rate on {other} {_pct(rate(vo.passed, vo.ran))} credibly below "
                 f"{_pct(rate(vc.passed, vc.ran))} on {cur}"
@@ -267,14 +265,14 @@ def credibly_lower(a: VerifyStats, b: VerifyStats, z: float) -> bool:
     return wilson(a.passed, a.ran, z)[1] < wilson(b.passed, b.ran, z)[0]
 
 
-def verify_alarm(data: SkillReviewInput, rules: ReviewRules) -> str | None:
+def verify_alarm(data: SkillReviewInput, rules: ReviewSettings) -> str | None:
     """Verifiers say the current tier falls short: failing credibly often, or credibly below a
     stronger allowed tier's rate."""
     cur = data.current_tier
     vc = data.verify.get(cur)
     if vc is None or not vc.ran:
         return None
-    fail_lo = wilson(vc.failed, vc.ran, rules.z)[0]
+    fail_lo = wilson(vc.failed, vc.ran, WILSON_Z)[0]
     if fail_lo > rules.verify_alarm_fail_rate:
         return (
             f"verifiers fail {_pct(rate(vc.failed, vc.ran))} of {vc.ran} answers on {cur}, credibly above "
@@ -283,7 +281,7 @@ def verify_alarm(data: SkillReviewInput, rules: ReviewRules) -> str | None:
     ladder = ladder_of(data)
     for t in ladder.above(cur, data.sensitive) if cur in ladder else []:
         vt = data.verify.get(t)
-        if vt and credibly_lower(vc, vt, rules.z):
+        if vt and credibly_lower(vc, vt, WILSON_Z):
             return (
                 f"verified-pass rate on {cur} {_pct(rate(vc.passed, vc.ran))} credibly below "
                 f"{_pct(rate(vt.passed, vt.ran))} on {t}"
@@ -291,19 +289,19 @@ def verify_alarm(data: SkillReviewInput, rules: ReviewRules) -> str | None:
     return None
 
 
-def alarm_of(data: SkillReviewInput, rules: ReviewRules) -> str | None:
+def alarm_of(data: SkillReviewInput, rules: ReviewSettings) -> str | None:
     """Users or verifiers say the current tier falls short (words), else None."""
     st = data.stats.get(data.current_tier)
     low, words = thumbs_alarm(st, rules) if st is not None else (False, "")
     return "; ".join(w for w in (words if low else None, verify_alarm(data, rules)) if w) or None
 
 
-def thumbs_alarm(st: TierWindowStats, rules: ReviewRules) -> tuple[bool, str]:
+def thumbs_alarm(st: TierWindowStats, rules: ReviewSettings) -> tuple[bool, str]:
     """(credibly below target?, words). Only the interval's upper bound below target counts."""
     n = st.feedback
     if n == 0:
         return False, "no 👍/👎 ratings"
-    lo, hi = wilson(st.thumbs_up, n, rules.z)
+    lo, hi = wilson(st.thumbs_up, n, WILSON_Z)
     words = f"👍 {_pct(rate(st.thumbs_up, n))} [{_num(lo * 100)}–{_pct(hi)}] n={n}"
     if n < rules.min_ratings:
         return False, f"{words}, too few ratings to judge ({rules.min_ratings} needed)"
@@ -336,7 +334,7 @@ class NextTest:
 
 
 def next_test(
-    data: SkillReviewInput, rules: ReviewRules, comparisons: list[Comparison] | None = None
+    data: SkillReviewInput, rules: ReviewSettings, comparisons: list[Comparison] | None = None
 ) -> NextTest:
     """The sampler's allocation: down while the skill may be over-served, up when users or verifiers
     complain (or nothing cheaper is open), none when every neighbouring decision is closed.
@@ -369,7 +367,7 @@ def next_test(
     return NextTest(None, None, "every neighbouring decision is closed: no shadow sampling needed")
 
 
-def all_comparisons(data: SkillReviewInput, rules: ReviewRules) -> list[Comparison]:
+def all_comparisons(data: SkillReviewInput, rules: ReviewSettings) -> list[Comparison]:
     """The current tier against every other tier this skill may use, nearest first."""
     ladder = ladder_of(data)
     if data.current_tier not in ladder:
@@ -380,7 +378,7 @@ def all_comparisons(data: SkillReviewInput, rules: ReviewRules) -> list[Comparis
 # The decision ----------------------------------------------------------------------------------
 
 
-def review_skill(data: SkillReviewInput, rules: ReviewRules, now: datetime) -> TierRecommendation:
+def review_skill(data: SkillReviewInput, rules: ReviewSettings, now: datetime) -> TierRecommendation:
     cur = data.current_tier
     st = data.stats.get(cur) or TierWindowStats(data.skill, cur, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0)
     ladder = ladder_of(data)
@@ -501,11 +499,11 @@ def _pair_words(pair: PairEvidence | None, cur: str, other: str) -> str:
     return words + (f", {pair.errors} errors)" if pair.errors else ")")
 
 
-def _base_evidence(data: SkillReviewInput, st: TierWindowStats, rules: ReviewRules) -> dict[str, Any]:
-    lo, hi = wilson(st.thumbs_up, st.feedback, rules.z)
+def _base_evidence(data: SkillReviewInput, st: TierWindowStats, rules: ReviewSettings) -> dict[str, Any]:
+    lo, hi = wilson(st.thumbs_up, st.feedback, WILSON_Z)
     verify = {}
     for tier, v in sorted(data.verify.items()):
-        v_lo, v_hi = wilson(v.passed, v.ran, rules.z)
+        v_lo, v_hi = wilson(v.passed, v.ran, WILSON_Z)
         verify[tier] = {
             "passed": v.passed,
             "failed": v.failed,

@@ -6,12 +6,7 @@ Everything here is deterministic and side-effect free so it can be tested with e
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo
-
-_PERIOD = re.compile(r"(\d{4})-W(\d{2})")
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -56,41 +51,6 @@ def median(values: Sequence[float]) -> float:
 def rate(a: float, b: float) -> float:
     """a / b, or 0.0 when b is 0 (no traffic is not an error)."""
     return a / b if b else 0.0
-
-
-def iso_week(dt: date | datetime) -> str:
-    """ISO week label of a date or datetime as given (convert to the team's zone first): "2026-W47"."""
-    year, week, _ = dt.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def _monday(period: str) -> date:
-    match = _PERIOD.fullmatch(period.strip()) if isinstance(period, str) else None
-    if match is None:
-        raise ValueError(f"bad week {period!r}: expected YYYY-Www, e.g. 2026-W47")
-    year, week = int(match.group(1)), int(match.group(2))
-    try:
-        return date.fromisocalendar(year, week, 1)
-    except ValueError:
-        # e.g. W00, W60, or W53 in a year with 52 ISO weeks
-        raise ValueError(f"bad week {period!r}: {year} has no ISO week {week}") from None
-
-
-def week_bounds(period: str, tz: str | tzinfo = "UTC") -> tuple[datetime, datetime]:
-    """[start, end) of an ISO week: Monday 00:00 in `tz` to the next Monday 00:00, as aware UTC.
-
-    Computed per endpoint in local time, so a week containing a DST change is 167 or 169 hours long.
-    """
-    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    monday = _monday(period)
-    start = datetime.combine(monday, time(0), tzinfo=zone)
-    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone)
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def previous_week(period: str) -> str:
-    """The ISO week before `period` ("2027-W01" → "2026-W53")."""
-    return iso_week(_monday(period) - timedelta(days=7))
 
 
 def monthly_projection(amount_in_window: float, window_days: float) -> float:

@@ -5,11 +5,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
     from bot.context.packs import Citation
     from bot.core.skills import Skill
+
+
+# The values are the ledger's `requests.status` / `requests.purpose` strings: the schema stores them
+# as text, so these types name the strings rather than replace them.
+RequestStatus = Literal[
+    "ok",
+    "error",  # the model call failed
+    "invalid",  # the output broke the skill's schema or rules
+    "refused",  # a budget, channel or data-boundary rule said no
+    "duplicate",  # a redelivered event already answered
+    "rejected",  # the input failed the skill's validation
+    "stopped",  # the user pressed Stop
+    "interrupted",  # left in flight by a process that died (closed on the next start)
+]
+REQUEST_STATUSES: tuple[RequestStatus, ...] = get_args(RequestStatus)
+Purpose = Literal["user", "shadow", "judge", "eval"]  # only "user" rows count as traffic
+PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
 
 
 @dataclass
@@ -25,7 +42,7 @@ class Request:
     tier: str | None = None  # operator override (CLI --tier, evals); never from chat text
     event_id: str | None = None
     history: list[dict[str, str]] = field(default_factory=list)
-    purpose: str = "user"
+    purpose: Purpose = "user"
     allow_escalation: bool = True
     # Streaming (Slack, console): answer text as the model writes it (free-text skills only), progress
     # steps such as an escalation, and a stop the user can press. None: one unstreamed call.
@@ -38,7 +55,7 @@ class Request:
 @dataclass
 class Reply:
     text: str
-    status: str  # ok | error | invalid | refused | duplicate | rejected | stopped
+    status: RequestStatus
     skill: str | None = None
     request_id: str | None = None
     tier: str | None = None

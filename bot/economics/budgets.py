@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
+from bot.core.periods import day_start, month_bounds
 from bot.core.skills import Skill
 from bot.core.types import BudgetDecision, Request
 from bot.ledger import queries
@@ -21,16 +22,6 @@ log = logging.getLogger(__name__)
 
 ALERT_AT = 0.8
 Notify = Callable[[str], None]
-
-
-def month_bounds(now: datetime) -> tuple[datetime, datetime, str]:
-    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = (start + timedelta(days=32)).replace(day=1)
-    return start, end, f"{start:%Y-%m}"
-
-
-def day_start(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 class Budgets:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.core.evidence import TierRecommendation
+from bot.core.rec_format import format_recommendation
 from bot.ledger import queries
 
 if TYPE_CHECKING:
@@ -85,7 +87,7 @@ def _change(now: float, before: float) -> str:
 
 
 def build_digest(engine: Engine, period: str) -> Digest:
-    from bot.core.stats import previous_week, week_bounds
+    from bot.core.periods import previous_week, week_bounds
 
     tz = engine.settings.timezone
     start, end = week_bounds(period, tz)
@@ -135,6 +137,32 @@ def build_digest(engine: Engine, period: str) -> Digest:
         side_spend=queries.side_spend(engine.ledger, start, end),
         ttft=queries.ttft_figures(engine.ledger, start, end),
     )
+
+
+Post = Callable[[Digest], dict[str, Any]]  # delivers a built digest (Slack today); returns what it did
+
+
+@dataclass(frozen=True)
+class Published:
+    digest: Digest
+    applied: list[str]  # "skill: from → to" for each auto-applied recommendation
+    detail: dict[str, Any]  # what `post` returned ({} when nothing was posted)
+
+
+def publish_digest(engine: Engine, period: str, post: Post | None, *, auto_apply: bool = False) -> Published:
+    """Build the period's digest, keep its recommendations (their row ids go on the Apply/Dismiss
+    buttons), optionally auto-apply the ones admins allowed, then hand the digest to `post`.
+
+    Posting is injected so the economics layer never imports Slack; `post=None` builds and stores only.
+    """
+    from bot.economics import tier_review
+
+    d = build_digest(engine, period)
+    rows = tier_review.store(engine, d.recommendations, period)
+    d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
+    applied = tier_review.auto_apply(engine, rows, d.recommendations) if auto_apply else []
+    detail = post(d) if post is not None else {}
+    return Published(d, applied, detail)
 
 
 # Renderers ---------------------------------------------------------------------------------
@@ -195,10 +223,7 @@ def to_text(d: Digest) -> str:
     out.append("")
     out.append("Recommendations:")
     for rec in d.recommendations:
-        target = (
-            f" {rec.current_tier} → {rec.target_tier}" if rec.target_tier else f" (on {rec.current_tier})"
-        )
-        out.append(f"  {rec.action.upper():<9} {rec.skill}{target}: {rec.reason}")
+        out.append("  " + format_recommendation(rec, "text"))
         checked = verify_line(rec)
         if checked:
             out.append(f"            {checked}")
@@ -221,12 +246,7 @@ def to_markdown(d: Digest) -> str:
     out += [f"_{n}_" for n in notes(d)]
     out += ["", "## Recommendations", ""]
     for rec in d.recommendations:
-        target = (
-            f" {rec.current_tier} → {rec.target_tier}"
-            if rec.target_tier
-            else f" (stays on {rec.current_tier})"
-        )
-        out.append(f"- **{rec.action}** `{rec.skill}`{target}: {rec.reason}")
+        out.append(format_recommendation(rec, "markdown"))
         checked = verify_line(rec)
         if checked:
             out.append(f"  - {checked}")

@@ -12,12 +12,12 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from bot.core.periods import days_before, last_complete_week
 from bot.ledger.models import DigestRun, utcnow
 
 if TYPE_CHECKING:
@@ -65,32 +65,18 @@ def finish_period(engine: Engine, period: str, status: str, detail: str = "") ->
             s.commit()
 
 
-def digest_period_for(now: datetime, tz: str) -> str:
-    """The week a digest sent at `now` reports on: the last complete ISO week in that zone."""
-    from zoneinfo import ZoneInfo
-
-    from bot.core.stats import iso_week, previous_week
-
-    return previous_week(iso_week(now.astimezone(ZoneInfo(tz))))
-
-
 def run_digest(engine: Engine, post: Callable[[Any], dict[str, Any]] | None, period: str) -> bool:
     """Build, store recommendations, auto-apply, post. False when another process has this period."""
-    from bot.economics import digest as digest_mod
-    from bot.economics import tier_review
+    from bot.economics.digest import publish_digest
 
     if not claim_period(engine, period):
         log.info("digest %s already claimed by another run; skipping", period)
         return False
     try:
-        d = digest_mod.build_digest(engine, period)
-        rows = tier_review.store(engine, d.recommendations, period)
-        d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
-        changed = tier_review.auto_apply(engine, rows, d.recommendations)
-        if changed:
-            log.info("auto-applied: %s", "; ".join(changed))
-        detail = post(d) if post is not None else {}
-        finish_period(engine, period, "posted" if post else "built", str(detail))
+        published = publish_digest(engine, period, post, auto_apply=True)
+        if published.applied:
+            log.info("auto-applied: %s", "; ".join(published.applied))
+        finish_period(engine, period, "posted" if post else "built", str(published.detail))
     except Exception as exc:
         finish_period(engine, period, "failed", f"{type(exc).__name__}: {exc}")
         raise
@@ -100,19 +86,17 @@ def run_digest(engine: Engine, post: Callable[[Any], dict[str, Any]] | None, per
 def weekly_digest_job() -> None:
     """Entry point APScheduler calls (by reference)."""
     engine: Engine = _runtime["engine"]
-    run_digest(engine, _runtime.get("post"), digest_period_for(utcnow(), engine.settings.timezone))
+    run_digest(engine, _runtime.get("post"), last_complete_week(utcnow(), engine.settings.timezone))
 
 
 def nightly_rollups_job() -> None:
     """Roll up the days that just closed, so the digest and the review never scan raw history."""
-    from datetime import timedelta
-
     from bot.ledger import rollups
 
     engine: Engine = _runtime["engine"]
     now = utcnow()
     with engine.ledger.session() as s:
-        days, _ = rollups.split(now - timedelta(days=ROLLUP_DAYS), now, now)
+        days, _ = rollups.split(days_before(now, ROLLUP_DAYS), now, now)
         rollups.ensure(s, days)
 
 

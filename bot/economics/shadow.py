@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bot.core.periods import week_start
 from bot.core.prompt import PromptParts, parse_output
 from bot.ledger import queries
 from bot.ledger.models import RequestRow, ShadowPair, utcnow
@@ -28,11 +29,6 @@ log = logging.getLogger(__name__)
 
 
 PLAN_TTL = timedelta(hours=1)
-
-
-def week_start(now: datetime) -> datetime:
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return day - timedelta(days=day.weekday())
 
 
 class Shadow:

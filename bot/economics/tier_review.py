@@ -6,20 +6,21 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from bot.core.evidence import (
     EvalStats,
-    ReviewRules,
     ShadowStats,
     SkillReviewInput,
     TierRecommendation,
     TierWindowStats,
     VerifyStats,
 )
+from bot.core.periods import days_before
+from bot.core.rec_format import tier_move
 from bot.economics import skill_values
 from bot.economics.tiers import TierChangeError, set_tier
 from bot.ledger import queries
@@ -36,23 +37,6 @@ class RecommendationError(ValueError):
     pass
 
 
-def rules_from(engine: Engine) -> ReviewRules:
-    conf = engine.settings.review
-    return ReviewRules(
-        min_shadow_pairs=conf.min_shadow_pairs,
-        margin=conf.margin,
-        critical_margin=conf.critical_margin,
-        superiority_margin=conf.superiority_margin,
-        alpha=conf.alpha,
-        verify_alarm_fail_rate=conf.verify_alarm_fail_rate,
-        require_eval=conf.require_eval,
-        min_monthly_saving_usd=conf.min_monthly_saving_usd,
-        min_ratings=conf.min_ratings,
-        target_thumbs_up=conf.target_thumbs_up,
-        cooldown_days=conf.cooldown_days,
-    )
-
-
 def gather(engine: Engine, until: datetime, only: str | None = None) -> list[SkillReviewInput]:
     """Each skill's evidence: the window's traffic and thumbs, paired shadow outcomes since the
     evidence horizon (in arrival order), the latest golden-set cases per tier, verifier counts."""
@@ -60,8 +44,8 @@ def gather(engine: Engine, until: datetime, only: str | None = None) -> list[Ski
 
     review_conf = engine.settings.review
     days = review_conf.window_days
-    since = until - timedelta(days=days)
-    horizon = until - timedelta(days=review_conf.evidence_days)
+    since = days_before(until, days)
+    horizon = days_before(until, review_conf.evidence_days)
     stats = queries.tier_window_stats(engine.ledger, since, until)
     shadows = queries.shadow_stats(engine.ledger, since, until)
     evals = queries.latest_evals(engine.ledger)
@@ -80,7 +64,7 @@ def gather(engine: Engine, until: datetime, only: str | None = None) -> list[Ski
         skill_evals = {t: e for (name, t), e in evals.items() if name == skill.name}
         # The sampler's pace: its rate on last week's traffic, within the weekly cap.
         weekly_requests = queries.count_requests(
-            engine.ledger, until - timedelta(days=7), until, skill=skill.name
+            engine.ledger, days_before(until, 7), until, skill=skill.name
         )
         inputs.append(
             SkillReviewInput(
@@ -145,7 +129,7 @@ def review(engine: Engine, until: datetime | None = None) -> list[TierRecommenda
     from bot.core.review import review_all
 
     now = until or utcnow()
-    return review_all(gather(engine, now), rules_from(engine), now)
+    return review_all(gather(engine, now), engine.settings.review, now)
 
 
 def next_test_for(engine: Engine, skill: str, now: datetime) -> NextTest:
@@ -157,7 +141,7 @@ def next_test_for(engine: Engine, skill: str, now: datetime) -> NextTest:
         from bot.core.review import NextTest
 
         return NextTest(None, None, f"unknown skill {skill}")
-    return next_test(inputs[0], rules_from(engine))
+    return next_test(inputs[0], engine.settings.review)
 
 
 def store(engine: Engine, recs: list[TierRecommendation], period: str) -> list[Recommendation]:
@@ -243,7 +227,7 @@ def auto_apply(engine: Engine, rows: list[Recommendation], recs: list[TierRecomm
         if rec.auto_apply and row.status == "open":
             try:
                 apply(engine, int(row.id or 0), "auto-apply", source="auto")
-                done.append(f"{row.skill}: {row.current_tier} → {row.target_tier}")
+                done.append(f"{row.skill}: {tier_move(row)}")
             except RecommendationError as exc:
                 log.warning("auto-apply skipped for %s: %s", row.skill, exc)
     return done

@@ -59,10 +59,6 @@ class RedactingFormatter(logging.Formatter):
         return _mask(super().format(record))
 
 
-def redact(text: str) -> str:
-    return _mask(text)
-
-
 def setup_logging(level: str = "INFO", settings: Settings | None = None) -> None:
     if settings is not None:
         register_secrets(settings)

@@ -27,10 +27,11 @@ from sqlalchemy.orm import Session
 from bot.ledger.models import Feedback, RequestRow
 
 if TYPE_CHECKING:
+    from bot.core.types import RequestStatus
     from bot.ledger.store import Ledger
 
 # "interrupted": a call left in flight by a process that died (closed on the next start).
-FINAL = frozenset({"ok", "error", "invalid", "refused", "interrupted"})
+FINAL: frozenset[RequestStatus] = frozenset({"ok", "error", "invalid", "refused", "interrupted"})
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

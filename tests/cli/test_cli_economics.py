@@ -20,7 +20,7 @@ from bot.adapters import cli
 from bot.adapters.slack import digest as digest_blocks
 from bot.app import build_engine
 from bot.config import load_settings
-from bot.core.review import format_recommendation
+from bot.core.rec_format import format_recommendation
 from bot.economics import digest as digest_mod
 from bot.economics import tier_review
 from bot.models.llm import LLM

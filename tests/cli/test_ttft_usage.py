@@ -40,7 +40,7 @@ def test_streamed_requests_record_ttft_and_usage_shows_percentiles(make_engine: 
     table = CliRunner().invoke(app, ["usage"])
     assert "Time to first token" in table.stdout and "visible p95" in table.stdout
 
-    from bot.core.stats import iso_week
+    from bot.core.periods import iso_week
     from bot.economics.digest import build_digest, to_json, to_text
     from bot.ledger.models import utcnow
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.core.periods import day_start, month_bounds
 from bot.core.types import Request
-from bot.economics.budgets import Budgets, day_start, month_bounds
+from bot.economics.budgets import Budgets
 from bot.ledger.models import BudgetAlert, RequestRow, utcnow
 from bot.ledger.store import Ledger
 from tests.ledger_builder import CALL_COST, LedgerBuilder, at, dyadic_tiers

@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.adapters.slack import digest as digest_blocks
 from bot.core.evidence import TierRecommendation
-from bot.core.stats import week_bounds
+from bot.core.periods import week_bounds
 from bot.economics import digest as digest_mod
 from bot.economics.digest import Digest, SkillLine, Totals
 from bot.economics.tier_review import review

@@ -19,13 +19,13 @@ from sqlalchemy import select, text
 
 from bot.app import build_engine
 from bot.config import load_settings
+from bot.core.periods import last_complete_week
 from bot.economics.digest import Digest
 from bot.economics.scheduler import (
     JOB_ID,
     PURGE_JOB_ID,
     ROLLUP_JOB_ID,
     build_scheduler,
-    digest_period_for,
     run_digest,
     start_scheduler,
 )
@@ -168,7 +168,7 @@ def test_job_fires_and_posts_once_then_survives_a_restart(make_engine: Any, sche
 
     scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
     assert post.posted.wait(10) and ran.wait(10)
-    expected = digest_period_for(utcnow(), "UTC")
+    expected = last_complete_week(utcnow(), "UTC")
     assert [d.period for d in post.digests] == [expected]
     wait_until(lambda: scheduler.get_job(JOB_ID).next_run_time > datetime.now(UTC))
     next_run = scheduler.get_job(JOB_ID).next_run_time
@@ -212,7 +212,7 @@ def test_a_run_missed_while_down_fires_once_on_start(make_engine: Any, scheduler
     _, ran2 = start(engine2, post, schedulers)
     assert post.posted.wait(10) and ran2.wait(10)
     assert len(post.digests) == 1 and len(job_rows(engine2)) == 1
-    assert post.digests[0].period == digest_period_for(utcnow(), "UTC")
+    assert post.digests[0].period == last_complete_week(utcnow(), "UTC")
 
 
 def test_a_changed_cron_re_times_the_stored_job(make_engine: Any, schedulers: list[Any]) -> None:
@@ -266,4 +266,4 @@ def test_the_stored_run_state_is_in_the_ledger_database(make_engine: Any, schedu
     ],
 )
 def test_digest_period_is_the_last_complete_iso_week_in_the_zone(now: datetime, tz: str, period: str) -> None:
-    assert digest_period_for(now, tz) == period
+    assert last_complete_week(now, tz) == period

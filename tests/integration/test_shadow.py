@@ -18,8 +18,9 @@ from sqlalchemy import select
 
 from bot.app import build_engine
 from bot.config import load_settings
+from bot.core.periods import week_start
 from bot.core.types import Request
-from bot.economics.shadow import Shadow, week_start
+from bot.economics.shadow import Shadow
 from bot.ledger import queries
 from bot.ledger.models import RequestRow, ShadowPair, utcnow
 from bot.models.llm import LLM

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bench.simulate_month import PERIOD, SIM_END, SIM_START, SimConfig, SimResult, report, simulate
-from bot.core.review import format_recommendation
+from bot.core.rec_format import format_recommendation
 from bot.economics.digest import to_text
 from bot.ledger.models import EvalRun, Feedback, RequestRow, ShadowPair
 

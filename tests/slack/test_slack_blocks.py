@@ -6,7 +6,6 @@ import pytest
 from slack_sdk.errors import SlackObjectFormationError
 
 from bot.adapters.slack.blocks import (
-    FEEDBACK_NATIVE,
     asked_line,
     feedback_modal,
     progress_message,
@@ -14,6 +13,7 @@ from bot.adapters.slack.blocks import (
     split_text,
 )
 from bot.adapters.slack.home import SkillAdminRow, SkillCard, home_view
+from bot.adapters.slack.ids import FEEDBACK_NATIVE
 from bot.core.types import Reply
 from tests.fakes.fake_slack import load_fixture
 from tests.slack_helpers import limits, validate_message_blocks, validate_message_payload, validate_view

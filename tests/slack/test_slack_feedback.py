@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.slack.blocks import FEEDBACK_DOWN, FEEDBACK_UP
+from bot.adapters.slack.ids import FEEDBACK_DOWN, FEEDBACK_UP
 from tests.slack_helpers import (
     USER,
     BotEnv,

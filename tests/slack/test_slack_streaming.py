@@ -349,7 +349,7 @@ def test_slash_command_where_the_bot_cannot_post_answers_by_response_url(
 
 
 def test_stop_button_on_the_placeholder(paced_update_env: BotEnv, fake_openai: FakeOpenAI) -> None:
-    from bot.adapters.slack.blocks import STOP_ACTION
+    from bot.adapters.slack.ids import STOP_ACTION
 
     fake_openai.default = "token " * 400
     fake_openai.token_interval = 0.02  # ~8 s if nobody stops it

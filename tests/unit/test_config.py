@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.config import EMBEDDED_MODEL, ConfigError, load_settings, redacted, redacted_url
+from bot.config import (
+    EMBEDDED_MODEL,
+    ConfigError,
+    RetentionSettings,
+    load_settings,
+    redacted,
+    redacted_url,
+    valid_cron,
+)
 from tests.paths import ROOT
 
 
@@ -348,3 +356,17 @@ def test_cli_config_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_redacted_url(url: str, expected: str) -> None:
     assert redacted_url(url) == expected
+
+
+def test_both_cron_settings_share_one_check() -> None:
+    from pydantic import ValidationError
+
+    assert valid_cron("30 0 * * *") == "30 0 * * *"
+    with pytest.raises(ValueError, match="not a valid crontab expression"):
+        valid_cron("every monday")
+    with pytest.raises(ValidationError, match="not a valid crontab expression"):
+        RetentionSettings(purge_cron="every monday")
+    with pytest.raises(
+        ConfigError, match="digest_cron = '61 \\* \\* \\* \\*': not a valid crontab expression"
+    ):
+        load_settings(digest_cron="61 * * * *")

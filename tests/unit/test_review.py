@@ -13,27 +13,27 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.config import ReviewSettings
 from bot.core.confseq import PairedSeq, interval
 from bot.core.evidence import (
     EvalPairs,
     PairEvidence,
-    ReviewRules,
     SkillReviewInput,
     TierWindowStats,
     VerifyStats,
 )
 from bot.core.ladder import Ladder
+from bot.core.rec_format import format_recommendation
 from bot.core.review import (
     all_comparisons,
     eval_pairs_from_cases,
-    format_recommendation,
     next_test,
     pairs_from_verdicts,
     review_skill,
 )
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-RULES = ReviewRules()
+RULES = ReviewSettings()
 LADDER = ("small", "medium", "large")
 COSTS = {"small": 0.0025, "medium": 0.0125, "large": 0.05}
 
@@ -148,7 +148,10 @@ def test_blockers_savings_floor_missing_golden_set_and_verifiers() -> None:
 
     rec = review_skill(base(eval_pairs=()), RULES, NOW)
     assert comparison(rec, "small")["blocked_by"] == ["eval_missing"]
-    assert review_skill(base(eval_pairs=()), replace(RULES, require_eval=False), NOW).action == "downgrade"
+    assert (
+        review_skill(base(eval_pairs=()), RULES.model_copy(update={"require_eval": False}), NOW).action
+        == "downgrade"
+    )
 
     worse_golden = golden("small", "medium", 20, 20, 0)  # the golden set says small is 50 points worse
     rec = review_skill(base(eval_pairs=(worse_golden,)), RULES, NOW)

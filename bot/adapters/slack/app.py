@@ -19,29 +19,28 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.adapters.slack import commands
-from bot.adapters.slack.blocks import (
+from bot.adapters.slack.blocks import Message, asked_line, parse_feedback_value
+from bot.adapters.slack.blocks import context as context_block
+from bot.adapters.slack.blocks import feedback_modal as build_feedback_modal
+from bot.adapters.slack.client import make_client
+from bot.adapters.slack.delivery import SLACK_FAILURES, Courier, Progress, Target, slack_error
+from bot.adapters.slack.home import RecommendationCard, SkillAdminRow, SkillCard, home_view
+from bot.adapters.slack.ids import (
     COMMENT_ACTION,
     COMMENT_BLOCK,
     FEEDBACK_DOWN,
     FEEDBACK_MODAL,
     FEEDBACK_NATIVE,
     FEEDBACK_UP,
+    REC_APPLY,
+    REC_DISMISS,
     STOP_ACTION,
-    Message,
-    asked_line,
-    parse_feedback_value,
 )
-from bot.adapters.slack.blocks import context as context_block
-from bot.adapters.slack.blocks import feedback_modal as build_feedback_modal
-from bot.adapters.slack.client import make_client
-from bot.adapters.slack.delivery import SLACK_FAILURES, Courier, Progress, Target, slack_error
-from bot.adapters.slack.home import RecommendationCard, SkillAdminRow, SkillCard, home_view
 from bot.adapters.slack.manifest import shortcut_callback_id, skill_commands, suggested_prompts
 from bot.adapters.slack.streaming import AnswerStream
 from bot.adapters.slack.threads import (
@@ -55,6 +54,8 @@ from bot.adapters.slack.threads import (
     transcript,
 )
 from bot.context import grounding
+from bot.core.periods import days_before
+from bot.core.rec_format import tier_move
 from bot.core.types import Reply, Request
 from bot.ledger.store import UnknownRequest
 from bot.ledger.work import WorkQueue
@@ -78,9 +79,6 @@ THREAD_PAGES_MAX = 10  # pages read at most per thread
 CACHE_SECONDS = 600
 HOME_DAYS = 7
 SOURCE = "slack"
-# The weekly digest (bot.economics.digest) posts tier recommendations with these buttons; value = recommendation id.
-REC_APPLY = "tierwise_rec_apply"
-REC_DISMISS = "tierwise_rec_dismiss"
 
 
 class TTLCache:
@@ -585,7 +583,7 @@ class SlackBot:
         from bot.ledger.models import utcnow
 
         if isinstance(action, commands.Usage):
-            rows = self.ledger.usage(utcnow() - timedelta(days=action.days))
+            rows = self.ledger.usage(days_before(utcnow(), action.days))
             return commands.usage_text(rows, action.days)
         if isinstance(action, commands.TierHistory):
             return commands.history_text(self.ledger.tier_history(action.skill, limit=31), action.skill)
@@ -627,18 +625,15 @@ class SlackBot:
     def post_digest_now(self) -> str:
         """Build last week's digest, keep its recommendations (for the buttons) and post it."""
         from bot.adapters.slack import digest as digest_blocks
-        from bot.economics import digest, tier_review
-        from bot.economics.scheduler import digest_period_for
+        from bot.core.periods import last_complete_week
+        from bot.economics.digest import publish_digest
         from bot.ledger.models import utcnow
 
         channel = self.settings.admin_channel
         if not channel:
             return "No admin channel is configured (TIERWISE_ADMIN_CHANNEL): nowhere to post the digest."
-        period = digest_period_for(utcnow(), self.settings.timezone)
-        d = digest.build_digest(self.engine, period)
-        rows = tier_review.store(self.engine, d.recommendations, period)
-        d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
-        digest_blocks.post_digest(self.client, channel, d)
+        period = last_complete_week(utcnow(), self.settings.timezone)
+        publish_digest(self.engine, period, lambda d: digest_blocks.post_digest(self.client, channel, d))
         return f"Posted the {period} digest to <#{channel}>."
 
     # Feedback --------------------------------------------------------------------------------------
@@ -751,7 +746,7 @@ class SlackBot:
             )
             return
         verdict = (
-            f"✅ Applied by <@{user}>: `{row.skill}` {row.current_tier} → {row.target_tier}"
+            f"✅ Applied by <@{user}>: `{row.skill}` {tier_move(row)}"
             if applying
             else f"✖️ Dismissed by <@{user}>: `{row.skill}` stays on {row.current_tier}"
         )
@@ -828,7 +823,7 @@ class SlackBot:
     def admin_rows(self) -> list[SkillAdminRow]:
         from bot.ledger.models import utcnow
 
-        usage = {row.skill: row for row in self.ledger.usage(utcnow() - timedelta(days=HOME_DAYS))}
+        usage = {row.skill: row for row in self.ledger.usage(days_before(utcnow(), HOME_DAYS))}
         rows = []
         for skill in self.engine.registry:
             tier, why = self.engine.configured_tier(skill)

@@ -27,6 +27,15 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.adapters.slack.ids import (
+    COMMENT_ACTION,
+    COMMENT_BLOCK,
+    FEEDBACK_BLOCK,
+    FEEDBACK_MODAL,
+    FEEDBACK_NATIVE,
+    STOP_ACTION,
+    STOP_BLOCK,
+)
 from bot.adapters.slack.mrkdwn import escape, to_mrkdwn
 from bot.context.grounding import source_lines
 
@@ -47,14 +56,6 @@ FIELD_INLINE_MAX = 300  # longer structured values read better as their own sect
 CONTEXT_TEXT_MAX = 300
 
 MARKDOWN_PAYLOAD_MAX = 12_000  # markdown blocks: cumulative characters per payload
-FEEDBACK_BLOCK = "feedback"
-FEEDBACK_UP = "feedback_up"  # the custom buttons of answers posted before native feedback buttons
-FEEDBACK_DOWN = "feedback_down"
-FEEDBACK_NATIVE = "tierwise_feedback"  # feedback_buttons; value "up:<request id>" / "down:<request id>"
-FEEDBACK_MODAL = "feedback_modal"
-STOP_ACTION = "tierwise_stop"  # the placeholder's Stop button; value: the running answer's key
-COMMENT_BLOCK = "comment"
-COMMENT_ACTION = "comment"
 PROGRESS_TEXT = "Working on it…"  # also marks placeholders, so thread history can skip them
 
 
@@ -195,19 +196,6 @@ def parse_feedback_value(value: str) -> tuple[int, str] | None:
     kind, _, request_id = value.partition(":")
     score = {"up": 1, "down": -1}.get(kind)
     return (score, request_id) if score is not None and request_id else None
-
-
-def legacy_feedback_block(request_id: str) -> dict[str, Any]:
-    """The custom 👍/👎 buttons answers carried before feedback_buttons (still handled when clicked)."""
-    return ActionsBlock(
-        block_id=FEEDBACK_BLOCK,
-        elements=[
-            ButtonElement(text=PlainTextObject(text="👍 Helpful"), action_id=FEEDBACK_UP, value=request_id),
-            ButtonElement(
-                text=PlainTextObject(text="👎 Not helpful"), action_id=FEEDBACK_DOWN, value=request_id
-            ),
-        ],
-    ).to_dict()
 
 
 def footer_block(reply: Reply) -> dict[str, Any]:
@@ -387,7 +375,7 @@ def progress_message(
     blocks.append(context([f"⏳ {line}"]))
     if stop_key:
         stop = ButtonElement(text=PlainTextObject(text="Stop"), action_id=STOP_ACTION, value=stop_key)
-        blocks.append(ActionsBlock(block_id="stop", elements=[stop]).to_dict())
+        blocks.append(ActionsBlock(block_id=STOP_BLOCK, elements=[stop]).to_dict())
     return Message(line, blocks)
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.adapters.slack.mrkdwn import escape
-from bot.core.evidence import ACTION_ICON
+from bot.core.rec_format import RecommendationLike, format_recommendation
 
 COMMAND = "/tierwise"
 USAGE = (
@@ -238,23 +238,10 @@ def _first_sentence(text: str, limit: int = 120) -> str:
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
 
 
-class RecommendationLike(Protocol):
-    skill: str
-    action: str
-    current_tier: str
-    target_tier: str | None
-    reason: str
-
-
 def review_text(recs: Sequence[RecommendationLike]) -> str:
     if not recs:
         return "No skills to review."
     lines = ["*Tier review* (advice; apply from the weekly digest or with `/tierwise tier set`)"]
     for r in recs:
-        move = (
-            f"{escape(r.current_tier)} → {escape(r.target_tier)}" if r.target_tier else escape(r.current_tier)
-        )
-        lines.append(
-            f"{ACTION_ICON.get(r.action, '•')} *{escape(r.skill)}*: {r.action} {move} — {escape(r.reason)}"
-        )
+        lines.append(format_recommendation(r, "slack_review", escape=escape))
     return "\n".join(lines)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.adapters.slack.ids import REC_APPLY, REC_DISMISS, rec_block_id
 from bot.adapters.slack.mrkdwn import escape
-from bot.core.evidence import ACTION_ICON
+from bot.core.rec_format import format_recommendation
 from bot.economics import digest
 from bot.economics.digest import Digest
 
@@ -42,10 +43,7 @@ def to_blocks(d: Digest) -> list[dict[str, Any]]:
         )
     blocks.append(DividerBlock())
     for rec in d.recommendations[:12]:
-        target = (
-            f" {rec.current_tier} → {rec.target_tier}" if rec.target_tier else f" (on {rec.current_tier})"
-        )
-        text = f"{ACTION_ICON.get(rec.action, '')} *{rec.action}* `{rec.skill}`{target}\n{escape(rec.reason)}"
+        text = format_recommendation(rec, "slack_digest", escape=escape)
         checked = digest.verify_line(rec)
         if checked:
             text += f"\n_{escape(checked)}_"
@@ -54,12 +52,10 @@ def to_blocks(d: Digest) -> list[dict[str, Any]]:
         if rec.action in ("downgrade", "upgrade") and rec_id is not None:
             blocks.append(
                 ActionsBlock(
-                    block_id=f"rec_{rec_id}",
+                    block_id=rec_block_id(rec_id),
                     elements=[
-                        ButtonElement(
-                            text="Apply", action_id="tierwise_rec_apply", value=str(rec_id), style="primary"
-                        ),
-                        ButtonElement(text="Dismiss", action_id="tierwise_rec_dismiss", value=str(rec_id)),
+                        ButtonElement(text="Apply", action_id=REC_APPLY, value=str(rec_id), style="primary"),
+                        ButtonElement(text="Dismiss", action_id=REC_DISMISS, value=str(rec_id)),
                     ],
                 )
             )

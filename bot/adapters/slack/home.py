@@ -24,7 +24,7 @@ from slack_sdk.models.views import View
 from bot.adapters.slack.blocks import truncate
 from bot.adapters.slack.commands import thumbs_rate
 from bot.adapters.slack.mrkdwn import escape
-from bot.core.evidence import ACTION_ICON
+from bot.core.rec_format import format_recommendation
 
 VIEW_BLOCKS_MAX = 100
 
@@ -129,13 +129,8 @@ def _admin_blocks(rows: Sequence[SkillAdminRow], days: int) -> list[dict[str, An
 def _recommendation_blocks(recs: Sequence[RecommendationCard]) -> list[dict[str, Any]]:
     lines = []
     for r in recs[:20]:
-        move = (
-            f"{escape(r.current_tier)} → {escape(r.target_tier)}" if r.target_tier else escape(r.current_tier)
-        )
-        lines.append(
-            f"{ACTION_ICON.get(r.action, '•')} *{escape(r.skill)}* {r.action} {move} "
-            f"_({escape(r.period)}, {escape(r.status)})_ — {escape(r.reason)}"
-        )
+        note = f"_({escape(r.period)}, {escape(r.status)})_"
+        lines.append(format_recommendation(r, "slack_home", escape=escape, note=note))
     return [
         HeaderBlock(text=PlainTextObject(text="Latest tier recommendations")).to_dict(),
         _section("\n".join(lines)),
