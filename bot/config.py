@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -392,7 +393,7 @@ def config_file_path() -> Path | None:
     return default if default.is_file() else None
 
 
-def _describe(errors: list[dict[str, Any]]) -> str:
+def _describe(errors: list[ErrorDetails]) -> str:
     lines = []
     for err in errors:
         loc = ".".join(str(part) for part in err["loc"]) or "settings"

@@ -183,7 +183,7 @@ def shell() -> None:
 def list_skills(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the loaded skills with their commands, tiers and packs."""
     eng = engine(announce=False)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in eng.registry:
         tier, why = eng.configured_tier(s)
         rows.append(
@@ -231,7 +231,7 @@ def list_packs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     conf = settings()
     found, _ = discover_skills(conf.skill_dirs)
     packs, problems = load_packs([builtin_packs_dir(), *conf.pack_dirs, *plugin_pack_dirs(found)])
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": p.name,
             "documents": len(p.documents),
@@ -249,8 +249,8 @@ def list_packs(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     from bot.context.pack_data import pack_data_problems
 
     data_problems = pack_data_problems(packs)  # what the skills' checks read (catalogs, samples, rules)
-    for problem in data_problems:
-        typer.echo(f"warning: checks will not run: {problem}", err=True)
+    for data_problem in data_problems:
+        typer.echo(f"warning: checks will not run: {data_problem}", err=True)
     if as_json:
         all_problems = [str(p) for p in problems] + data_problems
         typer.echo(json.dumps({"packs": rows, "problems": all_problems}, indent=2))

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from bot.config import Settings, redacted_url
@@ -167,7 +168,7 @@ def run(settings: Settings, llm: Any | None = None) -> Iterator[Check]:
 
         llm = LLM(settings.tiers)
     for tier in settings.tier_names:
-        yield _guard(f"tier {tier}", lambda tier=tier: check_tier(settings, tier, llm))
+        yield _guard(f"tier {tier}", partial(check_tier, settings, tier, llm))
     yield _guard("slack", lambda: check_slack(settings))
     yield _guard("embedded model", lambda: check_embedded(settings))
     if database.status != FAIL:

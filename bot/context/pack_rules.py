@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, cast
 
 SEVERITIES = ("informational", "low", "medium", "high", "critical")  # ascending
 
@@ -152,9 +154,10 @@ def parse_taxonomy(text: str, source: str) -> Taxonomy:
 
 _cache: dict[tuple[str, str, float, int], object] = {}
 _lock = threading.Lock()
+Parsed = TypeVar("Parsed")
 
 
-def _cached(root: Path, pack: str, rel: str, parse):  # type: ignore[no-untyped-def]
+def _cached(root: Path, pack: str, rel: str, parse: Callable[[str, str], Parsed]) -> Parsed:
     path = root / rel
     try:
         stat = path.stat()
@@ -164,7 +167,7 @@ def _cached(root: Path, pack: str, rel: str, parse):  # type: ignore[no-untyped-
     with _lock:
         if key not in _cache:
             _cache[key] = parse(_read(root, pack, rel), f"pack {pack}: {rel}")
-        return _cache[key]
+        return cast(Parsed, _cache[key])  # the key names the parser: this is what `parse` returned
 
 
 def severity_matrix(root: Path, pack: str = "security-runbooks") -> SeverityMatrix:

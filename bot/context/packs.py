@@ -415,9 +415,9 @@ def select_context(
                 continue  # a smaller, slightly less relevant chunk may still fit
             pieces.append(piece)
             used += cost
-            doc = per_pack[rank][0].doc
-            if doc not in sources:
-                sources.append(doc)
+            source = per_pack[rank][0].doc
+            if source not in sources:
+                sources.append(source)
 
     text = SEPARATOR.join(pieces)
     total = count(text) if text else 0

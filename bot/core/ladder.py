@@ -10,7 +10,7 @@ Pure: built from tier names (cheapest first) and their boundaries; no settings o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -55,7 +55,7 @@ class Ladder:
     def __contains__(self, tier: object) -> bool:
         return tier in self.tiers
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self.tiers)
 
     def __len__(self) -> int:
@@ -95,7 +95,7 @@ class Ladder:
         i = self.index(tier)
         below = [t for t in reversed(self.tiers[:i]) if self.allows(t, sensitive)]
         above = [t for t in self.tiers[i + 1 :] if self.allows(t, sensitive)]
-        choice = (below or above or [None])[0]
+        choice = next(iter(below or above), None)
         if choice is None:
             return Placement(None, f"{who} handles sensitive data and no local tier is configured")
         return Placement(choice, f"sensitive: moved from external tier {tier} to local tier {choice}")

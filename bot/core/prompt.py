@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -141,7 +142,7 @@ def parse_output(skill: Skill, text: str) -> BaseModel:
     return parsed
 
 
-def trim_text(text: str, budget: int, count) -> tuple[str, str | None]:
+def trim_text(text: str, budget: int, count: Callable[[str], int]) -> tuple[str, str | None]:
     """Trim user text to the token budget; returns (text, note or None)."""
     total = count(text)
     if total <= budget:

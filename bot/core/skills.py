@@ -15,8 +15,9 @@ import importlib.util
 import logging
 import pkgutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic
 
@@ -148,7 +149,7 @@ class Registry:
     def names(self) -> list[str]:
         return list(self.skills)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Skill]:
         return iter(self.skills.values())
 
     def __len__(self) -> int:
@@ -188,16 +189,20 @@ def _candidates(
             if info.name.startswith("_"):
                 continue
             name = f"skills.{info.name}"
-            yield name, (lambda n=name: importlib.import_module(n)), lambda: None
+            yield name, partial(importlib.import_module, name), lambda: None
     for folder in skill_dirs:
         for path in sorted(Path(folder).glob("*.py")):
             if path.name.startswith("_"):
                 continue
-            yield str(path), (lambda p=path: _import_file(p)), (lambda p=path: p.resolve().parent)
+            yield str(path), partial(_import_file, path), partial(_folder_of, path)
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        yield f"{ep.value} (entry point {ep.name})", ep.load, (lambda m=ep.module: _module_home(m))
+        yield f"{ep.value} (entry point {ep.name})", ep.load, partial(_module_home, ep.module)
+
+
+def _folder_of(path: Path) -> Path | None:
+    return path.resolve().parent
 
 
 def _module_home(module: str) -> Path | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from bot.config import Settings, TierConfig
 from bot.ledger import rollups
@@ -40,16 +41,18 @@ def recompute(settings: Settings, ledger: Ledger, since: datetime) -> RecomputeR
 
     groups_stmt = (
         select(
-            RequestRow.tier,
-            RequestRow.model_requested,
-            RequestRow.model_used,
+            col(RequestRow.tier),
+            col(RequestRow.model_requested),
+            col(RequestRow.model_used),
             func.count(),
-            func.coalesce(func.sum(RequestRow.cost_usd), 0.0),
+            func.coalesce(func.sum(col(RequestRow.cost_usd)), 0.0),
         )
         .where(
-            RequestRow.created_at >= since, RequestRow.tier.is_not(None), RequestRow.model_used.is_not(None)
+            col(RequestRow.created_at) >= since,
+            col(RequestRow.tier).is_not(None),
+            col(RequestRow.model_used).is_not(None),
         )
-        .group_by(RequestRow.tier, RequestRow.model_requested, RequestRow.model_used)
+        .group_by(col(RequestRow.tier), col(RequestRow.model_requested), col(RequestRow.model_used))
     )
     rows = unknown = 0
     before = 0.0
@@ -65,16 +68,16 @@ def recompute(settings: Settings, ledger: Ledger, since: datetime) -> RecomputeR
             s.execute(
                 update(RequestRow)
                 .where(
-                    RequestRow.created_at >= since,
-                    RequestRow.tier == tier,
-                    RequestRow.model_requested == requested,
-                    RequestRow.model_used == used,
+                    col(RequestRow.created_at) >= since,
+                    col(RequestRow.tier) == tier,
+                    col(RequestRow.model_requested) == requested,
+                    col(RequestRow.model_used) == used,
                 )
                 .values(
-                    cost_usd=RequestRow.prompt_tokens * unit_in
-                    + RequestRow.completion_tokens * unit_out
-                    + RequestRow.cached_tokens * unit_cache_read
-                    + RequestRow.cache_write_tokens * unit_cache_write,
+                    cost_usd=col(RequestRow.prompt_tokens) * unit_in
+                    + col(RequestRow.completion_tokens) * unit_out
+                    + col(RequestRow.cached_tokens) * unit_cache_read
+                    + col(RequestRow.cache_write_tokens) * unit_cache_write,
                     cost_known=known,
                     price_source=source,
                 )
@@ -86,10 +89,10 @@ def recompute(settings: Settings, ledger: Ledger, since: datetime) -> RecomputeR
         s.commit()
         after = float(
             s.execute(
-                select(func.coalesce(func.sum(RequestRow.cost_usd), 0.0)).where(
-                    RequestRow.created_at >= since,
-                    RequestRow.tier.is_not(None),
-                    RequestRow.model_used.is_not(None),
+                select(func.coalesce(func.sum(col(RequestRow.cost_usd)), 0.0)).where(
+                    col(RequestRow.created_at) >= since,
+                    col(RequestRow.tier).is_not(None),
+                    col(RequestRow.model_used).is_not(None),
                 )
             ).scalar_one()
         )

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from bot.core.periods import days_before, last_complete_week
+from bot.ledger.db import affected
 from bot.ledger.models import DigestRun, utcnow
 
 if TYPE_CHECKING:
@@ -49,11 +51,11 @@ def claim_period(engine: Engine, period: str, owner: str | None = None) -> bool:
             s.rollback()
         retried = s.execute(
             update(DigestRun)
-            .where(DigestRun.period == period, DigestRun.status == "failed")
+            .where(col(DigestRun.period) == period, col(DigestRun.status) == "failed")
             .values(status="running", claimed_by=owner, started_at=utcnow(), finished_at=None)
         )
         s.commit()
-        return bool(retried.rowcount)
+        return bool(affected(retried))
 
 
 def finish_period(engine: Engine, period: str, status: str, detail: str = "") -> None:

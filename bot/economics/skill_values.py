@@ -12,6 +12,7 @@ import math
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.ledger.models import SkillValue
 
@@ -43,7 +44,9 @@ def parse_value(text: str) -> float | None:
 def overrides(ledger: Ledger) -> dict[str, float | None]:
     """The newest admin setting per skill (None: back to the configured default)."""
     with ledger.session() as s:
-        rows = s.execute(select(SkillValue).order_by(SkillValue.created_at, SkillValue.id)).scalars()
+        rows = s.execute(
+            select(SkillValue).order_by(col(SkillValue.created_at), col(SkillValue.id))
+        ).scalars()
         return {row.skill: row.value_usd for row in rows}
 
 

@@ -7,9 +7,10 @@ import json
 import logging
 from dataclasses import asdict
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.core.evidence import (
     EvalStats,
@@ -148,7 +149,7 @@ def store(engine: Engine, recs: list[TierRecommendation], period: str) -> list[R
     """Keep this period's recommendations (superseding older open ones for the same skill)."""
     rows = []
     with engine.ledger.session() as s:
-        for old in s.execute(select(Recommendation).where(Recommendation.status == "open")).scalars():
+        for old in s.execute(select(Recommendation).where(col(Recommendation.status) == "open")).scalars():
             old.status = "superseded"
             s.add(old)
         for rec in recs:
@@ -171,7 +172,9 @@ def store(engine: Engine, recs: list[TierRecommendation], period: str) -> list[R
 def latest(engine: Engine) -> list[Recommendation]:
     """The newest stored recommendation per skill."""
     with engine.ledger.session() as s:
-        rows = list(s.execute(select(Recommendation).order_by(Recommendation.id.desc()).limit(500)).scalars())
+        rows = list(
+            s.execute(select(Recommendation).order_by(col(Recommendation.id).desc()).limit(500)).scalars()
+        )
     seen: dict[str, Recommendation] = {}
     for row in rows:
         seen.setdefault(row.skill, row)
@@ -233,5 +236,5 @@ def auto_apply(engine: Engine, rows: list[Recommendation], recs: list[TierRecomm
     return done
 
 
-def as_json(recs: list[TierRecommendation]) -> list[dict]:
+def as_json(recs: list[TierRecommendation]) -> list[dict[str, Any]]:
     return [asdict(r) for r in recs]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, inspect
 from sqlalchemy.exc import DBAPIError
 
 from bot.config import ConfigError, redacted_url
@@ -15,6 +15,13 @@ from bot.config import ConfigError, redacted_url
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgraded: set[str] = set()
 _lock = threading.Lock()
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE (without RETURNING) touched. `Session.execute()` is typed to return a
+    `Result`, but for such a statement it returns a `CursorResult`: SQLAlchemy's advice is this cast
+    (sqlalchemy/sqlalchemy#12913)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 class DatabaseUnavailable(ConfigError):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
 
 from bot.ledger.models import CallInFlight, RequestRow
 
@@ -94,7 +95,7 @@ class InFlightNotes:
             if self._pending.pop(request_id, None) is not None:
                 return  # never written
             if request_id in self._written:
-                session.execute(delete(CallInFlight).where(CallInFlight.id == request_id))
+                session.execute(delete(CallInFlight).where(col(CallInFlight.id) == request_id))
 
     def committed(self, request_id: str) -> None:
         with self._lock:

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from bot.core.redaction import DETECTORS, redact
+from bot.ledger.db import affected
 from bot.ledger.models import (
     EvalResult,
     Feedback,
@@ -137,7 +139,9 @@ def wants_outbound_redaction(engine: Engine, skill_name: str) -> bool:
     if engine.settings.skill_settings(skill_name).redact_external:
         return True
     skill = engine.registry.skills.get(skill_name)
-    return bool(skill) and any(engine.packs[p].redact_external for p in skill.packs if p in engine.packs)
+    return skill is not None and any(
+        engine.packs[p].redact_external for p in skill.packs if p in engine.packs
+    )
 
 
 def outbound(
@@ -168,7 +172,7 @@ def _plain(row: Any) -> dict[str, Any]:
 
 
 def _user_request_ids(s: Session, user: str) -> list[str]:
-    return list(s.execute(select(RequestRow.id).where(RequestRow.user_id == user)).scalars())
+    return list(s.execute(select(col(RequestRow.id)).where(col(RequestRow.user_id) == user)).scalars())
 
 
 def _derived_request_ids(s: Session, request_ids: Iterable[str]) -> tuple[list[ShadowPair], list[str]]:
@@ -176,7 +180,7 @@ def _derived_request_ids(s: Session, request_ids: Iterable[str]) -> tuple[list[S
     ids = list(request_ids)
     if not ids:
         return [], []
-    pairs = list(s.execute(select(ShadowPair).where(ShadowPair.primary_request_id.in_(ids))).scalars())
+    pairs = list(s.execute(select(ShadowPair).where(col(ShadowPair.primary_request_id).in_(ids))).scalars())
     derived = [r for p in pairs for r in (p.candidate_request_id, p.judge_request_id) if r]
     return pairs, derived
 
@@ -198,16 +202,20 @@ def export_user(ledger: Ledger, user: str, actor: str = "cli") -> dict[str, Any]
     """Everything the ledger holds about `user`, as plain data; None when it holds nothing."""
     with ledger.session() as s:
         ids = _user_request_ids(s, user)
-        requests = list(s.execute(select(RequestRow).where(RequestRow.user_id == user)).scalars())
-        feedback = list(s.execute(select(Feedback).where(Feedback.user_id == user)).scalars())
+        requests = list(s.execute(select(RequestRow).where(col(RequestRow.user_id) == user)).scalars())
+        feedback = list(s.execute(select(Feedback).where(col(Feedback.user_id) == user)).scalars())
         pairs, derived = _derived_request_ids(s, ids)
         replays = (
-            list(s.execute(select(RequestRow).where(RequestRow.id.in_(derived))).scalars()) if derived else []
+            list(s.execute(select(RequestRow).where(col(RequestRow.id).in_(derived))).scalars())
+            if derived
+            else []
         )
         assignments = list(
-            s.execute(select(TierAssignment).where(TierAssignment.assigned_by == user)).scalars()
+            s.execute(select(TierAssignment).where(col(TierAssignment.assigned_by) == user)).scalars()
         )
-        decisions = list(s.execute(select(Recommendation).where(Recommendation.decided_by == user)).scalars())
+        decisions = list(
+            s.execute(select(Recommendation).where(col(Recommendation.decided_by) == user)).scalars()
+        )
     if not (requests or feedback or assignments or decisions):
         return None
     data = {
@@ -235,8 +243,8 @@ def erase_user(ledger: Ledger, user: str, actor: str = "cli") -> dict[str, int] 
         kinds = (
             list(
                 s.execute(
-                    select(RequestRow.id, RequestRow.error, RequestRow.route_reason).where(
-                        RequestRow.id.in_(touched)
+                    select(col(RequestRow.id), col(RequestRow.error), col(RequestRow.route_reason)).where(
+                        col(RequestRow.id).in_(touched)
                     )
                 )
             )
@@ -247,36 +255,50 @@ def erase_user(ledger: Ledger, user: str, actor: str = "cli") -> dict[str, int] 
             "requests": len(ids),
             "shadow_and_judge_calls": len(derived),
             "shadow_pairs": len(pairs),
-            "feedback": s.execute(
-                update(Feedback).where(Feedback.user_id == user).values(user_id=pseudonym, comment=None)
-            ).rowcount
+            "feedback": affected(
+                s.execute(
+                    update(Feedback)
+                    .where(col(Feedback.user_id) == user)
+                    .values(user_id=pseudonym, comment=None)
+                )
+            )
             or 0,
-            "tier_assignments": s.execute(
-                update(TierAssignment).where(TierAssignment.assigned_by == user).values(assigned_by=pseudonym)
-            ).rowcount
+            "tier_assignments": affected(
+                s.execute(
+                    update(TierAssignment)
+                    .where(col(TierAssignment.assigned_by) == user)
+                    .values(assigned_by=pseudonym)
+                )
+            )
             or 0,
-            "recommendation_decisions": s.execute(
-                update(Recommendation).where(Recommendation.decided_by == user).values(decided_by=pseudonym)
-            ).rowcount
+            "recommendation_decisions": affected(
+                s.execute(
+                    update(Recommendation)
+                    .where(col(Recommendation.decided_by) == user)
+                    .values(decided_by=pseudonym)
+                )
+            )
             or 0,
         }
         if not any(counts.values()):
             s.rollback()
             return None
         if ids:
-            s.execute(update(RequestRow).where(RequestRow.id.in_(ids)).values(user_id=pseudonym))
+            s.execute(update(RequestRow).where(col(RequestRow.id).in_(ids)).values(user_id=pseudonym))
         if touched:
             s.execute(
                 update(RequestRow)
-                .where(RequestRow.id.in_(touched))
+                .where(col(RequestRow.id).in_(touched))
                 .values(response=None, notes=None, verify_detail=None)
             )
             for request_id, error, reason in kinds:
                 values = {"error": error_kind(error), "route_reason": route_kind(reason or "")}
                 if (error, reason) != (values["error"], values["route_reason"]):
-                    s.execute(update(RequestRow).where(RequestRow.id == request_id).values(**values))
+                    s.execute(update(RequestRow).where(col(RequestRow.id) == request_id).values(**values))
         if pairs:
-            s.execute(update(ShadowPair).where(ShadowPair.id.in_([p.id for p in pairs])).values(detail=None))
+            s.execute(
+                update(ShadowPair).where(col(ShadowPair.id).in_([p.id for p in pairs])).values(detail=None)
+            )
         s.commit()
     audit(ledger, "erase", user, actor, counts)
     return counts

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
+from sqlmodel import col
 
 from bot.core.evidence import EvalStats, ShadowStats, TierWindowStats
 from bot.ledger import rollups
@@ -17,7 +18,11 @@ from bot.ledger.store import Ledger, percentile_query
 
 
 def _user_window(since: datetime, until: datetime) -> Any:
-    return and_(RequestRow.created_at >= since, RequestRow.created_at < until, RequestRow.purpose == "user")
+    return and_(
+        col(RequestRow.created_at) >= since,
+        col(RequestRow.created_at) < until,
+        col(RequestRow.purpose) == "user",
+    )
 
 
 PERCENTILE_DAYS = 7  # latency/cost percentiles describe the latest week of a window (they need raw rows)
@@ -34,12 +39,14 @@ def tier_window_stats(
         latency = {
             g: v
             for g, *v in s.execute(
-                _first_attempt_percentiles(RequestRow.latency_ms, recent, until, (0.5, 0.95))
+                _first_attempt_percentiles(col(RequestRow.latency_ms), recent, until, (0.5, 0.95))
             )
         }
         cost = {
             g: v
-            for g, *v in s.execute(_first_attempt_percentiles(RequestRow.cost_usd, recent, until, (0.95,)))
+            for g, *v in s.execute(
+                _first_attempt_percentiles(col(RequestRow.cost_usd), recent, until, (0.95,))
+            )
         }
     out: dict[tuple[str, str], TierWindowStats] = {}
     for (skill, tier), f in figures.by_tier.items():
@@ -69,25 +76,27 @@ def _first_attempt_percentiles(
     """Percentiles per request (first attempts), grouped by skill and tier (a first attempt's tier is
     the tier its request started on)."""
     where = and_(
-        _user_window(since, until), RequestRow.tier.is_not(None), RequestRow.escalated_from.is_(None)
+        _user_window(since, until),
+        col(RequestRow.tier).is_not(None),
+        col(RequestRow.escalated_from).is_(None),
     )
-    return percentile_query(column, RequestRow.skill + "\x1f" + RequestRow.tier, where, fractions)
+    return percentile_query(column, col(RequestRow.skill) + "\x1f" + col(RequestRow.tier), where, fractions)
 
 
 def shadow_stats(ledger: Ledger, since: datetime, until: datetime) -> list[ShadowStats]:
     stmt = (
         select(
-            ShadowPair.skill,
-            ShadowPair.primary_tier,
-            ShadowPair.candidate_tier,
-            func.count().filter(ShadowPair.verdict == "win"),
-            func.count().filter(ShadowPair.verdict == "tie"),
-            func.count().filter(ShadowPair.verdict == "loss"),
-            func.count().filter(ShadowPair.verdict == "error"),
-            func.avg(ShadowPair.candidate_cost_usd).filter(ShadowPair.verdict != "error"),
+            col(ShadowPair.skill),
+            col(ShadowPair.primary_tier),
+            col(ShadowPair.candidate_tier),
+            func.count().filter(col(ShadowPair.verdict) == "win"),
+            func.count().filter(col(ShadowPair.verdict) == "tie"),
+            func.count().filter(col(ShadowPair.verdict) == "loss"),
+            func.count().filter(col(ShadowPair.verdict) == "error"),
+            func.avg(col(ShadowPair.candidate_cost_usd)).filter(col(ShadowPair.verdict) != "error"),
         )
-        .where(ShadowPair.created_at >= since, ShadowPair.created_at < until)
-        .group_by(ShadowPair.skill, ShadowPair.primary_tier, ShadowPair.candidate_tier)
+        .where(col(ShadowPair.created_at) >= since, col(ShadowPair.created_at) < until)
+        .group_by(col(ShadowPair.skill), col(ShadowPair.primary_tier), col(ShadowPair.candidate_tier))
     )
     with ledger.session() as s:
         return [
@@ -98,14 +107,16 @@ def shadow_stats(ledger: Ledger, since: datetime, until: datetime) -> list[Shado
 
 def latest_evals(ledger: Ledger) -> dict[tuple[str, str], EvalStats]:
     newest = (
-        select(EvalRun.skill, EvalRun.tier, func.max(EvalRun.created_at).label("at"))
-        .group_by(EvalRun.skill, EvalRun.tier)
+        select(col(EvalRun.skill), col(EvalRun.tier), func.max(col(EvalRun.created_at)).label("at"))
+        .group_by(col(EvalRun.skill), col(EvalRun.tier))
         .subquery()
     )
     stmt = select(EvalRun).join(
         newest,
         and_(
-            EvalRun.skill == newest.c.skill, EvalRun.tier == newest.c.tier, EvalRun.created_at == newest.c.at
+            col(EvalRun.skill) == newest.c.skill,
+            col(EvalRun.tier) == newest.c.tier,
+            col(EvalRun.created_at) == newest.c.at,
         ),
     )
     with ledger.session() as s:
@@ -137,9 +148,9 @@ class WeekSkillFigures:
 
 def week_skill_figures(ledger: Ledger, since: datetime, until: datetime) -> list[WeekSkillFigures]:
     users_stmt = (
-        select(RequestRow.skill, func.count(func.distinct(RequestRow.user_id)))
+        select(col(RequestRow.skill), func.count(func.distinct(col(RequestRow.user_id))))
         .where(_user_window(since, until))
-        .group_by(RequestRow.skill)
+        .group_by(col(RequestRow.skill))
     )
     with ledger.session() as s:
         per_skill = rollups.window(s, since, until).by_skill()
@@ -163,9 +174,13 @@ def week_skill_figures(ledger: Ledger, since: datetime, until: datetime) -> list
 def side_spend(ledger: Ledger, since: datetime, until: datetime) -> dict[str, float]:
     """Shadow, judge and eval spend, kept apart from user spend."""
     stmt = (
-        select(RequestRow.purpose, func.coalesce(func.sum(RequestRow.cost_usd), 0.0))
-        .where(RequestRow.created_at >= since, RequestRow.created_at < until, RequestRow.purpose != "user")
-        .group_by(RequestRow.purpose)
+        select(col(RequestRow.purpose), func.coalesce(func.sum(col(RequestRow.cost_usd)), 0.0))
+        .where(
+            col(RequestRow.created_at) >= since,
+            col(RequestRow.created_at) < until,
+            col(RequestRow.purpose) != "user",
+        )
+        .group_by(col(RequestRow.purpose))
     )
     with ledger.session() as s:
         return {purpose: float(total) for purpose, total in s.execute(stmt)}
@@ -176,16 +191,16 @@ def thumbs_down_comments(
 ) -> list[tuple[str, str]]:
     """(skill, comment) for this window's 👎 with a comment, newest first."""
     stmt = (
-        select(RequestRow.skill, Feedback.comment)
-        .join(RequestRow, Feedback.request_id == RequestRow.id)
+        select(col(RequestRow.skill), col(Feedback.comment))
+        .join(RequestRow, col(Feedback.request_id) == col(RequestRow.id))
         .where(
-            Feedback.updated_at >= since,
-            Feedback.updated_at < until,
-            Feedback.score < 0,
-            Feedback.comment.is_not(None),
-            Feedback.comment != "",
+            col(Feedback.updated_at) >= since,
+            col(Feedback.updated_at) < until,
+            col(Feedback.score) < 0,
+            col(Feedback.comment).is_not(None),
+            col(Feedback.comment) != "",
         )
-        .order_by(Feedback.updated_at.desc())
+        .order_by(col(Feedback.updated_at).desc())
         .limit(limit)
     )
     with ledger.session() as s:
@@ -195,11 +210,11 @@ def thumbs_down_comments(
 def skill_spend(
     ledger: Ledger, skill: str, since: datetime, until: datetime, purposes: Sequence[str]
 ) -> float:
-    stmt = select(func.coalesce(func.sum(RequestRow.cost_usd), 0.0)).where(
-        RequestRow.skill == skill,
-        RequestRow.created_at >= since,
-        RequestRow.created_at < until,
-        RequestRow.purpose.in_(purposes),
+    stmt = select(func.coalesce(func.sum(col(RequestRow.cost_usd)), 0.0)).where(
+        col(RequestRow.skill) == skill,
+        col(RequestRow.created_at) >= since,
+        col(RequestRow.created_at) < until,
+        col(RequestRow.purpose).in_(purposes),
     )
     with ledger.session() as s:
         return float(s.execute(stmt).scalar_one())
@@ -215,21 +230,21 @@ def count_requests(
     purpose: str = "user",
 ) -> int:
     stmt = select(func.count()).where(
-        RequestRow.created_at >= since,
-        RequestRow.created_at < until,
-        RequestRow.purpose == purpose,
-        RequestRow.escalated_from.is_(None),
+        col(RequestRow.created_at) >= since,
+        col(RequestRow.created_at) < until,
+        col(RequestRow.purpose) == purpose,
+        col(RequestRow.escalated_from).is_(None),
     )
     if skill is not None:
-        stmt = stmt.where(RequestRow.skill == skill)
+        stmt = stmt.where(col(RequestRow.skill) == skill)
     if user is not None:
-        stmt = stmt.where(RequestRow.user_id == user)
+        stmt = stmt.where(col(RequestRow.user_id) == user)
     with ledger.session() as s:
         return int(s.execute(stmt).scalar_one())
 
 
 def distinct_users(ledger: Ledger, since: datetime, until: datetime) -> int:
-    stmt = select(func.count(func.distinct(RequestRow.user_id))).where(_user_window(since, until))
+    stmt = select(func.count(func.distinct(col(RequestRow.user_id)))).where(_user_window(since, until))
     with ledger.session() as s:
         return int(s.execute(stmt).scalar_one())
 
@@ -240,12 +255,17 @@ def shadow_verdicts(
     """(skill, primary tier, candidate tier, verdict) of every shadow pair in the window, oldest first:
     the paired evidence is a sequence (its confidence sequence replays them in arrival order)."""
     stmt = (
-        select(ShadowPair.skill, ShadowPair.primary_tier, ShadowPair.candidate_tier, ShadowPair.verdict)
-        .where(ShadowPair.created_at >= since, ShadowPair.created_at < until)
-        .order_by(ShadowPair.created_at, ShadowPair.id)
+        select(
+            col(ShadowPair.skill),
+            col(ShadowPair.primary_tier),
+            col(ShadowPair.candidate_tier),
+            col(ShadowPair.verdict),
+        )
+        .where(col(ShadowPair.created_at) >= since, col(ShadowPair.created_at) < until)
+        .order_by(col(ShadowPair.created_at), col(ShadowPair.id))
     )
     if skill is not None:
-        stmt = stmt.where(ShadowPair.skill == skill)
+        stmt = stmt.where(col(ShadowPair.skill) == skill)
     with ledger.session() as s:
         return [(sk, p, c, v) for sk, p, c, v in s.execute(stmt)]
 
@@ -253,21 +273,27 @@ def shadow_verdicts(
 def latest_eval_cases(ledger: Ledger) -> dict[tuple[str, str], dict[str, tuple[bool, bool]]]:
     """Per (skill, tier): the newest eval run's cases as case id → (passed, critical)."""
     newest = (
-        select(EvalRun.skill, EvalRun.tier, func.max(EvalRun.created_at).label("at"))
-        .group_by(EvalRun.skill, EvalRun.tier)
+        select(col(EvalRun.skill), col(EvalRun.tier), func.max(col(EvalRun.created_at)).label("at"))
+        .group_by(col(EvalRun.skill), col(EvalRun.tier))
         .subquery()
     )
     stmt = (
-        select(EvalRun.skill, EvalRun.tier, EvalResult.case_id, EvalResult.passed, EvalResult.critical)
+        select(
+            col(EvalRun.skill),
+            col(EvalRun.tier),
+            col(EvalResult.case_id),
+            col(EvalResult.passed),
+            col(EvalResult.critical),
+        )
         .join(
             newest,
             and_(
-                EvalRun.skill == newest.c.skill,
-                EvalRun.tier == newest.c.tier,
-                EvalRun.created_at == newest.c.at,
+                col(EvalRun.skill) == newest.c.skill,
+                col(EvalRun.tier) == newest.c.tier,
+                col(EvalRun.created_at) == newest.c.at,
             ),
         )
-        .join(EvalResult, EvalResult.run_id == EvalRun.id)
+        .join(EvalResult, col(EvalResult.run_id) == col(EvalRun.id))
     )
     out: dict[tuple[str, str], dict[str, tuple[bool, bool]]] = {}
     with ledger.session() as s:
@@ -281,19 +307,19 @@ def verify_counts(ledger: Ledger, since: datetime, until: datetime) -> dict[tupl
     NULL (the skill has no verifiers) and not_run are no evidence."""
     stmt = (
         select(
-            RequestRow.skill,
-            RequestRow.tier,
-            func.count().filter(RequestRow.verify_status == "passed"),
-            func.count().filter(RequestRow.verify_status == "failed"),
+            col(RequestRow.skill),
+            col(RequestRow.tier),
+            func.count().filter(col(RequestRow.verify_status) == "passed"),
+            func.count().filter(col(RequestRow.verify_status) == "failed"),
         )
         .where(
-            RequestRow.created_at >= since,
-            RequestRow.created_at < until,
-            RequestRow.purpose.in_(("user", "shadow")),
-            RequestRow.tier.is_not(None),
-            RequestRow.verify_status.in_(("passed", "failed")),
+            col(RequestRow.created_at) >= since,
+            col(RequestRow.created_at) < until,
+            col(RequestRow.purpose).in_(("user", "shadow")),
+            col(RequestRow.tier).is_not(None),
+            col(RequestRow.verify_status).in_(("passed", "failed")),
         )
-        .group_by(RequestRow.skill, RequestRow.tier)
+        .group_by(col(RequestRow.skill), col(RequestRow.tier))
     )
     with ledger.session() as s:
         return {(sk, t): (int(p), int(f)) for sk, t, p, f in s.execute(stmt)}
@@ -314,13 +340,16 @@ class TtftFigures:
 
 def ttft_figures(ledger: Ledger, since: datetime, until: datetime) -> list[TtftFigures]:
     """p50/p95 of `ttft_ms` and `visible_ttft_ms` over user traffic, per skill and tier (grouped SQL)."""
-    group = RequestRow.skill + "\x1f" + RequestRow.tier
-    window = and_(_user_window(since, until), RequestRow.tier.is_not(None))
+    group = col(RequestRow.skill) + "\x1f" + col(RequestRow.tier)
+    window = and_(_user_window(since, until), col(RequestRow.tier).is_not(None))
     model = percentile_query(
-        RequestRow.ttft_ms, group, and_(window, RequestRow.ttft_ms.is_not(None)), (0.5, 0.95)
+        col(RequestRow.ttft_ms), group, and_(window, col(RequestRow.ttft_ms).is_not(None)), (0.5, 0.95)
     )
     visible = percentile_query(
-        RequestRow.visible_ttft_ms, group, and_(window, RequestRow.visible_ttft_ms.is_not(None)), (0.5, 0.95)
+        col(RequestRow.visible_ttft_ms),
+        group,
+        and_(window, col(RequestRow.visible_ttft_ms).is_not(None)),
+        (0.5, 0.95),
     )
     with ledger.session() as s:
         by_model = {g: (p50, p95) for g, p50, p95 in s.execute(model)}

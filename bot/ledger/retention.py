@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
+from bot.ledger.db import affected
 from bot.ledger.models import (
     EvalResult,
     EvalRun,
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 # own bookkeeping tables (e.g. finished work items) append here.
 Expiry = Callable[[datetime], tuple[type, ColumnElement[bool]]]
 EXPIRED_ROWS: dict[str, Expiry] = {
-    "seen_events": lambda now: (SeenEvent, SeenEvent.expires_at < now),
+    "seen_events": lambda now: (SeenEvent, col(SeenEvent.expires_at) < now),
 }
 
 
@@ -67,49 +69,49 @@ class PurgeReport:
 
 
 # A routing reason that still names the words it matched ("matched invoice, vendor (score …").
-_WORDS_IN_ROUTE = RequestRow.route_reason.like("matched %") & RequestRow.route_reason.not_like(
+_WORDS_IN_ROUTE = col(RequestRow.route_reason).like("matched %") & col(RequestRow.route_reason).not_like(
     "matched % term(s) (score%"
 )
 
 
 def _text_targets(cutoff: datetime) -> dict[str, tuple[type, ColumnElement[bool], dict[str, Any]]]:
     """Per kind of row: its table, which expired rows still hold text, and the blanking values."""
-    old_runs = select(EvalRun.id).where(EvalRun.created_at < cutoff)
+    old_runs = select(col(EvalRun.id)).where(col(EvalRun.created_at) < cutoff)
     return {
         "requests": (
             RequestRow,
-            (RequestRow.created_at < cutoff)
+            (col(RequestRow.created_at) < cutoff)
             & or_(
-                RequestRow.response.is_not(None),
-                RequestRow.notes.is_not(None),
-                RequestRow.verify_detail.is_not(None),
-                RequestRow.error.contains(":"),
+                col(RequestRow.response).is_not(None),
+                col(RequestRow.notes).is_not(None),
+                col(RequestRow.verify_detail).is_not(None),
+                col(RequestRow.error).contains(":"),
                 _WORDS_IN_ROUTE,
             ),
             {"response": None, "notes": None, "verify_detail": None},
         ),
         "feedback_comments": (
             Feedback,
-            (Feedback.updated_at < cutoff) & Feedback.comment.is_not(None),
+            (col(Feedback.updated_at) < cutoff) & col(Feedback.comment).is_not(None),
             {"comment": None},
         ),
         "shadow_pairs": (
             ShadowPair,
-            (ShadowPair.created_at < cutoff) & ShadowPair.detail.is_not(None),
+            (col(ShadowPair.created_at) < cutoff) & col(ShadowPair.detail).is_not(None),
             {"detail": None},
         ),
         # Finished durable work keeps its event payload (message text) only until the text expires.
         "work_items": (
             WorkItem,
-            (WorkItem.status != "open")
-            & (WorkItem.updated_at < cutoff)
-            & or_(WorkItem.payload != "", WorkItem.reply.is_not(None)),
+            (col(WorkItem.status) != "open")
+            & (col(WorkItem.updated_at) < cutoff)
+            & or_(col(WorkItem.payload) != "", col(WorkItem.reply).is_not(None)),
             {"payload": "", "reply": None, "detail": None},
         ),
         "eval_results": (
             EvalResult,
-            EvalResult.run_id.in_(old_runs)
-            & or_(EvalResult.output.is_not(None), EvalResult.detail.is_not(None)),
+            col(EvalResult.run_id).in_(old_runs)
+            & or_(col(EvalResult.output).is_not(None), col(EvalResult.detail).is_not(None)),
             {"output": None, "detail": None},
         ),
     }
@@ -144,7 +146,7 @@ def purge(
                     s.execute(select(func.count()).select_from(table).where(where)).scalar_one()
                 )
             else:
-                report.deleted[name] = int(s.execute(delete(table).where(where)).rowcount or 0)
+                report.deleted[name] = int(affected(s.execute(delete(table).where(where))) or 0)
         if not dry_run:
             s.commit()
     if not dry_run:
@@ -155,14 +157,14 @@ def purge(
 def _keep_error_kinds(s: Session, where: ColumnElement[bool]) -> None:
     """Errors keep their kind and routing reasons their shape; both lose the message's words."""
     rows = s.execute(
-        select(RequestRow.id, RequestRow.error, RequestRow.route_reason).where(
-            where, RequestRow.error.contains(":") | _WORDS_IN_ROUTE
+        select(col(RequestRow.id), col(RequestRow.error), col(RequestRow.route_reason)).where(
+            where, col(RequestRow.error).contains(":") | _WORDS_IN_ROUTE
         )
     )
     for request_id, error, reason in rows.all():
         s.execute(
             update(RequestRow)
-            .where(RequestRow.id == request_id)
+            .where(col(RequestRow.id) == request_id)
             .values(error=error_kind(error), route_reason=route_kind(reason or "")),
             execution_options={"synchronize_session": False},
         )
@@ -170,9 +172,9 @@ def _keep_error_kinds(s: Session, where: ColumnElement[bool]) -> None:
 
 def last_purge(ledger: Ledger) -> tuple[datetime, dict[str, Any]] | None:
     stmt = (
-        select(PrivacyAudit.created_at, PrivacyAudit.detail)
-        .where(PrivacyAudit.action == "purge")
-        .order_by(PrivacyAudit.id.desc())
+        select(col(PrivacyAudit.created_at), col(PrivacyAudit.detail))
+        .where(col(PrivacyAudit.action) == "purge")
+        .order_by(col(PrivacyAudit.id).desc())
         .limit(1)
     )
     with ledger.session() as s:
@@ -213,7 +215,7 @@ def data_summary(ledger: Ledger, settings: Settings, now: datetime | None = None
             for name, (table, where, _) in _text_targets(now + timedelta(days=36500)).items()
         }
         oldest = s.execute(
-            select(func.min(RequestRow.created_at)).where(
+            select(func.min(col(RequestRow.created_at))).where(
                 _text_targets(now + timedelta(days=36500))["requests"][1]
             )
         ).scalar_one_or_none()

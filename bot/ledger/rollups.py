@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import String, and_, delete, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
+from sqlmodel import col
 
 from bot.ledger.models import DailyRollup, Feedback, RequestRow, RollupDay, utcnow
 
@@ -81,21 +82,21 @@ def _attributed(since: datetime, until: datetime) -> Any:
     origin = aliased(RequestRow)
     return (
         select(
-            RequestRow.id.label("id"),
-            RequestRow.created_at.label("created_at"),
-            RequestRow.skill.label("skill"),
-            func.coalesce(origin.tier, RequestRow.tier).label("tier"),
-            RequestRow.cost_usd.label("cost"),
-            RequestRow.status.label("status"),
-            RequestRow.escalated_from.label("escalated_from"),
-            RequestRow.cost_known.label("cost_known"),
+            col(RequestRow.id).label("id"),
+            col(RequestRow.created_at).label("created_at"),
+            col(RequestRow.skill).label("skill"),
+            func.coalesce(col(origin.tier), col(RequestRow.tier)).label("tier"),
+            col(RequestRow.cost_usd).label("cost"),
+            col(RequestRow.status).label("status"),
+            col(RequestRow.escalated_from).label("escalated_from"),
+            col(RequestRow.cost_known).label("cost_known"),
         )
-        .outerjoin(origin, origin.id == RequestRow.escalated_from)
+        .outerjoin(origin, col(origin.id) == col(RequestRow.escalated_from))
         .where(
-            RequestRow.created_at >= since,
-            RequestRow.created_at < until,
-            RequestRow.purpose == "user",
-            RequestRow.tier.is_not(None),
+            col(RequestRow.created_at) >= since,
+            col(RequestRow.created_at) < until,
+            col(RequestRow.purpose) == "user",
+            col(RequestRow.tier).is_not(None),
         )
         .subquery()
     )
@@ -103,7 +104,7 @@ def _attributed(since: datetime, until: datetime) -> Any:
 
 def raw_figures(
     session: Session, since: datetime, until: datetime, by_day: bool = False
-) -> dict[tuple, Figures]:
+) -> dict[tuple[str, ...], Figures]:
     """Grouped SQL over the raw rows: (skill, tier) → figures, or (day, skill, tier) with `by_day`."""
     rows = _attributed(since, until)
     keys = [rows.c.skill, rows.c.tier]
@@ -124,14 +125,14 @@ def raw_figures(
         select(
             *keys,
             func.count(),
-            func.count().filter(Feedback.score > 0),
-            func.count().filter(Feedback.score < 0),
+            func.count().filter(col(Feedback.score) > 0),
+            func.count().filter(col(Feedback.score) < 0),
         )
-        .join(Feedback, Feedback.request_id == rows.c.id)
+        .join(Feedback, col(Feedback.request_id) == rows.c.id)
         .group_by(*keys)
     )
     width = len(keys)
-    out: dict[tuple, Figures] = {}
+    out: dict[tuple[str, ...], Figures] = {}
     for row in session.execute(totals):
         out[tuple(row[:width])] = Figures(int(row[width]), float(row[width + 1]), *map(int, row[width + 2 :]))
     for row in session.execute(thumbs):
@@ -145,7 +146,7 @@ def ensure(session: Session, days: list[date]) -> None:
     wanted = {d.isoformat() for d in days}
     if not wanted:
         return
-    built = set(session.execute(select(RollupDay.day).where(RollupDay.day.in_(wanted))).scalars())
+    built = set(session.execute(select(col(RollupDay.day)).where(col(RollupDay.day).in_(wanted))).scalars())
     missing = sorted(wanted - built)
     if not missing:
         return
@@ -170,7 +171,7 @@ def window(session: Session, since: datetime, until: datetime, now: datetime | N
     result = Window()
     if days:
         stmt = select(DailyRollup).where(
-            and_(DailyRollup.day >= days[0].isoformat(), DailyRollup.day <= days[-1].isoformat())
+            and_(col(DailyRollup.day) >= days[0].isoformat(), col(DailyRollup.day) <= days[-1].isoformat())
         )
         for r in session.execute(stmt).scalars():
             result.merge(
@@ -178,22 +179,22 @@ def window(session: Session, since: datetime, until: datetime, now: datetime | N
                 Figures(**{name: getattr(r, name) for name in Figures.__dataclass_fields__}),
             )
     for start, end in raw:
-        for key, figures in raw_figures(session, start, end).items():
-            result.merge(key, figures)
+        for (skill, tier), figures in raw_figures(session, start, end).items():
+            result.merge((skill, tier), figures)
     return result
 
 
 def invalidate(session: Session, days: Iterable[str]) -> None:
     days = sorted(set(days))
     if days:
-        session.execute(delete(RollupDay).where(RollupDay.day.in_(days)))
-        session.execute(delete(DailyRollup).where(DailyRollup.day.in_(days)))
+        session.execute(delete(RollupDay).where(col(RollupDay.day).in_(days)))
+        session.execute(delete(DailyRollup).where(col(DailyRollup.day).in_(days)))
 
 
 def invalidate_since(session: Session, since: datetime) -> None:
     day = since.astimezone(UTC).date().isoformat()
-    session.execute(delete(RollupDay).where(RollupDay.day >= day))
-    session.execute(delete(DailyRollup).where(DailyRollup.day >= day))
+    session.execute(delete(RollupDay).where(col(RollupDay.day) >= day))
+    session.execute(delete(DailyRollup).where(col(DailyRollup.day) >= day))
 
 
 @event.listens_for(Session, "before_flush")
@@ -211,7 +212,7 @@ def _drop_stale_rollups(session: Session, _context: Any, _instances: Any) -> Non
     if request_ids:
         with session.no_autoflush:
             for created in session.execute(
-                select(RequestRow.created_at).where(RequestRow.id.in_(request_ids))
+                select(col(RequestRow.created_at)).where(col(RequestRow.id).in_(request_ids))
             ).scalars():
                 stamp = created if created.tzinfo else created.replace(tzinfo=UTC)
                 if stamp.astimezone(UTC).date() < today:

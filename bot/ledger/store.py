@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.ledger import db
 from bot.ledger.inflight import InFlightNotes
@@ -139,8 +139,8 @@ class Ledger:
     def bot_answered_thread(self, channel: str, thread_ts: str) -> bool:
         """True when the bot has posted in this thread (so follow-ups need no new mention)."""
         stmt = (
-            select(SlackMessage.ts)
-            .where(SlackMessage.channel == channel, SlackMessage.thread_ts == thread_ts)
+            select(col(SlackMessage.ts))
+            .where(col(SlackMessage.channel) == channel, col(SlackMessage.thread_ts) == thread_ts)
             .limit(1)
         )
         with self.session() as s:
@@ -151,21 +151,21 @@ class Ledger:
     def current_tiers(self) -> dict[str, str]:
         """The newest assignment per skill."""
         newest = (
-            select(TierAssignment.skill, func.max(TierAssignment.id).label("id"))
-            .group_by(TierAssignment.skill)
+            select(col(TierAssignment.skill), func.max(col(TierAssignment.id)).label("id"))
+            .group_by(col(TierAssignment.skill))
             .subquery()
         )
-        stmt = select(TierAssignment.skill, TierAssignment.tier).join(
-            newest, TierAssignment.id == newest.c.id
+        stmt = select(col(TierAssignment.skill), col(TierAssignment.tier)).join(
+            newest, col(TierAssignment.id) == newest.c.id
         )
         with self.session() as s:
             return {skill: tier for skill, tier in s.execute(stmt)}
 
     def current_tier(self, skill: str) -> str | None:
         stmt = (
-            select(TierAssignment.tier)
-            .where(TierAssignment.skill == skill)
-            .order_by(TierAssignment.id.desc())
+            select(col(TierAssignment.tier))
+            .where(col(TierAssignment.skill) == skill)
+            .order_by(col(TierAssignment.id).desc())
             .limit(1)
         )
         with self.session() as s:
@@ -183,16 +183,16 @@ class Ledger:
         return row
 
     def tier_history(self, skill: str | None = None, limit: int = 100) -> list[TierAssignment]:
-        stmt = select(TierAssignment).order_by(TierAssignment.id.desc()).limit(limit)
+        stmt = select(TierAssignment).order_by(col(TierAssignment.id).desc()).limit(limit)
         if skill:
-            stmt = stmt.where(TierAssignment.skill == skill)
+            stmt = stmt.where(col(TierAssignment.skill) == skill)
         with self.session() as s:
             return list(s.execute(stmt).scalars())
 
     def last_assignment_at(self, skill: str) -> datetime | None:
         with self.session() as s:
             return s.execute(
-                select(func.max(TierAssignment.created_at)).where(TierAssignment.skill == skill)
+                select(func.max(col(TierAssignment.created_at))).where(col(TierAssignment.skill) == skill)
             ).scalar_one_or_none()
 
     # Feedback ----------------------------------------------------------------------------
@@ -207,7 +207,9 @@ class Ledger:
             if s.get(RequestRow, request_id) is None:
                 raise UnknownRequest(request_id)
             existing = s.execute(
-                select(Feedback).where(Feedback.request_id == request_id, Feedback.user_id == user_id)
+                select(Feedback).where(
+                    col(Feedback.request_id) == request_id, col(Feedback.user_id) == user_id
+                )
             ).scalar_one_or_none()
             if existing is not None:
                 existing.score = score
@@ -231,7 +233,7 @@ class Ledger:
 
     def feedback_for(self, request_id: str) -> list[Feedback]:
         with self.session() as s:
-            return list(s.execute(select(Feedback).where(Feedback.request_id == request_id)).scalars())
+            return list(s.execute(select(Feedback).where(col(Feedback.request_id) == request_id)).scalars())
 
     # Usage -------------------------------------------------------------------------------
 
@@ -239,33 +241,35 @@ class Ledger:
         """Per-skill figures over user traffic, in grouped SQL."""
         until = until or utcnow() + timedelta(seconds=1)
         window = and_(
-            RequestRow.created_at >= since, RequestRow.created_at < until, RequestRow.purpose == "user"
+            col(RequestRow.created_at) >= since,
+            col(RequestRow.created_at) < until,
+            col(RequestRow.purpose) == "user",
         )
         totals = (
             select(
-                RequestRow.skill,
-                func.count().filter(RequestRow.escalated_from.is_(None)).label("requests"),
-                func.count().filter(RequestRow.status != "ok").label("errors"),
-                func.count().filter(RequestRow.escalated_from.is_not(None)).label("escalations"),
-                func.coalesce(func.sum(RequestRow.prompt_tokens), 0),
-                func.coalesce(func.sum(RequestRow.completion_tokens), 0),
-                func.coalesce(func.sum(RequestRow.cost_usd), 0.0),
-                func.count().filter(RequestRow.cost_known.is_(False)).label("unknown_cost"),
-                func.avg(RequestRow.latency_ms),
+                col(RequestRow.skill),
+                func.count().filter(col(RequestRow.escalated_from).is_(None)).label("requests"),
+                func.count().filter(col(RequestRow.status) != "ok").label("errors"),
+                func.count().filter(col(RequestRow.escalated_from).is_not(None)).label("escalations"),
+                func.coalesce(func.sum(col(RequestRow.prompt_tokens)), 0),
+                func.coalesce(func.sum(col(RequestRow.completion_tokens)), 0),
+                func.coalesce(func.sum(col(RequestRow.cost_usd)), 0.0),
+                func.count().filter(col(RequestRow.cost_known).is_(False)).label("unknown_cost"),
+                func.avg(col(RequestRow.latency_ms)),
             )
             .where(window)
-            .group_by(RequestRow.skill)
+            .group_by(col(RequestRow.skill))
         )
-        p95 = percentile_query(RequestRow.latency_ms, RequestRow.skill, window, [0.95])
+        p95 = percentile_query(col(RequestRow.latency_ms), col(RequestRow.skill), window, [0.95])
         thumbs = (
             select(
-                RequestRow.skill,
-                func.count().filter(Feedback.score > 0),
-                func.count().filter(Feedback.score < 0),
+                col(RequestRow.skill),
+                func.count().filter(col(Feedback.score) > 0),
+                func.count().filter(col(Feedback.score) < 0),
             )
-            .join(Feedback, Feedback.request_id == RequestRow.id)
+            .join(Feedback, col(Feedback.request_id) == col(RequestRow.id))
             .where(window)
-            .group_by(RequestRow.skill)
+            .group_by(col(RequestRow.skill))
         )
         with self.session() as s:
             p95s = {g: v for g, v in s.execute(p95)}
@@ -294,8 +298,8 @@ class Ledger:
     def requests_since(self, since: datetime, limit: int = 1000, purpose: str = "user") -> list[RequestRow]:
         stmt = (
             select(RequestRow)
-            .where(RequestRow.created_at >= since, RequestRow.purpose == purpose)
-            .order_by(RequestRow.created_at.desc())
+            .where(col(RequestRow.created_at) >= since, col(RequestRow.purpose) == purpose)
+            .order_by(col(RequestRow.created_at).desc())
             .limit(limit)
         )
         with self.session() as s:

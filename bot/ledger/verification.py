@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
+from sqlmodel import col
 
 from bot.core.stats import wilson
 from bot.ledger.models import RequestRow, utcnow
@@ -52,23 +53,23 @@ def verified_rates(ledger: Any, since: datetime, until: datetime | None = None) 
     """
     until = until or utcnow() + timedelta(seconds=1)
     window = and_(
-        RequestRow.created_at >= since,
-        RequestRow.created_at < until,
-        RequestRow.purpose == "user",
-        RequestRow.verify_status.is_not(None),
-        RequestRow.tier.is_not(None),
+        col(RequestRow.created_at) >= since,
+        col(RequestRow.created_at) < until,
+        col(RequestRow.purpose) == "user",
+        col(RequestRow.verify_status).is_not(None),
+        col(RequestRow.tier).is_not(None),
     )
     stmt = (
         select(
-            RequestRow.skill,
-            RequestRow.tier,
-            func.count().filter(RequestRow.verify_status == "passed"),
-            func.count().filter(RequestRow.verify_status == "failed"),
-            func.count().filter(RequestRow.verify_status == "not_run"),
+            col(RequestRow.skill),
+            col(RequestRow.tier),
+            func.count().filter(col(RequestRow.verify_status) == "passed"),
+            func.count().filter(col(RequestRow.verify_status) == "failed"),
+            func.count().filter(col(RequestRow.verify_status) == "not_run"),
         )
         .where(window)
-        .group_by(RequestRow.skill, RequestRow.tier)
-        .order_by(RequestRow.skill, RequestRow.tier)
+        .group_by(col(RequestRow.skill), col(RequestRow.tier))
+        .order_by(col(RequestRow.skill), col(RequestRow.tier))
     )
     with ledger.session() as s:
         return [

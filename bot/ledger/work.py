@@ -21,8 +21,10 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from bot.ledger import rollups
+from bot.ledger.db import affected
 from bot.ledger.models import CallInFlight, Replica, RequestRow, SeenEvent, WorkItem, utcnow
 from bot.ledger.store import Ledger
 
@@ -68,8 +70,8 @@ class WorkQueue:
         """Say this replica is alive (registers it on first use)."""
         now = utcnow()
         with self.ledger.session() as s:
-            done = s.execute(update(Replica).where(Replica.id == self.replica).values(heartbeat_at=now))
-            if not done.rowcount:
+            done = s.execute(update(Replica).where(col(Replica.id) == self.replica).values(heartbeat_at=now))
+            if not affected(done):
                 host = self.replica.partition(":")[0]
                 s.add(Replica(id=self.replica, host=host, pid=os.getpid(), started_at=now, heartbeat_at=now))
             s.commit()
@@ -77,11 +79,11 @@ class WorkQueue:
     def retire(self) -> None:
         """A graceful stop: this replica's work is finished, and its id must not look alive."""
         with self.ledger.session() as s:
-            s.execute(delete(Replica).where(Replica.id == self.replica))
+            s.execute(delete(Replica).where(col(Replica.id) == self.replica))
             s.commit()
 
     def _live(self, now: datetime) -> Any:
-        return select(Replica.id).where(Replica.heartbeat_at >= now - self.lease)
+        return select(col(Replica.id)).where(col(Replica.heartbeat_at) >= now - self.lease)
 
     # Accepting and progress -----------------------------------------------------------------
 
@@ -124,28 +126,32 @@ class WorkQueue:
             started = s.execute(
                 update(WorkItem)
                 .where(
-                    WorkItem.key == key[:160],
-                    WorkItem.owner == self.replica,
-                    WorkItem.status == "open",
-                    WorkItem.stage == "accepted",
+                    col(WorkItem.key) == key[:160],
+                    col(WorkItem.owner) == self.replica,
+                    col(WorkItem.status) == "open",
+                    col(WorkItem.stage) == "accepted",
                 )
                 .values(stage="started", updated_at=utcnow())
             )
             s.commit()
-            if not started.rowcount:
+            if not affected(started):
                 return None
-            return s.execute(select(WorkItem).where(WorkItem.key == key[:160])).scalar_one()
+            return s.scalars(select(WorkItem).where(col(WorkItem.key) == key[:160])).one()
 
     def mark(self, item_id: str, **values: Any) -> bool:
         """Record progress on an item this replica still owns; False when it was taken over."""
         with self.ledger.session() as s:
             done = s.execute(
                 update(WorkItem)
-                .where(WorkItem.id == item_id, WorkItem.owner == self.replica, WorkItem.status == "open")
+                .where(
+                    col(WorkItem.id) == item_id,
+                    col(WorkItem.owner) == self.replica,
+                    col(WorkItem.status) == "open",
+                )
                 .values(updated_at=utcnow(), **values)
             )
             s.commit()
-            return bool(done.rowcount)
+            return bool(affected(done))
 
     def finish(self, item_id: str, status: str = "done", detail: str | None = None) -> bool:
         values: dict[str, Any] = {"status": status}
@@ -157,7 +163,7 @@ class WorkQueue:
 
     def get(self, key: str) -> WorkItem | None:
         with self.ledger.session() as s:
-            return s.execute(select(WorkItem).where(WorkItem.key == key[:160])).scalar_one_or_none()
+            return s.execute(select(WorkItem).where(col(WorkItem.key) == key[:160])).scalar_one_or_none()
 
     # Take-over ------------------------------------------------------------------------------
 
@@ -169,21 +175,25 @@ class WorkQueue:
             stmt = (
                 select(WorkItem)
                 .where(
-                    WorkItem.status == "open",
-                    WorkItem.owner != self.replica,
-                    WorkItem.owner.not_in(self._live(now)),
+                    col(WorkItem.status) == "open",
+                    col(WorkItem.owner) != self.replica,
+                    col(WorkItem.owner).not_in(self._live(now)),
                 )
-                .order_by(WorkItem.created_at)
+                .order_by(col(WorkItem.created_at))
                 .limit(limit)
                 .with_for_update(skip_locked=True)  # Postgres; SQLite has one writer anyway
             )
             for item in s.execute(stmt).scalars().all():
                 won = s.execute(
                     update(WorkItem)
-                    .where(WorkItem.id == item.id, WorkItem.owner == item.owner, WorkItem.status == "open")
-                    .values(owner=self.replica, attempts=WorkItem.attempts + 1, updated_at=now)
+                    .where(
+                        col(WorkItem.id) == item.id,
+                        col(WorkItem.owner) == item.owner,
+                        col(WorkItem.status) == "open",
+                    )
+                    .values(owner=self.replica, attempts=col(WorkItem.attempts) + 1, updated_at=now)
                 )
-                if won.rowcount:
+                if affected(won):
                     log.info("took over work %s (%s) from %s", item.id, item.kind, item.owner)
                     taken.append(item)
             s.commit()
@@ -195,14 +205,14 @@ class WorkQueue:
         """Model calls left in flight by a dead process become `interrupted` request rows, with what
         was known at the start (skill, tier, model, who, started at) and an unknown cost."""
         now = utcnow()
-        known = select(Replica.id)
-        dead = CallInFlight.worker.in_(known) & CallInFlight.worker.not_in(self._live(now))
-        unregistered = CallInFlight.worker.not_in(known) & (
-            CallInFlight.started_at < now - UNREGISTERED_GRACE
+        known = select(col(Replica.id))
+        dead = col(CallInFlight.worker).in_(known) & col(CallInFlight.worker).not_in(self._live(now))
+        unregistered = col(CallInFlight.worker).not_in(known) & (
+            col(CallInFlight.started_at) < now - UNREGISTERED_GRACE
         )
         stmt = (
             select(CallInFlight)
-            .where(CallInFlight.started_at < now - self.lease, or_(dead, unregistered))
+            .where(col(CallInFlight.started_at) < now - self.lease, or_(dead, unregistered))
             .limit(500)
             .with_for_update(skip_locked=True)  # two sweeping replicas never close one call twice
         )
@@ -235,18 +245,20 @@ class WorkQueue:
         """Finished work older than the dedupe window is no longer needed."""
         with self.ledger.session() as s:
             done = s.execute(
-                delete(WorkItem).where(WorkItem.status != "open", WorkItem.updated_at < utcnow() - self.ttl)
+                delete(WorkItem).where(
+                    col(WorkItem.status) != "open", col(WorkItem.updated_at) < utcnow() - self.ttl
+                )
             )
-            s.execute(delete(Replica).where(Replica.heartbeat_at < utcnow() - self.ttl))
+            s.execute(delete(Replica).where(col(Replica.heartbeat_at) < utcnow() - self.ttl))
             s.commit()
-            return int(done.rowcount or 0)
+            return int(affected(done) or 0)
 
     def open_count(self) -> int:
         """Accepted work not finished yet (the work-queue depth metric)."""
         with self.ledger.session() as s:
             return int(
                 s.execute(
-                    select(func.count()).select_from(WorkItem).where(WorkItem.status == "open")
+                    select(func.count()).select_from(WorkItem).where(col(WorkItem.status) == "open")
                 ).scalar_one()
             )
 
@@ -254,10 +266,10 @@ class WorkQueue:
         """Seconds since the oldest unfinished work was accepted (0 when there is none)."""
         with self.ledger.session() as s:
             oldest = s.execute(
-                select(func.min(WorkItem.created_at)).where(WorkItem.status == "open")
+                select(func.min(col(WorkItem.created_at))).where(col(WorkItem.status) == "open")
             ).scalar_one()
         return 0.0 if oldest is None else max(0.0, (utcnow() - aware(oldest)).total_seconds())
 
     def open_items(self) -> list[WorkItem]:
         with self.ledger.session() as s:
-            return list(s.execute(select(WorkItem).where(WorkItem.status == "open")).scalars())
+            return list(s.execute(select(WorkItem).where(col(WorkItem.status) == "open")).scalars())

@@ -193,7 +193,8 @@ def make_handler() -> Any:
     class EmbeddedLLM(CustomLLM):
         def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
             optional = kwargs.get("optional_params") or {}
-            model_response = kwargs.get("model_response") or litellm.ModelResponse()
+            # Any: litellm's ModelResponse declares no `usage` field, yet takes one (as litellm does).
+            model_response: Any = kwargs.get("model_response") or litellm.ModelResponse()
             started = time.monotonic()
             try:
                 out = chat(

@@ -152,3 +152,19 @@ def test_budget_alerts_and_the_scheduler_start_with_the_server(slack: Any, make_
         assert alert.params["channel"] == "CADMIN" and "80%" in alert.params["text"]
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_the_weekly_digest_job_posts_to_the_admin_channel(slack: Any, make_engine: Any) -> None:
+    """The scheduled digest posts through the Slack adapter, as `/tierwise digest now` does."""
+    from bot.adapters.slack.server import _start_admin_jobs
+    from bot.economics.scheduler import weekly_digest_job
+
+    engine = make_engine(admin_channel="CADMIN", slack_bot_token="xoxb-test", slack_api_url=slack.api_url)
+    scheduler = _start_admin_jobs(engine, slack.web_client())
+    try:
+        weekly_digest_job()  # what APScheduler calls on the cron
+        [posted] = slack.calls_to("chat.postMessage")
+        assert posted.params["channel"] == "CADMIN"
+        assert posted.params["text"].startswith("Tierwise digest ")
+    finally:
+        scheduler.shutdown(wait=False)

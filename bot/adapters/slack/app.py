@@ -176,7 +176,8 @@ class SlackBot:
         if found is None:
             return
         key, kind = found
-        event = body.get("event") if isinstance(body.get("event"), dict) else {}
+        raw_event = body.get("event")
+        event: dict[str, Any] = raw_event if isinstance(raw_event, dict) else {}
         channel = event.get("channel") or body.get("channel_id") or (body.get("channel") or {}).get("id")
         payload = {"body": body, "bot_user_id": context.bot_user_id, "bot_id": context.bot_id}
         self.work.accept(
@@ -277,7 +278,9 @@ class SlackBot:
         received = time.monotonic()
         route = message_route(event, context.bot_user_id, context.bot_id)
         channel, ts, thread = event["channel"], event["ts"], event.get("thread_ts")
-        if route is None or (route == "thread" and not self.ledger.bot_answered_thread(channel, thread)):
+        if route is None or (
+            route == "thread" and not (thread and self.ledger.bot_answered_thread(channel, thread))
+        ):
             return
         history = self.thread_history(channel, thread, ts, context) if thread else []
         request = Request(
@@ -525,7 +528,7 @@ class SlackBot:
         channel = shortcut["channel"]["id"]
         user = shortcut["user"]["id"]
         message = shortcut.get("message") or {}
-        root = message.get("thread_ts") or message.get("ts") or shortcut.get("message_ts")
+        root = message.get("thread_ts") or message.get("ts") or shortcut["message_ts"]  # always sent
         target = Target(
             channel=channel,
             user=user,
@@ -761,10 +764,14 @@ class SlackBot:
             for block in message.get("blocks") or []
         ]
         container = body.get("container") or {}
+        ts = container.get("message_ts") or message.get("ts")
+        if not ts:  # no message to update: say it instead
+            self.courier.notify(target, verdict)
+            return
         try:
             self.client.chat_update(
                 channel=target.channel,
-                ts=container.get("message_ts") or message.get("ts"),
+                ts=ts,
                 text=message.get("text") or verdict,
                 blocks=blocks,
             )

@@ -139,23 +139,34 @@ def _tier(rest: list[str]) -> Action:
 
 
 class SkillLike(Protocol):
-    name: str
-    description: str
-    examples: tuple[str, ...]
-    shortcut: str | None
-
+    # Members here and below are read-only, so frozen dataclasses (Skill, SkillUsage, ...) match.
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def examples(self) -> tuple[str, ...]: ...
+    @property
+    def shortcut(self) -> str | None: ...
     @property
     def slash(self) -> str: ...
 
 
 class UsageLike(Protocol):
-    skill: str
-    requests: int
-    errors: int
-    cost_usd: float
-    unknown_cost: int
-    thumbs_up: int
-    thumbs_down: int
+    @property
+    def skill(self) -> str: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def errors(self) -> int: ...
+    @property
+    def cost_usd(self) -> float: ...
+    @property
+    def unknown_cost(self) -> int: ...
+    @property
+    def thumbs_up(self) -> int: ...
+    @property
+    def thumbs_down(self) -> int: ...
 
 
 class AssignmentLike(Protocol):

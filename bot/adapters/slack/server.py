@@ -16,6 +16,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +95,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(int(length))
         body = raw.decode("utf-8", "replace")
-        headers = {key.lower(): self.headers.get_all(key) or [] for key in self.headers}
+        headers: dict[str, str | Sequence[str]] = {
+            key.lower(): self.headers.get_all(key) or [] for key in self.headers
+        }
         try:
             raw.decode("utf-8")
             wrong = payloads.problem(payloads.parse(body, self.headers.get("Content-Type")))
@@ -151,7 +154,7 @@ class TierwiseSocketModeHandler(SocketModeHandler):
         # Runs before slack_sdk builds its request object, which raises on a non-object payload.
         self.client.message_listeners.insert(0, self._guard)
 
-    def _guard(self, connection: Any, message: dict[str, Any], _raw: str) -> None:
+    def _guard(self, connection: Any, message: dict[str, Any], _raw: str | None) -> None:
         if "envelope_id" in message and "payload" in message and not isinstance(message["payload"], dict):
             kind = type(message.pop("payload")).__name__  # popped: slack_sdk then skips the envelope
             log.warning(
@@ -248,6 +251,7 @@ def start_metrics_listener(engine: Engine, metrics: Metrics) -> Any:
 
 def _start_admin_jobs(engine: Engine, client: Any) -> Any:
     """The weekly digest job and budget alerts go to the admin channel; without one, they only log."""
+    from bot.economics.budgets import Budgets
     from bot.economics.scheduler import start_scheduler
 
     channel = engine.settings.admin_channel
@@ -261,11 +265,11 @@ def _start_admin_jobs(engine: Engine, client: Any) -> Any:
         except Exception as exc:  # an alert that cannot be posted must not fail the user's request
             log.warning("budget alert not posted to %s: %s (%s)", channel, text, exc)
 
-    if engine.budget is not None:
+    if isinstance(engine.budget, Budgets):
         engine.budget.notify = alert
 
     def post(d: Any) -> dict[str, Any]:
-        from bot.economics.digest import post_digest
+        from bot.adapters.slack.digest import post_digest
 
         return post_digest(client, channel, d)
 
