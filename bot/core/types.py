@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 if TYPE_CHECKING:
     from bot.context.packs import Citation
     from bot.core.skills import Skill
+    from bot.ledger.models import RequestRow
+    from bot.models.llm import CallResult
 
 
 # The values are the ledger's `requests.status` / `requests.purpose` strings: the schema stores them
@@ -95,3 +97,20 @@ class BudgetGuard(Protocol):
     def check(
         self, skill: Skill, tier: str, request: Request, cheaper: str | None = None
     ) -> BudgetDecision: ...
+
+
+class ModelCaller(Protocol):
+    """A recorded model call outside the user pipeline (judge, shadow): the engine's `call_model`.
+    The call is a ledger row with its own purpose, so its spend stays apart from user spend."""
+
+    def call_model(
+        self,
+        tier: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        *,
+        skill: str,
+        purpose: str,
+        source: str = "internal",
+        route_reason: str = "",
+    ) -> tuple[CallResult | None, RequestRow]: ...

@@ -22,7 +22,7 @@ from bot.ledger.models import RequestRow, ShadowPair, utcnow
 
 if TYPE_CHECKING:
     from bot.core.skills import Skill
-    from bot.core.types import Reply, Request
+    from bot.core.types import ModelCaller, Reply, Request
     from bot.pipeline.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Shadow:
         clock: Any = utcnow,
     ) -> None:
         self.engine = engine
+        self.caller: ModelCaller = engine  # candidate and judge calls: recorded, with their own purpose
         self.rng = rng or random.Random()
         self.background = background
         self.clock = clock
@@ -131,8 +132,7 @@ class Shadow:
     def run_pair(
         self, skill: Skill, parts: PromptParts, reply: Reply, row: RequestRow, candidate: str
     ) -> ShadowPair:
-        engine = self.engine
-        result, cand_row = engine.call_model(
+        result, cand_row = self.caller.call_model(
             candidate,
             parts.messages(),
             skill.max_output_tokens,
@@ -157,7 +157,7 @@ class Shadow:
             self._compare_structured(skill, parts, reply, result.text, pair)
         else:
             self._judge(skill, parts.user_text, result.text, reply.text, pair)
-        with engine.ledger.session() as s:
+        with self.engine.ledger.session() as s:
             s.add(pair)
             s.commit()
         return pair
@@ -193,7 +193,7 @@ class Shadow:
         if tier is None:
             pair.verdict, pair.detail = "error", "no judge tier may see this sensitive skill's data"
             return
-        verdict = judge.pairwise(self.engine, tier, skill.name, request, candidate, primary, rng=self.rng)
+        verdict = judge.pairwise(self.caller, tier, skill.name, request, candidate, primary, rng=self.rng)
         pair.verdict = verdict.outcome
         pair.judge_cost_usd = verdict.cost_usd
         pair.judge_request_id = verdict.request_id

@@ -1,5 +1,7 @@
 """A judge tier for open-ended answers: a rubric score, and pairwise comparisons with the order
-randomized (so a judge's position bias cannot favour either side). Verdicts are JSON."""
+randomized (so a judge's position bias cannot favour either side). Verdicts are JSON.
+
+The judge needs only a `ModelCaller` (the engine's recorded `call_model`), not the engine."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core.prompt import extract_json
 
 if TYPE_CHECKING:
-    from bot.pipeline.engine import Engine
+    from bot.core.types import ModelCaller
 
 RUBRIC_SYSTEM = (
     "You grade an assistant's answer against a rubric. Score 1-5: 5 = meets every criterion, 4 = meets the "
@@ -37,9 +39,9 @@ class Verdict:
 
 
 def _ask(
-    engine: Engine, tier: str, system: str, user: str, skill: str, purpose: str
+    caller: ModelCaller, tier: str, system: str, user: str, skill: str, purpose: str
 ) -> tuple[Any, float, str]:
-    result, row = engine.call_model(
+    result, row = caller.call_model(
         tier,
         [{"role": "system", "content": system}, {"role": "user", "content": user}],
         max_tokens=200,
@@ -56,10 +58,10 @@ def _ask(
 
 
 def rubric_score(
-    engine: Engine, tier: str, skill: str, request: str, rubric: str, answer: str, purpose: str = "judge"
+    caller: ModelCaller, tier: str, skill: str, request: str, rubric: str, answer: str, purpose: str = "judge"
 ) -> Verdict:
     user = f"<request>\n{request}\n</request>\n<rubric>\n{rubric}\n</rubric>\n<answer>\n{answer}\n</answer>"
-    data, cost, rid = _ask(engine, tier, RUBRIC_SYSTEM, user, skill, purpose)
+    data, cost, rid = _ask(caller, tier, RUBRIC_SYSTEM, user, skill, purpose)
     try:
         score = float(data["score"])
     except (TypeError, KeyError, ValueError):
@@ -70,7 +72,7 @@ def rubric_score(
 
 
 def pairwise(
-    engine: Engine,
+    caller: ModelCaller,
     tier: str,
     skill: str,
     request: str,
@@ -89,7 +91,7 @@ def pairwise(
         + (f"<rubric>\n{rubric}\n</rubric>\n" if rubric else "")
         + f"<answer_1>\n{first}\n</answer_1>\n<answer_2>\n{second}\n</answer_2>"
     )
-    data, cost, rid = _ask(engine, tier, PAIR_SYSTEM, user, skill, purpose)
+    data, cost, rid = _ask(caller, tier, PAIR_SYSTEM, user, skill, purpose)
     winner = str((data or {}).get("winner", "")).strip().lower() if isinstance(data, dict) else ""
     if winner not in ("1", "2", "tie"):
         return Verdict("error", None, "the judge's reply was not a JSON verdict", cost, rid)

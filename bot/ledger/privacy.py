@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
@@ -36,8 +36,8 @@ from bot.ledger.models import (
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.core.ladder import Ladder
     from bot.ledger.store import Ledger
-    from bot.pipeline.engine import Engine
 
 # Columns that may hold message text (a prompt's words, an answer, a comment, a judge's reasoning).
 # `error` keeps its kind ("timeout", "invalid output") when its text must go: it is operational.
@@ -135,22 +135,33 @@ def _apply_policy(session: Session, _context: Any, _instances: Any) -> None:
 # Before an external tier ------------------------------------------------------------------------
 
 
-def wants_outbound_redaction(engine: Engine, skill_name: str) -> bool:
-    if engine.settings.skill_settings(skill_name).redact_external:
+class RedactFlag(Protocol):
+    """What outbound redaction reads of a context pack."""
+
+    @property
+    def redact_external(self) -> bool: ...
+
+
+def wants_outbound_redaction(settings: Settings, skill_name: str, packs: Iterable[RedactFlag]) -> bool:
+    """The skill's configuration or one of its packs (`redact_external`) asks for redaction."""
+    if settings.skill_settings(skill_name).redact_external:
         return True
-    skill = engine.registry.skills.get(skill_name)
-    return skill is not None and any(
-        engine.packs[p].redact_external for p in skill.packs if p in engine.packs
-    )
+    return any(p.redact_external for p in packs)
 
 
 def outbound(
-    engine: Engine, skill_name: str, tier: str, messages: list[dict[str, Any]]
+    settings: Settings,
+    ladder: Ladder,
+    packs: Iterable[RedactFlag],
+    skill_name: str,
+    tier: str,
+    messages: list[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], int]:
-    """The messages as they may leave for `tier`: redacted when it is external and the skill asks."""
-    if engine.ladder.boundary(tier) != "external" or not wants_outbound_redaction(engine, skill_name):
+    """The messages as they may leave for `tier`: redacted when it is external and the skill (or one of
+    its `packs`) asks."""
+    if ladder.boundary(tier) != "external" or not wants_outbound_redaction(settings, skill_name, packs):
         return messages, 0
-    names = engine.settings.privacy.redact or DETECTORS
+    names = settings.privacy.redact or DETECTORS
     out: list[dict[str, Any]] = []
     total = 0
     for message in messages:

@@ -1,4 +1,5 @@
-"""The request pipeline: dedupe → route → access → tier → context → model → check → record.
+"""The request pipeline: route → validate → dedupe → access → tier → budget → context → model →
+check → record → after-reply hooks, as named stages (bot.pipeline.stages holds them over plain data).
 
 No Slack and no SQL strings here: adapters build a `Request`, render the `Reply`; the ledger,
 the model edge and the optional budget/shadow services are injected.
@@ -9,25 +10,26 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.config import Settings
-from bot.context import grounding
 from bot.context.packs import Pack, TieredSelection, oversized_always, select_tiered
 from bot.core.ladder import Ladder
-from bot.core.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, parse_output, trim_text
+from bot.core.prompt import CONTEXT_HEADER, PromptParts, build_parts, citation_rule, trim_text
 from bot.core.routing import Route, Router
-from bot.core.skills import InputError, Registry, Skill
+from bot.core.skills import Registry, Skill
 from bot.core.types import BudgetGuard, Reply, Request
-from bot.core.verify import Verdict, VerifyContext, run_verifiers
+from bot.core.verify import VerifyContext
 from bot.ledger import privacy
-from bot.ledger.models import RequestRow, new_id
+from bot.ledger.models import RequestRow
 from bot.ledger.work import REPLICA_ID
 from bot.models import queue as model_queue
 from bot.models.llm import LLM, CallResult, ModelCallError, short_error
 from bot.models.stream import StreamSink
 from bot.observability import tracing
+from bot.pipeline import stages
+from bot.pipeline.stages import Attempt, Flow, Stop
+from bot.pipeline.stages import render_structured as render_structured  # its old home: callers import it here
 
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
@@ -42,30 +44,15 @@ PROMPT_MARGIN = 64
 AfterReply = Callable[[Request, Skill, PromptParts, Reply, RequestRow], None]
 
 
-@dataclass
-class Attempt:
-    row: RequestRow
-    result: CallResult | None
-    structured: Any = None
-    problem: str | None = None  # why the output was rejected, or the error text
-    verdict: Verdict | None = None  # the skill's verifiers on a valid answer
+class ShadowHook(Protocol):
+    """The shadow sampler (bot.economics.shadow): an after-reply hook whose background pairs can be
+    waited for (tests, shutdown)."""
 
-    @property
-    def check_failed(self) -> bool:
-        return self.verdict is not None and self.verdict.status == "failed"
+    def __call__(
+        self, req: Request, skill: Skill, parts: PromptParts, reply: Reply, row: RequestRow
+    ) -> None: ...
 
-
-def _copy_row(row: RequestRow, **changes: Any) -> RequestRow:
-    # Not model_copy(): that would share SQLAlchemy instance state between two rows.
-    return RequestRow(**{**row.model_dump(), **changes})
-
-
-def _looks_binary(text: str) -> bool:
-    if "\x00" in text:
-        return True
-    sample = text[:4000]
-    control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t")
-    return bool(sample) and control / len(sample) > 0.1
+    def drain(self, timeout: float = 30.0) -> None: ...
 
 
 class Engine:
@@ -87,7 +74,7 @@ class Engine:
         self.router = Router(registry, default=settings.default_skill)
         self.budget = budget
         self.after_reply: list[AfterReply] = list(after_reply)
-        self.shadow: Any = None  # the Shadow hook when economics are on (tests drain it)
+        self.shadow: ShadowHook | None = None  # when economics are on (tests drain it)
 
     # Tiers -------------------------------------------------------------------------------
 
@@ -136,167 +123,100 @@ class Engine:
             allowed.extend(self.packs[pack].channels)
         return sorted({c.lstrip("#") for c in allowed})
 
-    # Pipeline ----------------------------------------------------------------------------
+    def _skill_packs(self, skill_name: str) -> list[Pack]:
+        skill = self.registry.skills.get(skill_name)
+        return [self.packs[p] for p in skill.packs if p in self.packs] if skill is not None else []
 
-    @tracing.traced("tierwise.route", tracing.route_attributes)
-    def route(self, req: Request) -> Route | Reply:
-        if req.skill:
-            skill = self.registry.get(req.skill) or self.registry.by_command(req.skill)
-            if skill is None:
-                return Reply(
-                    text=f"Unknown skill {req.skill!r}. Valid skills: {', '.join(self.registry.names())}.",
-                    status="rejected",
-                )
-            return self.router.route(req.text, explicit=skill.name, explicit_via=req.explicit_via)
-        return self.router.route(req.text)
+    # Pipeline: the stages in order (bot.pipeline.stages) -------------------------------------
 
     @tracing.traced("tierwise.request", tracing.request_attributes)
     def handle(self, req: Request) -> Reply:
-        if req.tier is not None and req.tier not in self.settings.tiers:
-            return Reply(
-                text=f"Unknown tier {req.tier!r}. Valid tiers: {', '.join(self.tiers)}.", status="rejected"
-            )
+        """Route, validate input, dedupe, channel access, tier, budget, context, attempt/escalate,
+        record, after-reply hooks. Any stage before the model call may answer early (a `Stop`)."""
+        if (stop := stages.check_tier_override(req, self.tiers)) is not None:
+            return self._stop(stop)
         routed = self.route(req)
         if isinstance(routed, Reply):
             return routed
         skill = self.registry.skills[routed.skill]
-        text = req.text.strip()
-        if not text:
-            return Reply(
-                text=f"Tell me what you need, e.g. `{skill.slash} {skill.examples[0] if skill.examples else '…'}`",
-                status="rejected",
-                skill=skill.name,
-            )
-        if _looks_binary(text):
-            return Reply(
-                text="That looks like binary data; paste it as text.", status="rejected", skill=skill.name
-            )
-        if skill.prepare_input is not None:
-            try:
-                text = skill.prepare_input(text)
-            except InputError as exc:
-                return Reply(text=str(exc), status="rejected", skill=skill.name)
-
-        ttl = self.settings.event_ttl_hours  # claimed: with its durable work item (bot.ledger.work)
-        if req.event_id and not req.claimed and not self.ledger.claim_event(req.event_id, ttl):
-            return Reply(text="", status="duplicate", skill=skill.name)
-
-        base = RequestRow(
-            source=req.source,
-            purpose=req.purpose,
-            user_id=req.user,
-            channel=req.channel,
-            thread_ts=req.thread,
-            event_id=req.event_id,
-            skill=skill.name,
-            route_reason=routed.reason[:500],
-            input_chars=len(req.text),
-        )
-        allowed = self.channels_for(skill)
-        if allowed and req.channel is not None and not ({req.channel, req.channel_name or ""} & set(allowed)):
-            where = ", ".join(f"#{c}" for c in allowed)
-            return self._refuse(base, f"{skill.slash} is available only in {where}.", None)
-        notes: list[str] = []
-        if req.tier:
-            tier, why = req.tier, "operator override"
-        else:
-            tier, why = self.configured_tier(skill)
-        tier_ok, moved = self.allowed_tier(skill, tier)
-        if tier_ok is None:
-            return self._refuse(base, f"{moved}; ask an admin to configure one.", tier)
-        if moved:
-            notes.append(moved)
-        tier = tier_ok
-        if self.budget is not None and req.purpose == "user" and req.tier is None:
-            cheaper = self.ladder.cheaper(tier, self.is_sensitive(skill))
-            decision = self.budget.check(skill, tier, req, cheaper=cheaper)
-            if decision.refuse:
-                return self._refuse(base, decision.refuse, tier)
-            if decision.note:
-                notes.append(decision.note)
-            tier = decision.tier
-        base.route_reason = f"{routed.reason}; tier {tier} ({why})"[:500]
-
-        parts, selection, pack_hash = self._prompt(skill, tier, text, req.history, notes)
-        base.pack_hash = pack_hash
-        if selection is not None and selection.citations:  # which sections the answer was given
-            base.notes = "context: " + " | ".join(
-                f"{c.doc} › {c.section}" if c.section else c.doc for c in selection.citations
-            )
-        # The small built-in model invents rather than admit a gap, so on its tiers an unrelated question
-        # is answered here; a follow-up ("and in Paris?") leans on the thread, not on its own words.
-        if (
-            skill.cite_sources
-            and selection is not None
-            and self.settings.tiers[tier].embedded
-            and not req.history
-            and not grounding.covered(selection)
-        ):
-            return self._not_covered(base, skill, tier, selection, notes)
-        verify = VerifyContext(text=text, packs=self.packs, skill=skill.name)
-        if req.on_step is not None and skill.output is not None:
-            req.on_step(f"Working on the {skill.name} fields…")
-        attempt = self._attempt(skill, tier, parts, base, verify, _sink(req, skill))
-        attempts = [attempt]
-        retry = attempt.problem or attempt.check_failed
-        if skill.structured and retry and attempt.result is not None and req.allow_escalation:
-            stronger = self.next_tier(skill, tier)
-            if stronger is None:
-                if attempt.problem:
-                    attempt.row.error = f"invalid output: {attempt.problem}; no stronger tier to escalate to"
-                self.ledger.record(attempt.row)
-            else:
-                self.ledger.record(attempt.row)
-                if req.on_step is not None:
-                    req.on_step(f"{tier}'s answer failed validation; asking {stronger}")
-                parts2, _, _ = self._prompt(skill, stronger, text, req.history, [])
-                second_base = _copy_row(base, id=new_id(), escalated_from=attempt.row.id)
-                second = self._attempt(skill, stronger, parts2, second_base, verify, _sink(req, skill))
-                attempts.append(second)
-                if second.problem and second.result is not None:
-                    second.row.error = f"invalid output after escalation from {tier}: {second.problem}"
-                self.ledger.record(second.row)
-                if second.problem and attempt.problem is None:
-                    # Only flagged beats broken: the first answer was valid, the stronger tier's is not.
-                    attempts = [second, attempt]
-        else:
-            self.ledger.record(attempt.row)
-        reply = self._reply(skill, attempts, notes, selection.sources if selection else ())
-        if reply.ok and selection is not None and len(attempts) == 1:
-            reply.citations = selection.citations
-        reply.embedded = bool(reply.tier) and self.settings.tiers[reply.tier or ""].embedded
-        for hook in self.after_reply:
-            try:
-                hook(req, skill, parts, reply, attempts[-1].row)
-            except Exception:  # background extras must never break the answer
-                log.exception("after-reply hook failed for request %s", reply.request_id)
+        text = stages.validate_input(skill, req.text)
+        if isinstance(text, stages.Stop):
+            return self._stop(text)
+        if (stop := self._dedupe(req, skill)) is not None:
+            return self._stop(stop)
+        flow = stages.open_flow(req, skill, routed, text, self.ladder, self.is_sensitive(skill))
+        for stage in (self._channel_access, self._tier, self._budget, self._context):
+            if (stop := stage(flow)) is not None:
+                return self._stop(stop)
+        self._attempt_and_escalate(flow)
+        self._record(flow)
+        reply = stages.compose_reply(flow, self.settings.embedded_tiers())
+        self._after_reply(flow, reply)
         return reply
 
-    def _refuse(self, base: RequestRow, message: str, tier: str | None) -> Reply:
-        base.status, base.error, base.tier = "refused", message, tier
-        self.ledger.record(base)
-        return Reply(text=message, status="refused", skill=base.skill, request_id=base.id, tier=tier)
+    @tracing.traced("tierwise.route", tracing.route_attributes)
+    def route(self, req: Request) -> Route | Reply:
+        return stages.route(req, self.registry, self.router)
 
-    def _not_covered(
-        self, base: RequestRow, skill: Skill, tier: str, selection: TieredSelection, notes: list[str]
-    ) -> Reply:
-        """Nothing in the packs answers this: say so with the closest documents; no model call."""
-        base.tier, base.status = tier, "ok"
-        base.model_requested = self.settings.tiers[tier].model
-        base.response = grounding.not_covered_text(skill.packs, selection.closest)
-        base.notes = f"not covered by the packs (coverage {selection.coverage:.2f})"
-        self.ledger.record(base)
-        return Reply(
-            text=base.response,
-            status="ok",
-            skill=skill.name,
-            request_id=base.id,
-            tier=tier,
-            model="-",
-            route_reason=base.route_reason,
-            notes=notes,
-            pack_hash=base.pack_hash,
-        )
+    def _stop(self, stop: stages.Stop) -> Reply:
+        if stop.row is not None:  # a refusal or the not-covered answer is a recorded request
+            self.ledger.record(stop.row)
+        return stop.reply
+
+    def _dedupe(self, req: Request, skill: Skill) -> Stop | None:
+        return stages.dedupe(req, skill, self.ledger.claim_event, self.settings.event_ttl_hours)
+
+    def _channel_access(self, flow: Flow) -> Stop | None:
+        return stages.channel_access(flow, self.channels_for(flow.skill))
+
+    def _tier(self, flow: Flow) -> Stop | None:
+        return stages.place_tier(flow, self.configured_tier)
+
+    def _budget(self, flow: Flow) -> Stop | None:
+        return stages.apply_budget(flow, self.budget)
+
+    def _context(self, flow: Flow) -> Stop | None:
+        """Prompt assembly and pack selection for the settled tier; on the embedded model's tiers, the
+        not-covered answer when the packs hold nothing on the question."""
+        req, tier = flow.req, flow.tier
+        stages.attach_context(flow, *self._prompt(flow.skill, tier, flow.text, req.history, flow.notes))
+        conf = self.settings.tiers[tier]
+        return stages.not_covered(flow, conf.embedded, conf.model)
+
+    def _attempt_and_escalate(self, flow: Flow) -> None:
+        """The model call on the settled tier; a structured answer that is invalid or fails its check
+        is asked once more of the next allowed stronger tier. The first attempt is on the ledger before
+        the second call starts."""
+        req, skill = flow.req, flow.skill
+        verify = VerifyContext(text=flow.text, packs=self.packs, skill=skill.name)
+        if req.on_step is not None and skill.output is not None:
+            req.on_step(f"Working on the {skill.name} fields…")
+        first = self._attempt(skill, flow.tier, flow.prompt, flow.row, verify, _sink(req, skill))
+        flow.attempts = [first]
+        stronger = stages.escalation_target(flow, first)
+        if stronger is None:
+            return
+        self.ledger.record(first.row)
+        first.recorded = True
+        if req.on_step is not None:
+            req.on_step(f"{flow.tier}'s answer failed validation; asking {stronger}")
+        parts, _, _ = self._prompt(skill, stronger, flow.text, req.history, [])
+        row = stages.escalated_row(flow, first)
+        second = self._attempt(skill, stronger, parts, row, verify, _sink(req, skill))
+        flow.attempts = stages.settle_escalation(first, second)
+
+    def _record(self, flow: Flow) -> None:
+        for attempt in flow.attempts:
+            if not attempt.recorded:
+                self.ledger.record(attempt.row)
+                attempt.recorded = True
+
+    def _after_reply(self, flow: Flow, reply: Reply) -> None:
+        for hook in self.after_reply:
+            try:
+                hook(flow.req, flow.skill, flow.prompt, reply, flow.attempts[-1].row)
+            except Exception:  # background extras must never break the answer
+                log.exception("after-reply hook failed for request %s", reply.request_id)
 
     @tracing.traced("tierwise.context", tracing.context_attributes)
     def _prompt(
@@ -355,7 +275,7 @@ class Engine:
         verify: VerifyContext | None = None,
         sink: StreamSink | None = None,
     ) -> Attempt:
-        row = _copy_row(base, tier=tier, model_requested=self.settings.tiers[tier].model)
+        row = stages.copy_row(base, tier=tier, model_requested=self.settings.tiers[tier].model)
         # The tiny-model layout also keeps answers short: a 135M model's extra tokens are where it drifts.
         max_tokens = min(skill.max_output_tokens, COMPACT_ANSWER_TOKENS) if parts.context_in_user else None
         result, failure = self._call(
@@ -363,23 +283,7 @@ class Engine:
         )
         if result is None:
             return Attempt(row, None, problem=short_error(failure or "error"))
-        if result.stopped:  # the user stopped it: partial text, nothing to validate
-            return Attempt(row, result)
-        structured = None
-        problem = None
-        verdict = None
-        if skill.output is not None:
-            try:
-                structured = parse_output(skill, result.text)
-            except ValueError as exc:
-                problem = str(exc)[:500]
-                row.status, row.error = "invalid", f"invalid output: {problem}"
-        if structured is not None and skill.verifiers:
-            verdict = run_verifiers(skill.verifiers, structured, verify or VerifyContext("", self.packs))
-            row.verify_status, row.verify_detail = verdict.status, verdict.detail()
-            if verdict.status == "failed":
-                row.error = f"check failed: {verdict.problem()}"[:2000]
-        return Attempt(row, result, structured, problem, verdict)
+        return stages.check_output(skill, row, result, verify or VerifyContext("", self.packs))
 
     @tracing.traced(tracing.model_call_name, tracing.model_call_attributes)
     def _call(
@@ -393,7 +297,8 @@ class Engine:
     ) -> tuple[CallResult | None, str | None]:
         """One model call, its figures written onto the (not yet recorded) row; (None, kind) on failure.
         The call is on the ledger before it starts, so a crash leaves an `interrupted` row behind."""
-        messages, redacted = privacy.outbound(self, row.skill, tier, messages)
+        packs = self._skill_packs(row.skill)
+        messages, redacted = privacy.outbound(self.settings, self.ladder, packs, row.skill, tier, messages)
         row.redactions = (row.redactions or 0) + redacted
         extra: dict[str, Any] = {}
         if schema is not None:
@@ -450,57 +355,6 @@ class Engine:
         self.ledger.record(row)
         return result, row
 
-    def _reply(
-        self, skill: Skill, attempts: list[Attempt], notes: list[str], sources: tuple[str, ...]
-    ) -> Reply:
-        last = attempts[-1]
-        row = last.row
-        cost = sum(a.row.cost_usd for a in attempts)
-        known = all(a.row.cost_known for a in attempts)
-        latency = sum(a.row.latency_ms for a in attempts) / 1000
-        common = {
-            "skill": skill.name,
-            "request_id": row.id,
-            "tier": row.tier,
-            "model": row.model_used or row.model_requested,
-            "cost_usd": cost,
-            "cost_known": known,
-            "latency_s": latency,
-            "prompt_tokens": sum(a.row.prompt_tokens for a in attempts),
-            "completion_tokens": sum(a.row.completion_tokens for a in attempts),
-            "route_reason": row.route_reason,
-            "notes": notes,
-            "escalated": len(attempts) > 1,
-            "pack_hash": row.pack_hash,
-        }
-        if last.result is None:
-            return Reply(text=f"Sorry: {last.problem}. (request {row.id})", status="error", **common)
-        if last.result.stopped:
-            text = last.result.text.strip() if skill.output is None else ""
-            return Reply(text=text, status="stopped", **common)
-        if last.problem:
-            tiers = " and ".join(a.row.tier or "?" for a in attempts)
-            why = ""
-            if len(attempts) == 1 and row.tier and self.next_tier(skill, row.tier) is None:
-                why = ", and there is no stronger tier to try"
-            message = (
-                f"Sorry: I could not produce a valid {skill.name} answer (tried {tiers}{why}). "
-                f"An admin can see the details under request {row.id}."
-            )
-            return Reply(text=message, status="invalid", **common)
-        structured = last.structured.model_dump(mode="json") if last.structured is not None else None
-        text = render_structured(structured) if structured is not None else last.result.text.strip()
-        if skill.postprocess is not None:
-            text = skill.postprocess(text, structured)
-        if last.verdict is not None:
-            notes.extend(last.verdict.lines())  # previews and flags travel with the notes (CLI, Slack)
-        if len(attempts) > 1 and row.escalated_from is None:  # the stronger tier failed: first answer shown
-            notes.append(f"tried {attempts[0].row.tier} after a failed check: {attempts[0].problem}")
-        elif len(attempts) > 1:
-            why = "a failed check" if attempts[0].check_failed else "an invalid answer"
-            notes.append(f"escalated from {attempts[0].row.tier} to {row.tier} after {why}")
-        return Reply(text=text, status="ok", structured=structured, sources=sources, **common)
-
     # Feedback ----------------------------------------------------------------------------
 
     def rate(
@@ -517,24 +371,6 @@ def _sink(req: Request, skill: Skill) -> StreamSink | None:
         return None
     relay = req.on_delta if req.on_delta is not None and skill.output is None else None
     return StreamSink(on_delta=relay or (lambda _text: None), stop=req.stop or threading.Event())
-
-
-def render_structured(data: dict[str, Any]) -> str:
-    """Plain-text rendering of structured output (Slack renders fields itself)."""
-    lines = []
-    for key, value in data.items():
-        label = key.replace("_", " ").capitalize()
-        if isinstance(value, list):
-            if value and all(isinstance(v, str) for v in value) and sum(len(v) for v in value) < 80:
-                lines.append(f"{label}: {', '.join(value)}")
-            else:
-                lines.append(f"{label}:")
-                lines.extend(f"  {i}. {v}" for i, v in enumerate(value, 1))
-        elif isinstance(value, str) and "\n" in value:
-            lines.append(f"{label}:\n{value}")
-        else:
-            lines.append(f"{label}: {value}")
-    return "\n".join(lines)
 
 
 def embedded_notice(settings: Settings) -> str | None:
