@@ -1558,6 +1558,7 @@ class FakeSlack:
             raise _ApiError("message_not_found")
         if msg.get("user") != self.bot_user_id:
             raise _ApiError("cant_update_message")
+        self._refuse_update_while_streaming(channel, str(ts))
         blocks = self._blocks_param(call)
         self._validate_message_blocks(blocks)
         text = p.get("text")
@@ -1654,6 +1655,12 @@ class FakeSlack:
             self._streaming.discard((channel, ts))
             self._stopped_by_user.add((channel, ts))
             self._cond.notify_all()
+
+    def _refuse_update_while_streaming(self, channel: str, ts: str) -> None:
+        """chat.update's documented `streaming_state_conflict`: "The message is currently streaming text
+        and cannot be edited." (methods/chat/chat.update.json). It must be stopped (chat.stopStream) first."""
+        if (channel, ts) in self._streaming:
+            raise _ApiError("streaming_state_conflict")
 
     def is_streaming(self, channel: str, ts: str) -> bool:
         with self._lock:
