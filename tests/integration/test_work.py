@@ -160,7 +160,7 @@ def test_a_model_call_is_on_the_ledger_while_it_runs(engine: Any, script: Any) -
     seen: list[tuple[str, str]] = []
 
     def reply(tier: str, messages: list[dict[str, Any]]) -> str:
-        engine.ledger.calls.flush(everything=True)  # the writer thread does this ~20-70 ms in
+        engine.ledger.calls.flush(everything=True)  # nothing pending: the note was written before the call
         with engine.ledger.session() as s:
             seen.extend(
                 (c.worker, RequestRow.model_validate_json(c.row).skill) for c in s.exec(select(CallInFlight))
@@ -175,6 +175,58 @@ def test_a_model_call_is_on_the_ledger_while_it_runs(engine: Any, script: Any) -
         assert list(s.exec(select(CallInFlight))) == []  # gone in the commit of the request row
     [row] = engine.ledger.requests_since(utcnow() - timedelta(minutes=1))
     assert (row.id, row.status, row.response, row.worker) == (answer.request_id, "ok", "fine", REPLICA_ID)
+
+
+def test_the_note_is_on_disk_before_the_model_is_asked(engine: Any, script: Any) -> None:
+    """No window: a second connection sees the note the moment the model is called (issue 13)."""
+    from bot.core.types import Request
+
+    other = Ledger(engine.settings.effective_database_url, migrate=False)
+    seen: list[int] = []
+
+    def reply(tier: str, messages: list[dict[str, Any]]) -> str:
+        with other.session() as s:  # no flush: whatever is committed, as a sweeping replica sees it
+            seen.append(len(list(s.exec(select(CallInFlight)))))
+        return "fine"
+
+    script.default = reply
+    assert engine.handle(Request(text="where is the office?")).ok
+    assert seen == [1]
+    with other.session() as s:
+        assert list(s.exec(select(CallInFlight))) == []
+
+
+def test_a_note_that_cannot_be_written_does_not_stop_the_call(
+    engine: Any, script: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database away at the call's start: the call goes on, the note is written once it is back."""
+    from sqlalchemy.exc import OperationalError
+
+    from bot.core.types import Request
+
+    calls = engine.ledger.calls
+    insert, failures = calls._insert, [1]
+
+    def flaky(notes: list[dict[str, object]]) -> None:
+        if failures[0] > 0:
+            failures[0] -= 1
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        insert(notes)
+
+    monkeypatch.setattr(calls, "_insert", flaky)
+    seen: list[int] = []
+
+    def reply(tier: str, messages: list[dict[str, Any]]) -> str:
+        calls.flush(everything=True)  # the writer thread's retry, done here at once
+        with engine.ledger.session() as s:
+            seen.append(len(list(s.exec(select(CallInFlight)))))
+        return "fine"
+
+    script.default = reply
+    assert engine.handle(Request(text="where is the office?")).ok
+    assert seen == [1]
+    with engine.ledger.session() as s:
+        assert list(s.exec(select(CallInFlight))) == []
 
 
 def test_a_quick_call_costs_no_note(engine: Any) -> None:
