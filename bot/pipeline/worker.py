@@ -111,11 +111,12 @@ class Job:
     def close(self, status: str = "done", detail: str | None = None) -> None:
         if not self.tracked or self.lost:
             return
-        assert self.queue is not None and self.item_id is not None
-        try:
-            self.queue.finish(self.item_id, status, detail)
+        queue, item_id = self.queue, self.item_id
+        assert queue is not None and item_id is not None
+        try:  # left open, a finished answer would be answered again after the next restart
+            retry_db(lambda: queue.finish(item_id, status, detail), f"closing work {item_id}")
         except SQLAlchemyError as exc:
-            log.warning("could not close work %s: %s", self.item_id, type(exc).__name__)
+            log.error("could not close work %s: %s", item_id, type(exc).__name__)
 
 
 def reply_from(data: dict[str, Any]) -> Reply:

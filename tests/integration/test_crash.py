@@ -267,7 +267,6 @@ def test_two_replicas_on_postgres_one_killed_mid_call(
     print(f"\ntwo replicas: answered {took:.1f} s after the kill (lease {LEASE_S} s)")
 
 
-@pytest.mark.skipif(pg.on_postgres, reason="the Postgres run covers two replicas")
 def test_kill_9_during_a_native_stream_then_restart_finishes_each_stream_once(
     cluster: Callable[..., Replica],
     slack: FakeSlack,
