@@ -255,6 +255,10 @@ class Settings(BaseSettings):
     work_lease_s: float = Field(default=20.0, gt=0)
     work_sweep_s: float = Field(default=5.0, gt=0)
     work_max_age_s: float = Field(default=900.0, gt=0)
+    # An answer Slack would not take (after slack_sdk's own retries) is kept and posted again, after
+    # work_delivery_backoff_s, then twice that, … up to work_delivery_tries tries in all.
+    work_delivery_tries: int = Field(default=6, ge=1)
+    work_delivery_backoff_s: float = Field(default=5.0, gt=0)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)

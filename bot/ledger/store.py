@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
 from bot.ledger import db
@@ -17,6 +18,10 @@ from bot.ledger.inflight import InFlightNotes
 from bot.ledger.models import Feedback, RequestRow, SeenEvent, SlackMessage, TierAssignment, utcnow
 
 log = logging.getLogger(__name__)
+
+# A request row is the record of a model call already paid for: when the database is away, its write
+# is tried again for about half a minute before the error reaches the caller (which may ask again).
+RECORD_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 
 class UnknownRequest(LookupError):
@@ -80,10 +85,20 @@ class Ledger:
 
     def record(self, row: RequestRow) -> RequestRow:
         """Write a request row; a call noted by `start_call` stops being in flight in the same commit."""
-        with self.session() as s:
-            self.calls.settle(s, row.id)
-            s.add(row)
-            s.commit()
+        for pause in (*RECORD_BACKOFF, None):
+            try:
+                with self.session() as s:
+                    self.calls.settle(s, row.id)
+                    s.add(row)
+                    s.commit()
+                break
+            except OperationalError as exc:  # the database away (not a bad row): wait, write it again
+                if pause is None:
+                    raise
+                log.warning(
+                    "request %s not recorded (%s); again in %.1f s", row.id, type(exc).__name__, pause
+                )
+                time.sleep(pause)
         self.calls.committed(row.id)
         return row
 

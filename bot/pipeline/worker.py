@@ -40,6 +40,10 @@ PURGE_EVERY_S = 600.0
 DB_RETRY_BACKOFF = (1.0, 2.0, 4.0, 8.0)  # seconds between tries of a request the database failed
 
 
+class Undelivered(Exception):
+    """The reply is made and kept, but Slack would not take it (after the client's own retries)."""
+
+
 def retry_db(run: Callable[[], T], what: str, pauses: tuple[float, ...] | None = None) -> T:
     """Run `run` again after a database error (the database away for a while), with back-off;
     the last error propagates. Other errors are not retried."""
@@ -73,6 +77,8 @@ class Job:
             json.loads(item.reply) if item is not None and item.reply else None
         )
         self.lost = False  # another replica took it over: do not deliver
+        self.key = item.key if item is not None else None
+        self.request_id = item.request_id if item is not None else None
 
     @property
     def tracked(self) -> bool:
@@ -99,16 +105,18 @@ class Job:
     def replied(self, reply: Reply) -> bool:
         """The engine's reply, kept until delivered; False when this replica no longer owns the work."""
         data = dataclasses.asdict(reply)
+        self.request_id = reply.request_id
         return self._mark(stage="replied", reply=json.dumps(data, default=str), request_id=reply.request_id)
 
     def close(self, status: str = "done", detail: str | None = None) -> None:
         if not self.tracked or self.lost:
             return
-        assert self.queue is not None and self.item_id is not None
-        try:
-            self.queue.finish(self.item_id, status, detail)
+        queue, item_id = self.queue, self.item_id
+        assert queue is not None and item_id is not None
+        try:  # left open, a finished answer would be answered again after the next restart
+            retry_db(lambda: queue.finish(item_id, status, detail), f"closing work {item_id}")
         except SQLAlchemyError as exc:
-            log.warning("could not close work %s: %s", self.item_id, type(exc).__name__)
+            log.error("could not close work %s: %s", item_id, type(exc).__name__)
 
 
 def reply_from(data: dict[str, Any]) -> Reply:
@@ -135,8 +143,15 @@ class Worker:
         max_age_s: float = 900.0,
         executor: Executor | None = None,
         resume: Resume | None = None,
+        delivery_tries: int = 6,
+        delivery_backoff_s: float = 5.0,
     ) -> None:
         self.queue = queue
+        self.delivery_tries = delivery_tries
+        self.delivery_backoff_s = delivery_backoff_s
+        # Undelivered work of this replica: item id → (due, time.monotonic(); its key), and its tries.
+        self._redeliver: dict[str, tuple[float, str]] = {}
+        self._tries: dict[str, int] = {}
         self.sweep_s = sweep_s
         self.max_age_s = max_age_s
         self.executor = executor
@@ -176,13 +191,65 @@ class Worker:
         self._local.job = job
         try:
             yield job
+        except Undelivered as exc:
+            self._undelivered(job, str(exc))
         except Exception as exc:
             job.close("failed", f"{type(exc).__name__}: {exc}")
             raise
         else:
             job.close()
+            if job.item_id is not None:
+                with self._lock:
+                    self._tries.pop(job.item_id, None)
         finally:
             self._local.job = None
+
+    def _undelivered(self, job: Job, reason: str) -> None:
+        """Keep the work open with its reply and post it again after a back-off, up to the limit."""
+        if job.lost:  # another replica owns it now and delivers
+            return
+        if not job.tracked or job.expired:  # nothing kept to post again (no durable work; an apology)
+            log.error("answer not delivered, not retried: %s", reason)
+            job.close("failed", f"undelivered: {reason}")
+            return
+        assert job.item_id is not None and job.key is not None
+        with self._lock:
+            tries = self._tries[job.item_id] = self._tries.get(job.item_id, 0) + 1
+        if tries >= self.delivery_tries:
+            with self._lock:
+                self._tries.pop(job.item_id, None)
+            log.error("giving up delivering work %s after %d tries: %s", job.item_id, tries, reason)
+            job.close("failed", f"undelivered after {tries} tries: {reason}")
+            if job.request_id:
+                try:
+                    self.queue.ledger.note_delivery(job.request_id, "undelivered", None)
+                except Exception:  # the work item says it too
+                    log.exception("could not note request %s as undelivered", job.request_id)
+            return
+        pause = self.delivery_backoff_s * 2 ** (tries - 1)
+        log.warning("work %s not delivered (try %d); posting again in %.0f s", job.item_id, tries, pause)
+        job._mark(detail=f"undelivered (try {tries} of {self.delivery_tries}): {reason}"[:2000])
+        with self._lock:
+            self._redeliver[job.item_id] = (time.monotonic() + pause, job.key)
+
+    def redeliver_due(self, now: float | None = None) -> int:
+        """Post again the kept replies whose back-off is over (the background loop calls this)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:  # taken out when due: one resume per back-off, whoever calls
+            due = [(i, key) for i, (at, key) in self._redeliver.items() if at <= now]
+            for item_id, _ in due:
+                del self._redeliver[item_id]
+        for item_id, key in due:
+            item = self.queue.get(key)
+            if item is None or item.status != "open" or item.owner != self.queue.replica:
+                with self._lock:  # finished, or taken over by another replica meanwhile
+                    self._tries.pop(item_id, None)
+                continue
+            if self.executor is not None:
+                self.executor.submit(self.resume, item, False)
+            else:
+                self.resume(item, False)
+        return len(due)
 
     def _begin(self, key: str) -> Job | None:
         with self._lock:
@@ -235,6 +302,7 @@ class Worker:
         while not self._stop.wait(min(beat, self.sweep_s)):
             try:
                 self.queue.heartbeat()
+                self.redeliver_due()
                 if time.monotonic() >= next_sweep:
                     self.sweep()
                     next_sweep = time.monotonic() + self.sweep_s
@@ -258,10 +326,12 @@ class Worker:
             self._next_purge = time.monotonic() + PURGE_EVERY_S
         return len(items)
 
-    def resume(self, item: WorkItem) -> None:
-        """Run taken-over work through its listener again (or apologise when it is too old)."""
+    def resume(self, item: WorkItem, late: bool = True) -> None:
+        """Run taken-over work through its listener again (or apologise when it is too old);
+        `late=False`: this replica's own undelivered reply, posted again."""
         age = (datetime.now(aware(item.created_at).tzinfo) - aware(item.created_at)).total_seconds()
-        self._local.job = Job(self.queue, item, resumed=True, expired=age > self.max_age_s)
+        expired = late and age > self.max_age_s
+        self._local.job = Job(self.queue, item, resumed=late, expired=expired)
         try:
             if self.resume_fn is None:
                 raise RuntimeError("no resume function")

@@ -97,7 +97,7 @@ def openai() -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def cluster(
     slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path, postgres_database: str | None
-) -> Iterator[Callable[[str], Replica]]:
+) -> Iterator[Callable[..., Replica]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIERWISE_", "SLACK_"))}
     env.update(
         {
@@ -109,8 +109,8 @@ def cluster(
             "TIERWISE_WORK_LEASE_S": str(LEASE_S),
             "TIERWISE_WORK_SWEEP_S": "0.3",
             "TIERWISE_LOG_LEVEL": "INFO",
-            # The kill points below are timed on the placeholder path (its chat.update can be held back);
-            # a kill during a native stream is not covered here yet.
+            # Most kill points are timed on the placeholder path (its chat.update can be held back);
+            # `start(name, streaming=True)` runs the native stream (the default in production).
             "TIERWISE_SLACK_STREAMING": "false",
         }
     )
@@ -125,8 +125,8 @@ def cluster(
     env["FAKE_KEY"] = "sk-fake"
     started: list[Replica] = []
 
-    def start(name: str) -> Replica:
-        replica = Replica(env, tmp_path, name)
+    def start(name: str, streaming: bool = False) -> Replica:
+        replica = Replica({**env, "TIERWISE_SLACK_STREAMING": str(streaming).lower()}, tmp_path, name)
         started.append(replica)
         return replica
 
@@ -206,7 +206,7 @@ def _check_outcome(slack: FakeSlack, ledger: Ledger, threads: list[str], started
 @pytest.mark.parametrize("point", ["after_ack", "during_call", "before_delivery"])
 def test_kill_9_then_restart_answers_every_mention_once(
     point: str,
-    cluster: Callable[[str], Replica],
+    cluster: Callable[..., Replica],
     slack: FakeSlack,
     openai: FakeOpenAI,
     tmp_path: Path,
@@ -220,8 +220,8 @@ def test_kill_9_then_restart_answers_every_mention_once(
     threads, latencies = _send_mentions(slack, first)
     if point == "during_call":
         _wait(lambda: len(openai.requests) == EVENTS, 30, "ten model calls in flight")
-        # The in-flight note is written just after the call starts (off the hot path): wait for all ten.
-        _wait(lambda: _in_flight(ledger) == EVENTS, 30, "ten in-flight notes")
+        # Each note is committed before its call is sent: no window where a kill loses the call.
+        assert _in_flight(ledger) == EVENTS
     elif point == "before_delivery":
         _wait(lambda: _stages(ledger).count("replied") == EVENTS, 30, "ten replies made")
     first.kill()
@@ -245,7 +245,7 @@ def test_kill_9_then_restart_answers_every_mention_once(
 
 @pytest.mark.skipif(not pg.on_postgres, reason="needs TIERWISE_TEST_DATABASE_URL (two replicas on Postgres)")
 def test_two_replicas_on_postgres_one_killed_mid_call(
-    cluster: Callable[[str], Replica],
+    cluster: Callable[..., Replica],
     slack: FakeSlack,
     openai: FakeOpenAI,
     tmp_path: Path,
@@ -257,7 +257,7 @@ def test_two_replicas_on_postgres_one_killed_mid_call(
     ledger = _ledger(tmp_path, postgres_database)
     threads, _ = _send_mentions(slack, doomed)
     _wait(lambda: len(openai.requests) == EVENTS, 30, "ten model calls in flight")
-    _wait(lambda: _in_flight(ledger) == EVENTS, 30, "ten in-flight notes")
+    assert _in_flight(ledger) == EVENTS  # noted before each call was sent
     doomed.kill()
     openai.delay = 0.0
     killed_at = time.monotonic()
@@ -265,3 +265,49 @@ def test_two_replicas_on_postgres_one_killed_mid_call(
     assert len([r for r in _rows(ledger) if r.status == "interrupted"]) == EVENTS
     assert survivor.proc.poll() is None
     print(f"\ntwo replicas: answered {took:.1f} s after the kill (lease {LEASE_S} s)")
+
+
+def test_kill_9_during_a_native_stream_then_restart_finishes_each_stream_once(
+    cluster: Callable[..., Replica],
+    slack: FakeSlack,
+    openai: FakeOpenAI,
+    tmp_path: Path,
+    postgres_database: str | None,
+) -> None:
+    """Killed after each answer's first chat.appendStream: ten messages left half-written and still
+    streaming. The take-over stops each stale stream (Slack refuses chat.update on a streaming
+    message) and makes it the whole answer: one message per thread, none left streaming."""
+    openai.token_interval, openai.chunk_chars = 0.5, 2  # ~6 s per answer: the kill lands mid-stream
+    first = cluster("first", streaming=True)
+    ledger = _ledger(tmp_path, postgres_database)
+    threads, latencies = _send_mentions(slack, first)
+
+    def appended() -> set[str]:
+        return {str(c.params.get("ts")) for c in slack.calls_to("chat.appendStream")}
+
+    _wait(lambda: len(appended()) == EVENTS, 60, "a first appendStream on each of the ten streams")
+    first.kill()
+    half = [m for m in slack.bot_messages("C111") if slack.is_streaming("C111", m["ts"])]
+    assert len(half) == EVENTS and all(ANSWER not in m["text"] for m in half)  # half-written, open
+    with ledger.session() as s:
+        in_flight = len(list(s.exec(select(CallInFlight))))
+    openai.token_interval = 0.0
+    killed_at = time.monotonic()
+    cluster("second", streaming=True)
+
+    def finished() -> bool:  # the half-written streams count as answers already: wait for whole ones
+        mine = slack.bot_messages("C111")
+        return sum(ANSWER in (m.get("text") or "") for m in mine) >= EVENTS and not any(
+            slack.is_streaming("C111", m["ts"]) for m in mine
+        )
+
+    _wait(finished, 60, "the ten streams to be finished")
+    took = _check_outcome(slack, ledger, threads, killed_at)
+    final = answers(slack, "C111")
+    assert sorted(m["ts"] for m in final) == sorted(m["ts"] for m in half)  # the stream messages, finished
+    assert not [m for m in final if slack.is_streaming("C111", m["ts"])]
+    assert all(ANSWER in m["text"] for m in final)
+    assert len(slack.calls_to("chat.stopStream")) >= EVENTS
+    rows = _rows(ledger)
+    assert len([r for r in rows if r.status == "interrupted"]) == in_flight == EVENTS
+    print(f"\nduring_stream: ack max {max(latencies) * 1000:.0f} ms; answered {took:.1f} s after the kill")

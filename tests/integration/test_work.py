@@ -6,6 +6,7 @@ Runs on SQLite, and on Postgres when TIERWISE_TEST_DATABASE_URL is set (tests/pg
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,7 @@ def test_a_model_call_is_on_the_ledger_while_it_runs(engine: Any, script: Any) -
     seen: list[tuple[str, str]] = []
 
     def reply(tier: str, messages: list[dict[str, Any]]) -> str:
-        engine.ledger.calls.flush(everything=True)  # the writer thread does this ~20-70 ms in
+        engine.ledger.calls.flush(everything=True)  # nothing pending: the note was written before the call
         with engine.ledger.session() as s:
             seen.extend(
                 (c.worker, RequestRow.model_validate_json(c.row).skill) for c in s.exec(select(CallInFlight))
@@ -175,6 +176,58 @@ def test_a_model_call_is_on_the_ledger_while_it_runs(engine: Any, script: Any) -
         assert list(s.exec(select(CallInFlight))) == []  # gone in the commit of the request row
     [row] = engine.ledger.requests_since(utcnow() - timedelta(minutes=1))
     assert (row.id, row.status, row.response, row.worker) == (answer.request_id, "ok", "fine", REPLICA_ID)
+
+
+def test_the_note_is_on_disk_before_the_model_is_asked(engine: Any, script: Any) -> None:
+    """No window: a second connection sees the note the moment the model is called (issue 13)."""
+    from bot.core.types import Request
+
+    other = Ledger(engine.settings.effective_database_url, migrate=False)
+    seen: list[int] = []
+
+    def reply(tier: str, messages: list[dict[str, Any]]) -> str:
+        with other.session() as s:  # no flush: whatever is committed, as a sweeping replica sees it
+            seen.append(len(list(s.exec(select(CallInFlight)))))
+        return "fine"
+
+    script.default = reply
+    assert engine.handle(Request(text="where is the office?")).ok
+    assert seen == [1]
+    with other.session() as s:
+        assert list(s.exec(select(CallInFlight))) == []
+
+
+def test_a_note_that_cannot_be_written_does_not_stop_the_call(
+    engine: Any, script: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database away at the call's start: the call goes on, the note is written once it is back."""
+    from sqlalchemy.exc import OperationalError
+
+    from bot.core.types import Request
+
+    calls = engine.ledger.calls
+    insert, failures = calls._insert, [1]
+
+    def flaky(notes: list[dict[str, object]]) -> None:
+        if failures[0] > 0:
+            failures[0] -= 1
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        insert(notes)
+
+    monkeypatch.setattr(calls, "_insert", flaky)
+    seen: list[int] = []
+
+    def reply(tier: str, messages: list[dict[str, Any]]) -> str:
+        calls.flush(everything=True)  # the writer thread's retry, done here at once
+        with engine.ledger.session() as s:
+            seen.append(len(list(s.exec(select(CallInFlight)))))
+        return "fine"
+
+    script.default = reply
+    assert engine.handle(Request(text="where is the office?")).ok
+    assert seen == [1]
+    with engine.ledger.session() as s:
+        assert list(s.exec(select(CallInFlight))) == []
 
 
 def test_a_quick_call_costs_no_note(engine: Any) -> None:
@@ -447,3 +500,73 @@ def test_queue_depth_and_oldest_age_for_the_metrics(make_engine: Any) -> None:
         s.commit()
     assert queue.open_count() == 2
     assert 89 <= queue.oldest_open_age() < 200
+
+
+# Delivery retried after Slack failed ---------------------------------------------------------------
+
+
+def _slack_down_for(http_bot: BotEnv, attempts: int) -> None:
+    """chat.postMessage answers 500 for `attempts` deliveries (each is 3 calls: slack_sdk retries 5xx twice)."""
+    http_bot.app.tierwise.progress_delay = 60  # no placeholder: every postMessage is the answer
+    http_bot.slack.fail_next("chat.postMessage", status=500, times=3 * attempts)
+
+
+def test_an_answer_slack_would_not_take_is_posted_again_without_a_second_model_call(
+    http_bot: BotEnv, script: Any
+) -> None:
+    work = http_bot.app.tierwise.work
+    work.delivery_backoff_s = 0.01
+    _slack_down_for(http_bot, 2)
+    ts = http_bot.slack.add_message("C111", "<@UBOT> where is the office?", USER)
+    assert http_bot.event(event_body(mention("where is the office?", ts), "EvSLACKDOWN")).status == 200
+    http_bot.settle()
+    assert answers(http_bot.slack) == []
+    item = WorkQueue(http_bot.engine.ledger).get("EvSLACKDOWN")
+    assert item is not None and (item.status, item.stage) == ("open", "replied") and item.reply
+    assert "undelivered (try 1 of 6)" in (item.detail or ""), [
+        c.status for c in http_bot.slack.calls_to("chat.postMessage")
+    ]
+    for expected_try in (2, None):  # one more failure, then Slack is back
+        time.sleep(0.05)
+        assert work.redeliver_due() == 1
+        http_bot.settle()
+        item = WorkQueue(http_bot.engine.ledger).get("EvSLACKDOWN")
+        assert item is not None
+        if expected_try is not None:
+            calls = [(c.status, c.params.get("text")) for c in http_bot.slack.calls_to("chat.postMessage")]
+            assert answers(http_bot.slack) == [] and f"(try {expected_try} of 6)" in (item.detail or ""), (
+                calls
+            )
+    [answer] = answers(http_bot.slack)
+    assert answer["thread_ts"] == ts and LATE_NOTE not in str(answer["blocks"])
+    assert (item.status, item.stage) == ("done", "delivered")
+    assert len(script.calls) == 1  # the kept reply was posted, the model asked once
+    assert len(http_bot.slack.calls_to("chat.postMessage")) == 3 * 2 + 1
+    assert work.redeliver_due(now=time.monotonic() + 3600) == 0  # nothing left to retry
+    [row] = http_bot.rows()
+    assert row.status == "ok" and row.delivery == "post"
+    assert http_bot.engine.ledger.request_for_message("C111", answer["ts"]) == row.id
+
+
+def test_delivery_gives_up_after_the_configured_tries(
+    http_bot: BotEnv, script: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    work = http_bot.app.tierwise.work
+    work.delivery_backoff_s, work.delivery_tries = 0.01, 2
+    _slack_down_for(http_bot, 5)
+    ts = http_bot.slack.add_message("C111", "<@UBOT> where is the office?", USER)
+    assert http_bot.event(event_body(mention("where is the office?", ts), "EvSLACKGONE")).status == 200
+    http_bot.settle()
+    time.sleep(0.05)
+    with caplog.at_level("ERROR", logger="bot.pipeline.worker"):
+        assert work.redeliver_due() == 1
+        http_bot.settle()
+    assert "giving up delivering work" in caplog.text and "after 2 tries" in caplog.text
+    item = WorkQueue(http_bot.engine.ledger).get("EvSLACKGONE")
+    assert item is not None and item.status == "failed" and "undelivered after 2 tries" in (item.detail or "")
+    [row] = http_bot.rows()
+    assert row.status == "ok" and row.delivery == "undelivered"  # the ledger says it never reached Slack
+    assert len(script.calls) == 1
+    time.sleep(0.05)
+    assert work.redeliver_due() == 0
+    assert answers(http_bot.slack) == []

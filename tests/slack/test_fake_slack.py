@@ -198,6 +198,20 @@ def test_streaming_methods(slack: FakeSlack, client: WebClient) -> None:
     assert err.value.response["error"] == "message_not_in_streaming_state"
 
 
+def test_a_message_still_streaming_cannot_be_updated(slack: FakeSlack, client: WebClient) -> None:
+    """chat.update documents `streaming_state_conflict`; once stopped, the message is ordinary again."""
+    ts = client.chat_startStream(channel="D1", thread_ts="1.1", markdown_text="Half an ans")["ts"]
+    with pytest.raises(SlackApiError) as err:
+        client.chat_update(channel="D1", ts=ts, text="the whole answer")
+    assert err.value.response["error"] == "streaming_state_conflict"
+    client.chat_stopStream(channel="D1", ts=ts)
+    with pytest.raises(SlackApiError) as err:  # a stopped stream is stopped for good
+        client.chat_stopStream(channel="D1", ts=ts)
+    assert err.value.response["error"] == "message_not_in_streaming_state"
+    client.chat_update(channel="D1", ts=ts, text="the whole answer")
+    assert slack.get_message("D1", ts)["text"] == "the whole answer"  # type: ignore[index]
+
+
 def test_block_limits_and_optional_schema_validation() -> None:
     with FakeSlack(validate_blocks=True) as slack:
         client = slack.web_client()

@@ -61,7 +61,7 @@ from bot.ledger.store import UnknownRequest
 from bot.ledger.work import WorkQueue
 from bot.models import queue as model_queue
 from bot.observability import tracing
-from bot.pipeline.worker import APOLOGY, LATE_NOTE, Worker, reply_from, retry_db
+from bot.pipeline.worker import APOLOGY, LATE_NOTE, Undelivered, Worker, reply_from, retry_db
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -135,6 +135,8 @@ class SlackBot:
             queue,
             sweep_s=settings.work_sweep_s,
             max_age_s=settings.work_max_age_s,
+            delivery_tries=settings.work_delivery_tries,
+            delivery_backoff_s=settings.work_delivery_backoff_s,
             executor=executor,
             resume=self.resume,
         )
@@ -387,6 +389,12 @@ class SlackBot:
             self.note_delivery(reply, kind, round((time.monotonic() - received) * 1000))
         elif target.respond is not None and reply.status not in ("duplicate", "refused", "rejected"):
             self.note_delivery(reply, "response_url", round((time.monotonic() - received) * 1000))
+        elif job.tracked and reply.status not in ("duplicate", "refused", "rejected"):
+            # Slack would not take the answer even after the client's retries: the worker keeps the
+            # reply and posts it again later (no second model call).
+            raise Undelivered(
+                f"request {reply.request_id}: the answer could not be posted in {target.channel}"
+            )
 
     def note_delivery(self, reply: Reply, delivery: str, visible_ms: int | None) -> None:
         """Which path delivered the answer, and when its first text became visible (ledger)."""

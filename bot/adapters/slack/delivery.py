@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 # Errors reaching Slack: API errors, and transport errors once the retry handlers gave up.
 SLACK_FAILURES = (SlackClientError, OSError)
 ASSISTANT_STATUS = "is thinking…"
+# chat.update on a message still streaming (methods/chat/chat.update.json).
+STREAMING_CONFLICT = "streaming_state_conflict"
+# chat.stopStream on a stream that is not open any more (web_api/streaming_errors.json).
+STREAM_CLOSED = ("message_not_in_streaming_state", "stopped_by_user")
 
 
 def slack_error(exc: BaseException) -> str:
@@ -235,19 +239,39 @@ class Courier:
         self, channel: str, ts: str, message: Message, thread: str | None, request_id: str | None
     ) -> str | None:
         """Turn the placeholder into the answer; if it cannot be updated, post anew and drop it."""
-        try:
-            self.client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
-            return ts
-        except SLACK_FAILURES as exc:
-            log.warning(
-                "could not update placeholder %s for request %s: %s", ts, request_id, slack_error(exc)
-            )
+        for attempt in range(2):
+            try:
+                self.client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
+                return ts
+            except SLACK_FAILURES as exc:
+                if (
+                    attempt == 0
+                    and slack_error(exc) == STREAMING_CONFLICT
+                    and self._stop_stale_stream(channel, ts)
+                ):
+                    continue  # a stream left open by a replica that died: stopped now, so editable
+                log.warning(
+                    "could not update placeholder %s for request %s: %s", ts, request_id, slack_error(exc)
+                )
+                break
         posted = self._post(channel, thread, message, request_id)
         try:
             self.client.chat_delete(channel=channel, ts=ts)
         except SLACK_FAILURES as exc:
             log.info("placeholder %s left in %s: %s", ts, channel, slack_error(exc))
         return posted
+
+    def _stop_stale_stream(self, channel: str, ts: str) -> bool:
+        """Close a stream whose writer is gone (chat.update refuses a message still streaming).
+        Slack's documented errors for a stream no longer open mean there is nothing left to stop."""
+        try:
+            self.client.chat_stopStream(channel=channel, ts=ts)
+        except SLACK_FAILURES as exc:
+            if slack_error(exc) not in STREAM_CLOSED:
+                log.warning("could not stop stale stream %s in %s: %s", ts, channel, slack_error(exc))
+                return False
+        log.info("stopped stale stream %s in %s", ts, channel)
+        return True
 
     def _respond_instead(self, target: Target, messages: list[Message], request_id: str | None) -> None:
         """The bot cannot post here (not a member, a DM between people): answer via response_url."""

@@ -269,6 +269,12 @@ class WebApi(SlackState):
         self._store_locked(channel, msg)
         return {"channel": channel, "ts": ts, "message": copy.deepcopy(msg), **result}
 
+    def _refuse_update_while_streaming(self, channel: str, ts: str) -> None:
+        """chat.update's documented `streaming_state_conflict`: "The message is currently streaming text
+        and cannot be edited." (methods/chat/chat.update.json). It must be stopped (chat.stopStream) first."""
+        if (channel, ts) in self._streaming:
+            raise _ApiError("streaming_state_conflict")
+
     def _chat_update(self, call: Call) -> dict:
         p = call.params
         channel = self._channel_param(call)
@@ -278,6 +284,7 @@ class WebApi(SlackState):
             raise _ApiError("message_not_found")
         if msg.get("user") != self.bot_user_id:
             raise _ApiError("cant_update_message")
+        self._refuse_update_while_streaming(channel, str(ts))
         blocks = self._blocks_param(call)
         self._validate_message_blocks(blocks)
         text = p.get("text")
