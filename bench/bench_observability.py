@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections import defaultdict
@@ -30,11 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_slack_ack import mention_body  # noqa: E402
-from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, post_signed  # noqa: E402
+from bench._harness import BOT_TOKEN, SIGNING_SECRET, SlackServer, mention_body, post_signed, serve_bot
 
 QUESTION = "My card is 4111 1111 1111 1111 and my mail jane@customer.example: why was I charged twice?"
 
@@ -54,7 +51,6 @@ def scrape(url: str) -> dict[str, list[Any]]:
 
 def part_one(events: int, model_seconds: float) -> int:
     from bot.adapters.slack.app import build_app
-    from bot.adapters.slack.server import make_http_server
     from bot.app import build_engine
     from bot.config import load_settings
     from bot.models.llm import LLM
@@ -64,7 +60,7 @@ def part_one(events: int, model_seconds: float) -> int:
         time.sleep(model_seconds)
         return "Use the **IT portal**: request VPN access, approval takes a day."
 
-    with tempfile.TemporaryDirectory() as data, FakeSlack() as slack:
+    with tempfile.TemporaryDirectory() as data, SlackServer() as slack:
         settings = load_settings(
             data_dir=data,
             slack_bot_token=BOT_TOKEN,
@@ -77,38 +73,35 @@ def part_one(events: int, model_seconds: float) -> int:
             max_workers=4, thread_name_prefix="bench-lazy"
         )  # fewer than events: a queue
         metrics.register_queue("slack", executor.depth, executor.oldest_age)
-        server = make_http_server(build_app(engine, executor=executor), "127.0.0.1", 0, metrics)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        base = f"http://127.0.0.1:{server.port}"
-        bodies = []
-        for i in range(events):
-            ts = slack.add_message("C001", "<@UBOT> how do I get VPN access?", "UBENCH")
-            bodies.append(mention_body(f"EvOBS{i:04d}", "C001", ts, "how do I get VPN access?"))
-        with ThreadPoolExecutor(max_workers=events) as senders:
-            list(
-                senders.map(
-                    lambda b: post_signed(f"{base}/slack/events", b, SIGNING_SECRET, timeout=10), bodies
+        with serve_bot(build_app(engine, executor=executor), metrics) as base:
+            bodies = []
+            for i in range(events):
+                ts = slack.add_message("C001", "<@UBOT> how do I get VPN access?", "UBENCH")
+                bodies.append(mention_body(f"EvOBS{i:04d}", "C001", ts, "how do I get VPN access?"))
+            with ThreadPoolExecutor(max_workers=events) as senders:
+                list(
+                    senders.map(
+                        lambda b: post_signed(f"{base}/slack/events", b, SIGNING_SECRET, timeout=10), bodies
+                    )
                 )
-            )
-        time.sleep(model_seconds / 2)
-        during = scrape(f"{base}/metrics")
-        if shutil.which("curl"):  # the operator's view: the metric families' TYPE lines, as curl sees them
-            out = subprocess.run(
-                ["curl", "-s", "--noproxy", "*", f"{base}/metrics"], capture_output=True, text=True
-            )
-            types = [line for line in out.stdout.splitlines() if line.startswith("# TYPE tierwise_")]
-            print(f"  curl {base}/metrics during the run: {len(types)} families")
-            for line in types:
-                print(f"    {line}")
-        deadline = time.monotonic() + 60 + events * model_seconds
-        while time.monotonic() < deadline:
-            done = sum(s.value for s in scrape(f"{base}/metrics").get("tierwise_requests", []))
-            if done >= events:
-                break
-            time.sleep(0.2)
-        after = scrape(f"{base}/metrics")
-        server.shutdown()
-        server.server_close()
+            time.sleep(model_seconds / 2)
+            during = scrape(f"{base}/metrics")
+            # The operator's view: the metric families' TYPE lines, as curl sees them.
+            if shutil.which("curl"):
+                out = subprocess.run(
+                    ["curl", "-s", "--noproxy", "*", f"{base}/metrics"], capture_output=True, text=True
+                )
+                types = [line for line in out.stdout.splitlines() if line.startswith("# TYPE tierwise_")]
+                print(f"  curl {base}/metrics during the run: {len(types)} families")
+                for line in types:
+                    print(f"    {line}")
+            deadline = time.monotonic() + 60 + events * model_seconds
+            while time.monotonic() < deadline:
+                done = sum(s.value for s in scrape(f"{base}/metrics").get("tierwise_requests", []))
+                if done >= events:
+                    break
+                time.sleep(0.2)
+            after = scrape(f"{base}/metrics")
         executor.shutdown(wait=True)
 
     queue = {

@@ -26,34 +26,24 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import build_engine  # noqa: E402
-from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, post_signed  # noqa: E402
+from bench._harness import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    SlackServer,
+    epoch,
+    mention_body,
+    percentile,
+    post_signed,
+    serve_bot,
+)
+from bot.app import build_engine
 
 ACK_LIMIT_MS = 1000.0
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
-
-
-def mention_body(event_id: str, channel: str, ts: str, text: str) -> dict[str, Any]:
-    event = {"type": "app_mention", "user": "UBENCH", "text": f"<@UBOT> {text}", "ts": ts, "channel": channel}
-    return {
-        "token": "verification-token",
-        "team_id": "T111",
-        "api_app_id": "A111",
-        "event": {**event, "event_ts": ts},
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": int(float(ts)),
-    }
-
-
-def count_answers(slack: FakeSlack) -> Counter[str]:
+def count_answers(slack: SlackServer) -> Counter[str]:
     """Answers per thread: chat.postMessage, chat.update or chat.stopStream calls that carry 👍/👎."""
     thread_of: dict[str, str] = {}
     answers: Counter[str] = Counter()
@@ -75,7 +65,6 @@ def count_answers(slack: FakeSlack) -> Counter[str]:
 
 def run(events: int, model_seconds: float, retries: bool, database_url: str | None = None) -> int:
     from bot.adapters.slack.app import build_app
-    from bot.adapters.slack.server import make_http_server
     from bot.config import load_settings
     from bot.models.llm import LLM, litellm_module
 
@@ -86,7 +75,7 @@ def run(events: int, model_seconds: float, retries: bool, database_url: str | No
         time.sleep(model_seconds)
         return "Use the **IT portal**: request VPN access, approval takes a day."
 
-    with tempfile.TemporaryDirectory() as data, FakeSlack() as slack:
+    with tempfile.TemporaryDirectory() as data, SlackServer() as slack:
         settings = load_settings(
             data_dir=data,
             database_url=database_url,
@@ -97,47 +86,46 @@ def run(events: int, model_seconds: float, retries: bool, database_url: str | No
         engine = build_engine(settings, llm=LLM(settings.tiers, mock_response=slow_model))
         executor = ThreadPoolExecutor(max_workers=48, thread_name_prefix="bench-lazy")
         app = build_app(engine, executor=executor)
-        server = make_http_server(app, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        url = f"http://127.0.0.1:{server.port}/slack/events"
+        with serve_bot(app) as base:
+            url = f"{base}/slack/events"
 
-        bodies = []
-        run_id = secrets.token_hex(3)  # a database kept between runs must not see redeliveries
-        print(f"--- {engine.ledger.engine.dialect.name} ledger ---")
-        for i in range(events):
-            channel = f"C{i % 4:03d}"
-            ts = slack.add_message(channel, "<@UBOT> how do I get VPN access?", "UBENCH")
-            bodies.append(mention_body(f"EvBENCH{run_id}{i:04d}", channel, ts, "how do I get VPN access?"))
+            bodies = []
+            run_id = secrets.token_hex(3)  # a database kept between runs must not see redeliveries
+            print(f"--- {engine.ledger.engine.dialect.name} ledger ---")
+            for i in range(events):
+                channel = f"C{i % 4:03d}"
+                ts = slack.add_message(channel, "<@UBOT> how do I get VPN access?", "UBENCH")
+                bodies.append(
+                    mention_body(f"EvBENCH{run_id}{i:04d}", channel, ts, "how do I get VPN access?")
+                )
 
-        acks: list[tuple[int, float]] = []
-        lock = threading.Lock()
+            acks: list[tuple[int, float]] = []
+            lock = threading.Lock()
 
-        def deliver(body: dict[str, Any], retry: int | None) -> None:
-            result = post_signed(url, body, SIGNING_SECRET, retry_num=retry, timeout=10)
-            with lock:
-                acks.append((result.status, result.elapsed * 1000))
+            def deliver(body: dict[str, Any], retry: int | None) -> None:
+                result = post_signed(url, body, SIGNING_SECRET, retry_num=retry, timeout=10)
+                with lock:
+                    acks.append((result.status, result.elapsed * 1000))
 
-        started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=2 * events) as senders:
-            futures = [senders.submit(deliver, b, None) for b in bodies]
-            if retries:
-                time.sleep(0.5)  # Slack redelivers while the first attempts are still being answered
-                futures += [senders.submit(deliver, b, 1) for b in bodies]
-            for future in futures:
-                future.result()
+            started = time.monotonic()
+            with ThreadPoolExecutor(max_workers=2 * events) as senders:
+                futures = [senders.submit(deliver, b, None) for b in bodies]
+                if retries:
+                    time.sleep(0.5)  # Slack redelivers while the first attempts are still being answered
+                    futures += [senders.submit(deliver, b, 1) for b in bodies]
+                for future in futures:
+                    future.result()
 
-        threads = {b["event"]["ts"] for b in bodies}
-        deadline = time.monotonic() + 30 + model_seconds
-        while time.monotonic() < deadline and set(count_answers(slack)) < threads:
-            time.sleep(0.05)
-        answered_at = time.monotonic() - started
-        time.sleep(1.0)  # room for a duplicate to show up
-        server.shutdown()
-        server.server_close()
+            threads = {b["event"]["ts"] for b in bodies}
+            deadline = time.monotonic() + 30 + model_seconds
+            while time.monotonic() < deadline and set(count_answers(slack)) < threads:
+                time.sleep(0.05)
+            answered_at = time.monotonic() - started
+            time.sleep(1.0)  # room for a duplicate to show up
         executor.shutdown(wait=True)
 
         answers = count_answers(slack)
-        rows = engine.ledger.requests_since(_epoch(), limit=10_000)
+        rows = engine.ledger.requests_since(epoch(), limit=10_000)
         event_ids = {b["event_id"] for b in bodies}
         bench_rows = [r for r in rows if r.event_id in event_ids]
         latencies = [ms for _, ms in acks]
@@ -169,12 +157,6 @@ def run(events: int, model_seconds: float, retries: bool, database_url: str | No
             print(f"FAIL: {failure}")
         print("PASS" if not failures else "FAILED")
         return 1 if failures else 0
-
-
-def _epoch() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def main() -> None:

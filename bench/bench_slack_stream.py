@@ -1,7 +1,9 @@
 """Time to first visible text: native streaming vs the placeholder-then-update path, in one run.
 
-A model that emits tokens at a fixed rate (the OpenAI-compatible fake, streaming, in a process of its
-own as a real model server would be) answers 20 concurrent mentions through the real bot (HTTP transport, bolt, engine, litellm) into the fake Slack.
+A model that emits tokens at a fixed rate (the OpenAI-compatible fake, streaming) answers 20 concurrent
+mentions through the real bot (HTTP transport, bolt, engine, litellm) into the fake Slack. Both fakes
+run in processes of their own (bench/_harness.py), as a model server and Slack would: the figures are
+the bot's, not the fakes' CPU under the bot's GIL.
 The same load runs twice: with `slack_streaming` on (chat.startStream/appendStream/stopStream) and off
 (a "Working on it…" placeholder, then chat.update). Per answer it measures, from the moment the event
 was sent:
@@ -20,45 +22,32 @@ within 5% of the model's own; appends per answer within Tier 4 (100 a minute). E
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, post_signed  # noqa: E402
+from bench._harness import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    ModelServer,
+    SlackServer,
+    epoch,
+    mention_body,
+    percentile,
+    post_signed,
+    serve_bot,
+)
 
 FIRST_TEXT_LIMIT_MS = 300.0
 TOTAL_OVERHEAD_LIMIT = 0.05
 APPENDS_PER_MINUTE = 100  # chat.appendStream is Tier 4 (limits.json rate_limits)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
-
-
-def mention_body(event_id: str, channel: str, ts: str, text: str) -> dict[str, Any]:
-    event = {"type": "app_mention", "user": "UBENCH", "text": f"<@UBOT> {text}", "ts": ts, "channel": channel}
-    return {
-        "token": "verification-token",
-        "team_id": "T111",
-        "api_app_id": "A111",
-        "event": {**event, "event_ts": ts},
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": int(float(ts)),
-    }
 
 
 @dataclass
@@ -79,44 +68,15 @@ class Answer:
         return self.done_ms / self.model_last_ms - 1
 
 
-class ModelServer:
-    """The fake OpenAI-compatible server in a child process; its timings read back over HTTP."""
-
-    def __init__(self, text: str, interval: float, chunk_chars: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.fake_openai", text, str(interval), str(chunk_chars)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().strip()
-        self.requests: list[dict[str, Any]] = []
-        self.first_chunk_at: dict[int, float] = {}
-        self.last_chunk_at: dict[int, float] = {}
-
-    def refresh(self) -> None:
-        with urllib.request.urlopen(f"{self.url}/_stats", timeout=10) as response:
-            stats = json.loads(response.read())
-        self.requests = stats["requests"]
-        self.first_chunk_at = {int(k): v for k, v in stats["first_chunk_at"].items()}
-        self.last_chunk_at = {int(k): v for k, v in stats["last_chunk_at"].items()}
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-
 def run_once(streaming: bool, mentions: int, model: ModelServer) -> list[Answer]:
     from bot.adapters.slack.app import build_app
     from bot.adapters.slack.blocks import PROGRESS_TEXT
-    from bot.adapters.slack.server import make_http_server
     from bot.app import build_engine
     from bot.config import load_settings
     from bot.models.llm import LLM
 
     tier = {"model": "openai/bench-model", "api_base": model.url, "data_boundary": "local", "max_retries": 0}
-    with tempfile.TemporaryDirectory() as data, FakeSlack() as slack:
+    with tempfile.TemporaryDirectory() as data, SlackServer() as slack:
         settings = load_settings(
             data_dir=data,
             slack_bot_token=BOT_TOKEN,
@@ -128,31 +88,28 @@ def run_once(streaming: bool, mentions: int, model: ModelServer) -> list[Answer]
         engine = build_engine(settings, llm=LLM(settings.tiers), with_economics=False)
         executor = ThreadPoolExecutor(max_workers=48, thread_name_prefix="bench-lazy")
         app = build_app(engine, executor=executor)
-        server = make_http_server(app, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        url = f"http://127.0.0.1:{server.port}/slack/events"
+        with serve_bot(app) as base:
+            url = f"{base}/slack/events"
+            bodies, sent = [], {}
+            for i in range(mentions):
+                channel = f"C{i % 4:03d}"
+                question = f"how do I get VPN access? (question {i})"
+                ts = slack.add_message(channel, f"<@UBOT> {question}", "UBENCH")
+                bodies.append(mention_body(f"EvSTREAM{int(streaming)}{i:04d}", channel, ts, question))
+            model.refresh()
+            first_request = len(model.requests)
 
-        bodies, sent = [], {}
-        for i in range(mentions):
-            channel = f"C{i % 4:03d}"
-            question = f"how do I get VPN access? (question {i})"
-            ts = slack.add_message(channel, f"<@UBOT> {question}", "UBENCH")
-            bodies.append(mention_body(f"EvSTREAM{int(streaming)}{i:04d}", channel, ts, question))
-        model.refresh()
-        first_request = len(model.requests)
+            def deliver(body: dict[str, Any]) -> None:
+                sent[body["event"]["ts"]] = time.monotonic()
+                post_signed(url, body, SIGNING_SECRET, timeout=10)
 
-        def deliver(body: dict[str, Any]) -> None:
-            sent[body["event"]["ts"]] = time.monotonic()
-            post_signed(url, body, SIGNING_SECRET, timeout=10)
-
-        with ThreadPoolExecutor(max_workers=mentions) as senders:
-            list(senders.map(deliver, bodies))
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(engine.ledger.requests_since(_epoch())) < mentions:
-            time.sleep(0.05)
-        executor.shutdown(wait=True)
-        server.shutdown()
-        server.server_close()
+            with ThreadPoolExecutor(max_workers=mentions) as senders:
+                list(senders.map(deliver, bodies))
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and len(engine.ledger.requests_since(epoch())) < mentions:
+                time.sleep(0.05)
+            executor.shutdown(wait=True)
+        calls = slack.calls
 
         model.refresh()
         # The model request that served each question (the question text is in its prompt).
@@ -166,7 +123,7 @@ def run_once(streaming: bool, mentions: int, model: ModelServer) -> list[Answer]
         visible: dict[str, float] = {}
         done: dict[str, float] = {}
         appends: dict[str, list[float]] = {}
-        for call in slack.calls:
+        for call in calls:
             if not call.ok:
                 continue
             if call.method in ("chat.startStream", "chat.postMessage"):
@@ -199,12 +156,6 @@ def run_once(streaming: bool, mentions: int, model: ModelServer) -> list[Answer]
                 )
             )
         return answers
-
-
-def _epoch() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def row(label: str, values: list[float], unit: str = "ms") -> str:

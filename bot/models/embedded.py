@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.models.queue import ModelQueue
-from bot.models.repetition import cut_repetition, cut_unfinished, loop_start
+from bot.models.repetition import final_text, loop_start, settled
 
 PROVIDER = "tierwise-local"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -146,15 +146,43 @@ def chat(
         )
     choice = out["choices"][0]
     text = choice["message"].get("content") or ""
-    text, looped = cut_repetition(text)
-    if not looped and choice.get("finish_reason") == "length":
-        text = cut_unfinished(text)
-    choice["message"]["content"] = text.strip()
+    choice["message"]["content"] = final_text(text, choice.get("finish_reason") == "length")
     return out
 
 
-def chat_stream(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> Iterator[str]:
-    """Like `chat`, token by token; holds the model for the whole generation."""
+def chat_stream(
+    messages: list[dict[str, Any]], max_tokens: int, temperature: float, generated: list[str] | None = None
+) -> Iterator[str]:
+    """Like `chat`, token by token, ending on the same text: while the model writes, only tokens that
+    `final_text` is sure to keep are handed out (the display trails by a sentence or so); the rest up
+    to the cut once it is done. `generated` receives every token the model wrote (the usage)."""
+    tokens: list[str] = [] if generated is None else generated
+    text, shown, waiting = "", 0, 0  # waiting: the first token not handed out yet
+    clean, looping = 0, False  # text[:clean] has no loop (checked as often as the loop stopper does)
+    for token in _generate(messages, max_tokens, temperature):
+        tokens.append(token)
+        text += token
+        if len(tokens) % LOOP_CHECK_EVERY == 0 and not looping:  # loop_start costs ms on long texts
+            looping = loop_start(text) is not None
+            clean = clean if looping else len(text)
+        if looping:
+            continue  # the stopper ends it now; the cut below decides what is kept
+        safe = settled(text, len(text) - clean)
+        while waiting < len(tokens) and shown + len(tokens[waiting]) <= safe:
+            yield tokens[waiting]
+            shown += len(tokens[waiting])
+            waiting += 1
+    kept = final_text(text, hit_limit=len(tokens) >= max_tokens)
+    end = len(text) - len(text.lstrip()) + len(kept)  # `kept` is the stripped text's prefix
+    while waiting < len(tokens) and shown < end:
+        piece = tokens[waiting][: end - shown]  # the last one may end inside a token
+        yield piece
+        shown += len(piece)
+        waiting += 1
+
+
+def _generate(messages: list[dict[str, Any]], max_tokens: int, temperature: float) -> Iterator[str]:
+    """The model's tokens as they come; holds the model for the whole generation."""
     model = get_model()
     import llama_cpp
 
@@ -232,13 +260,14 @@ def make_handler() -> Any:
             plain = [{"role": m["role"], "content": _content(m)} for m in messages]
             max_tokens = int(optional.get("max_tokens") or optional.get("max_completion_tokens") or 512)
             try:
-                pieces = chat_stream(plain, max_tokens, float(optional.get("temperature", 0.2)))
-                produced = 0
-                for text in pieces:
-                    produced += 1  # llama.cpp streams one token per chunk
+                generated: list[str] = []  # llama.cpp streams one token per chunk
+                for text in chat_stream(
+                    plain, max_tokens, float(optional.get("temperature", 0.2)), generated
+                ):
                     yield GenericStreamingChunk(
                         text=text, is_finished=False, finish_reason="", usage=None, index=0, tool_use=None
                     )
+                produced = len(generated)
                 used = prompt_tokens(plain)
             except EmbeddedModelUnavailable as exc:
                 raise litellm.exceptions.APIConnectionError(

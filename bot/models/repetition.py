@@ -80,3 +80,40 @@ def cut_unfinished(text: str) -> str:
         return stripped
     end = last_sentence_end(stripped)
     return stripped[:end].rstrip() if end else stripped
+
+
+def final_text(text: str, hit_limit: bool) -> str:
+    """An answer as it is kept: cut where it starts repeating, else (at the token limit) where it broke off."""
+    text, looped = cut_repetition(text)
+    if not looped and hit_limit:
+        text = cut_unfinished(text)
+    return text.strip()
+
+
+_LAST_GAP = re.compile(r"\s\S*$")
+
+
+def settled(text: str, fresh: int) -> int:
+    """How much of a text being generated survives `final_text` whatever comes next, given that the
+    text before its last `fresh` characters has no loop (`loop_start` said so). A stream shows no more
+    than this, so it never shows what the kept answer cuts.
+
+    A loop then has to involve the fresh text: a repeated sentence starts no earlier than the sentence
+    the fresh text began in, and a phrase's three repeats (whose middle one is the cut point) reach back
+    at most 2 × MAX_PHRASE_WORDS words before the first word the fresh text touched (a word may still
+    grow). The cut goes back to the last sentence end before that point, as in `cut_repetition`.
+    """
+    before = len(text) - fresh
+    bound = 0
+    for match in _SENTENCE.finditer(text):
+        if match.start() > before:
+            break
+        bound = match.start()
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    touched = next((i for i, (_, end) in enumerate(words) if end >= before), len(words))
+    first = touched - 2 * MAX_PHRASE_WORDS
+    if first < len(words):
+        bound = min(bound, words[max(0, first)][0])
+    gap = _LAST_GAP.search(text[:bound])  # back to a word's start: a "." there ends a sentence in full
+    bound = gap.start() + 1 if gap else 0
+    return last_sentence_end(_DANGLING_MARKER.sub("", text[:bound]))

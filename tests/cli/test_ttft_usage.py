@@ -90,3 +90,34 @@ def test_console_streams_the_answer(make_engine: Any) -> None:
     # Not the text again: what follows it (sources, the built-in model's label, the footer).
     assert out is not None and out.startswith("\n") and "GlobalProtect" not in out
     assert out.splitlines()[-1].startswith("— ask · small")
+
+
+def test_ask_on_the_built_in_model_prints_only_what_the_answer_keeps(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The built-in model loops; its answer is cut before the loop, and the console never printed it."""
+    from bot.models import embedded
+    from bot.models.repetition import loop_start
+    from tests.cli.test_cli import run
+
+    request.getfixturevalue("cli")
+    monkeypatch.setenv("TIERWISE_TIERS__SMALL__MODEL", "tierwise-local/smollm2")
+    looping = (
+        "Reset a blorptastic token in the portal. Sign in with SSO first. "
+        + "Then open the portal again. " * 4
+    )
+    tokens = [looping[i : i + 3] for i in range(0, len(looping), 3)]
+
+    def generate(*_args: Any) -> Any:  # the model, with its loop stopper (embedded.loop_stopper)
+        for i, token in enumerate(tokens, start=1):
+            yield token
+            if i % embedded.LOOP_CHECK_EVERY == 0 and loop_start("".join(tokens[:i])) is not None:
+                return
+
+    monkeypatch.setattr(embedded, "_generate", generate)
+    monkeypatch.setattr(embedded, "prompt_tokens", lambda messages: 10)
+    result = run("ask", "--skill", "helpdesk", "how do I reset my blorptastic token?")
+    assert result.exit_code == 0, result.output
+    kept = "Reset a blorptastic token in the portal. Sign in with SSO first. Then open the portal again."
+    assert result.stdout.startswith(kept + "\n")  # printed as streamed, and nothing after the cut
+    assert result.stdout.count("open the portal again") == 1

@@ -31,7 +31,10 @@ def test_embedded_model_streams_tokens_and_records_ttft(tmp_path: Path) -> None:
     row = engine.ledger.get_request(reply.request_id)
     assert row is not None and row.ttft_ms is not None
     assert 0 < row.ttft_ms < row.latency_ms
-    assert row.completion_tokens == len(deltas) and row.prompt_tokens > 0
+    # One delta per token, except tokens the kept answer cuts (a loop, a tail broken off at the token
+    # limit): generated and counted, never shown (bot.models.embedded.chat_stream).
+    assert row.completion_tokens >= len(deltas) and row.prompt_tokens > 0
+    assert all(len(d) <= 16 for d in deltas)  # tokens, not sentences
 
 
 def test_embedded_stream_stops_when_asked(tmp_path: Path) -> None:

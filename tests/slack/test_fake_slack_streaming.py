@@ -85,3 +85,31 @@ def test_loading_messages_limits(fake_slack: FakeSlack) -> None:
             channel_id="D1", thread_ts="1.0", status="x", loading_messages=bad
         )
         assert _error(call) == "invalid_arguments", bad
+
+
+def test_task_update_chunks_are_checked_and_tracked(fake_slack: FakeSlack) -> None:
+    """Chunk shapes as the pinned slack-sdk's ChatStream sends them; a malformed one is `invalid_chunks`."""
+    client = fake_slack.web_client()
+    step = {"type": "task_update", "id": "step-1", "title": "Asking medium", "status": "in_progress"}
+    ts = client.chat_startStream(channel="D1", thread_ts="1.0", chunks=[step])[
+        "ts"
+    ]  # a step alone is content
+    assert fake_slack.stream_tasks[("D1", ts)] == {
+        "step-1": {"title": "Asking medium", "status": "in_progress"}
+    }
+    text = {"type": "markdown_text", "text": "Done."}
+    client.chat_appendStream(channel="D1", ts=ts, chunks=[{**step, "status": "complete"}, text])
+    assert fake_slack.stream_tasks[("D1", ts)]["step-1"]["status"] == "complete"
+    assert fake_slack.get_message("D1", ts)["text"] == "Done."
+    bad = [
+        [{**step, "status": "finished"}],  # not one of pending / in_progress / complete / error
+        [{k: v for k, v in step.items() if k != "id"}],
+        [{**step, "colour": "red"}],
+        [{"type": "task_card", "title": "a block, not a chunk"}],
+        [{**step, "sources": [{"type": "url", "url": "https://x.example"}]}],  # a source needs its text
+        "not a list",
+    ]
+    for chunks in bad:
+        call = lambda c=chunks: client.chat_appendStream(channel="D1", ts=ts, chunks=c)  # noqa: E731
+        assert _error(call) == "invalid_chunks", chunks
+    client.chat_stopStream(channel="D1", ts=ts, chunks=[{"type": "plan_update", "title": "Answered"}])

@@ -168,8 +168,13 @@ def test_structured_skill_streams_a_progress_line_then_its_fields(stream_env: Bo
     _mention(stream_env, "label this support ticket with a category and priority: VPN is down", "EvS5")
     stream_env.settle()
     start = slack.wait_for("chat.startStream")
-    assert "Working on the tw-label fields" in start.params["markdown_text"]
+    [step] = start.json_field("chunks")  # a task card in the answer's timeline, not text
+    assert step["type"] == "task_update" and "Working on the tw-label fields" in step["title"]
+    assert step["status"] == "in_progress"
     assert "{" not in "".join(c.params.get("markdown_text") or "" for c in _stream_calls(slack))
+    assert list(slack.stream_tasks[("C111", start.response["ts"])].values()) == [
+        {"title": step["title"], "status": "complete"}
+    ]
     blocks = slack.wait_for("chat.stopStream").json_field("blocks")
     fields = [f["text"] for f in blocks[0]["fields"]]
     assert "*Category*\naccess" in fields and blocks[-1]["type"] == "context_actions"
@@ -182,8 +187,13 @@ def test_escalation_is_shown_as_a_step(stream_env: BotEnv, script: Any) -> None:
     slack = stream_env.slack
     _mention(stream_env, "label this support ticket with a category and priority: VPN is down", "EvS6")
     stream_env.settle()
-    streamed = "".join(c.params.get("markdown_text") or "" for c in _stream_calls(slack))
-    assert "small's answer failed validation; asking medium" in streamed
+    chunks = [chunk for c in _stream_calls(slack) for chunk in c.json_field("chunks") or []]
+    steps = {(c["title"], c["status"]) for c in chunks if c["type"] == "task_update"}
+    assert ("small's answer failed validation; asking medium", "in_progress") in steps
+    [ts] = {c.response["ts"] for c in _stream_calls(slack) if c.method == "chat.startStream"}
+    tasks = slack.stream_tasks[("C111", ts)]
+    assert [t["title"] for t in tasks.values()][-1] == "small's answer failed validation; asking medium"
+    assert all(t["status"] == "complete" for t in tasks.values())  # each step closed by the next, or the end
     rows = sorted(stream_env.rows(), key=lambda r: r.escalated_from is not None)
     assert [(r.tier, r.status) for r in rows] == [("small", "invalid"), ("medium", "ok")]
     assert rows[-1].delivery == "stream" and rows[0].delivery is None

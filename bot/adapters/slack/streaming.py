@@ -7,6 +7,12 @@ later text is batched so that one answer makes at most one chat.appendStream cal
 by chat.stopStream. A streamed message is rolled over into a new one in the same thread before it
 reaches Slack's ~12,000-character cap.
 
+Steps of our own (a structured skill at work, an escalation to a stronger tier) are `task_update`
+chunks, which Slack renders as task cards in the answer's timeline: each step is `in_progress` until
+the next one starts (then `complete`) or the answer ends (`complete`, or `error` when it failed). Text
+and steps go out in their order, in the same batched calls; without a step a call carries plain
+`markdown_text`, as the SDK's own helper does.
+
 When Slack refuses the stream at the start (Slack Connect users, `user_not_found`, old workspaces) the
 caller posts the answer instead; when it breaks later, `finish` turns what was streamed into the full
 answer with chat.update (or posts it anew and removes the partial one). Either way the answer arrives
@@ -92,7 +98,10 @@ class AnswerStream:
         self.appends = 0
         self.error: str | None = None
         self._sent = 0  # characters in the current streamed message
-        self._pending = ""
+        self._pending = ""  # text not sent yet (after the chunks in `_queued`)
+        self._queued: list[dict[str, Any]] = []  # chunks not sent yet, in order: text and steps
+        self._step: dict[str, Any] | None = None  # the step in progress (a task_update chunk)
+        self._steps = 0
         self._guard = PingGuard()
         self._last_call = float("-inf")
         self._closing = False
@@ -139,7 +148,13 @@ class AnswerStream:
     def feed(self, text: str) -> None:
         with self._cond:
             self._pending += self._guard.push(text)
-            first = not self.ts and self.state == IDLE and not self._starting and bool(self._pending)
+            first = (
+                not self.ts
+                and self.state == IDLE
+                and not self._starting
+                and not self._queued
+                and bool(self._pending)
+            )
             if first:
                 self._starting = True
                 text, self._pending = self._pending, ""
@@ -152,10 +167,36 @@ class AnswerStream:
                 self._cond.notify()
 
     def step(self, text: str) -> None:
-        """A progress line of our own (not model output): an escalation, a structured skill at work."""
+        """A step of our own (not model output): an escalation, a structured skill at work."""
         with self._cond:
-            self._pending += self._guard.flush() + f"\n_{text}_\n\n"
+            self._end_step("complete")
+            self._steps += 1
+            self._step = {"type": "task_update", "id": f"step-{self._steps}", "title": text[:200]}
+            self._queue_chunk({**self._step, "status": "in_progress"})
             self._cond.notify()
+
+    def _queue_chunk(self, chunk: dict[str, Any]) -> None:
+        """Under `_cond`: the chunk goes after the text waiting so far."""
+        text, self._pending = self._pending + self._guard.flush(), ""
+        if text:
+            self._queued.append({"type": "markdown_text", "text": text})
+        self._queued.append(chunk)
+
+    def _end_step(self, status: str) -> None:
+        if self._step is not None:
+            self._queue_chunk({**self._step, "status": status})
+            self._step = None
+
+    def _take(self) -> tuple[str, list[dict[str, Any]]]:
+        """Under `_cond`: what waits to be sent, as plain text or (when there are steps) chunks."""
+        if not self._queued:
+            text, self._pending = self._pending, ""
+            return text, []
+        chunks, self._queued = self._queued, []
+        text, self._pending = self._pending, ""
+        if text:
+            chunks.append({"type": "markdown_text", "text": text})
+        return "", chunks
 
     # Sender thread ------------------------------------------------------------------------------
 
@@ -165,7 +206,7 @@ class AnswerStream:
                 while True:
                     if self._closing or self.state in (REFUSED, BROKEN, STOPPED):
                         return  # finish() deals with what is left
-                    if self._pending and not self._starting:
+                    if (self._pending or self._queued) and not self._starting:
                         wait = 0.0 if not self.ts else self._last_call + self.interval - time.monotonic()
                         if wait <= 0:
                             break
@@ -174,25 +215,30 @@ class AnswerStream:
                         self._idle = True
                         self._cond.wait()
                         self._idle = False
-                text, self._pending = self._pending, ""
-            self._send(text)
+                text, chunks = self._take()
+            self._send(text, chunks)
 
-    def _send(self, text: str) -> None:
+    def _send(self, text: str, chunks: list[dict[str, Any]] | None = None) -> None:
+        if chunks:
+            self._send_piece(chunks=chunks)  # steps with a batch's text: far below the per-call cap
+            return
         for piece in _pieces(text, min(CALL_TEXT_MAX, MESSAGE_TEXT_MAX)):
             if not self._send_piece(piece):
                 return
 
-    def _send_piece(self, text: str) -> bool:
+    def _send_piece(self, text: str = "", chunks: list[dict[str, Any]] | None = None) -> bool:
+        size = len(text) + sum(len(c.get("text") or "") for c in chunks or [])
+        content: dict[str, Any] = {"chunks": chunks} if chunks else {"markdown_text": text}
         try:
             if not self.ts:
-                self._start(text)
-            elif self._sent + len(text) > MESSAGE_TEXT_MAX:
+                self._start(content, size)
+            elif self._sent + size > MESSAGE_TEXT_MAX:
                 self.client.chat_stopStream(channel=self.target.channel, ts=self.ts[-1])
-                self._start(text)
+                self._start(content, size)
             else:
-                self.client.chat_appendStream(channel=self.target.channel, ts=self.ts[-1], markdown_text=text)
+                self.client.chat_appendStream(channel=self.target.channel, ts=self.ts[-1], **content)
                 self.appends += 1
-                self._sent += len(text)
+                self._sent += size
         except SLACK_FAILURES as exc:
             self.error = slack_error(exc)
             if not self.ts:
@@ -208,15 +254,15 @@ class AnswerStream:
             self._last_call = time.monotonic()
         return True
 
-    def _start(self, text: str) -> None:
+    def _start(self, content: dict[str, Any], size: int) -> None:
         args: dict[str, Any] = {"channel": self.target.channel, "thread_ts": self.target.thread_ts}
         if not self.target.channel.startswith("D"):  # channel streams name their reader
             args.update(recipient_team_id=self.team_id, recipient_user_id=self.target.user)
-        response = self.client.chat_startStream(**args, markdown_text=text)
+        response = self.client.chat_startStream(**args, **content)
         self.ts.append(str(response["ts"]))
         if self.on_start is not None:  # durable work: a take-over replaces this message
             self.on_start(self.ts[-1])
-        self._sent = len(text)
+        self._sent = size
         self.state = STREAMING
         if self.first_visible is None:
             self.first_visible = time.monotonic()
@@ -234,11 +280,13 @@ class AnswerStream:
         """Finalise the streamed answer; returns the delivery (stream | update | post), or None when
         nothing was streamed and the caller must deliver `reply` the ordinary way."""
         self.close()
-        rest = self._pending + self._guard.flush()
-        self._pending = ""
-        if self.state == IDLE and rest.strip() and reply.status in ("ok", "stopped"):
-            self._send(rest)  # an answer shorter than one batch: start and stop right away
-            rest = ""
+        with self._cond:
+            self._end_step("complete" if reply.status in ("ok", "stopped") else "error")
+            self._pending += self._guard.flush()
+            rest, chunks = self._take()
+        if self.state == IDLE and (rest.strip() or chunks) and reply.status in ("ok", "stopped"):
+            self._send(rest, chunks)  # an answer shorter than one batch: start and stop right away
+            rest, chunks = "", []
         if self.state in (IDLE, REFUSED):
             return None
         streamed_body = reply.structured is None and reply.status in ("ok", "stopped")
@@ -248,12 +296,10 @@ class AnswerStream:
                 self._send(rest)
                 rest = ""
             if self.state == STREAMING:
+                content: dict[str, Any] = {"chunks": chunks} if chunks else {"markdown_text": rest or None}
                 try:
                     self.client.chat_stopStream(
-                        channel=self.target.channel,
-                        ts=self.ts[-1],
-                        markdown_text=rest or None,
-                        blocks=blocks,
+                        channel=self.target.channel, ts=self.ts[-1], blocks=blocks, **content
                     )
                     self.state = DONE
                     return "stream"

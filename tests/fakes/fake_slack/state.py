@@ -149,6 +149,7 @@ class SlackState:
         self._stopped_by_user: set[tuple[str, str]] = set()
         # Streams Slack refuses to start, as for Slack Connect users: recipient user id → error code.
         self.stream_refusals: dict[str, str] = {}
+        self.stream_tasks: dict[tuple[str, str], dict[str, dict]] = {}  # (channel, ts) → task id → state
         self._last_ts_micros = _TS_BASE_MICROS
         self._counter = itertools.count(1)
 

@@ -40,6 +40,55 @@ class _ApiError(Exception):
         self.extra = extra
 
 
+# Streaming chunks (chat.startStream / appendStream / stopStream `chunks`) ---------------------------
+# The method specs (fixtures/slack/methods) only say "Array of streaming chunks"; the chunk shapes are
+# those of the pinned slack-sdk (slack_sdk.models.messages.chunk), whose ChatStream helper sends them.
+# A malformed chunk gets the documented `invalid_chunks` error.
+_TASK_STATUSES = ("pending", "in_progress", "complete", "error")
+_CHUNK_FIELDS: dict[str, tuple[set[str], set[str]]] = {  # type: (required, optional)
+    "markdown_text": ({"text"}, set()),
+    "plan_update": ({"title"}, set()),
+    "task_update": ({"id", "title", "status"}, {"details", "output", "sources"}),
+    "blocks": ({"blocks"}, set()),
+}
+
+
+def check_stream_chunks(chunks: Any) -> list[dict]:
+    """The chunks of a streaming call, or `_ApiError("invalid_chunks")` for what Slack would reject."""
+    if not isinstance(chunks, list) or not chunks:
+        raise _ApiError("invalid_chunks")
+    for chunk in chunks:
+        kind = chunk.get("type") if isinstance(chunk, dict) else None
+        if kind not in _CHUNK_FIELDS:
+            raise _ApiError("invalid_chunks")
+        required, optional = _CHUNK_FIELDS[kind]
+        keys = set(chunk) - {"type"}
+        if not required <= keys or keys - required - optional:
+            raise _ApiError("invalid_chunks")
+        strings = [f for f in (required | optional) & keys if f not in ("sources", "blocks")]
+        if any(not isinstance(chunk[f], str) for f in strings):
+            raise _ApiError("invalid_chunks")
+        if kind == "task_update" and (chunk["status"] not in _TASK_STATUSES or not chunk["id"]):
+            raise _ApiError("invalid_chunks")
+        if kind == "task_update" and "sources" in chunk:
+            sources = chunk["sources"]
+            if not isinstance(sources, list) or any(
+                not isinstance(x, dict) or x.get("type") != "url" or not {"url", "text"} <= set(x)
+                for x in sources
+            ):
+                raise _ApiError("invalid_chunks")
+        if kind == "blocks" and not isinstance(chunk["blocks"], list):
+            raise _ApiError("invalid_chunks")
+    return chunks
+
+
+def apply_task_updates(tasks: dict[str, dict], chunks: list[dict]) -> None:
+    """A streamed message's task cards: each `task_update` sets its task's title and status by id."""
+    for chunk in chunks:
+        if chunk.get("type") == "task_update":
+            tasks[chunk["id"]] = {k: v for k, v in chunk.items() if k not in ("type", "id")}
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -362,6 +411,11 @@ class WebApi(SlackState):
 
     def _stream_call_text(self, call: Call, required: bool) -> str:
         text = self._stream_text(call)
+        chunks = check_stream_chunks(call.json_field("chunks")) if call.params.get("chunks") else []
+        if chunks and call.params.get("ts"):  # chat.startStream notes its steps once it has a ts
+            key = (str(call.params.get("channel")), str(call.params["ts"]))
+            apply_task_updates(self.stream_tasks.setdefault(key, {}), chunks)
+        required = required and not chunks  # steps alone are content (the SDK's ChatStream sends them so)
         if len(str(call.params.get("markdown_text") or "")) > _MAX_STREAM_CALL_TEXT:
             raise _ApiError(
                 "invalid_arguments",
@@ -405,6 +459,8 @@ class WebApi(SlackState):
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         msg = self._bot_message(ts, self._stream_text(call), None, extra)
         self._store_locked(channel, msg)
+        if call.params.get("chunks"):
+            apply_task_updates(self.stream_tasks.setdefault((channel, ts), {}), call.json_field("chunks"))
         self._streaming.add((channel, ts))
         if thread_ts:
             self.assistant_status.pop((channel, thread_ts), None)
