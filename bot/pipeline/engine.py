@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.config import Settings
@@ -55,6 +55,29 @@ class ShadowHook(Protocol):
     def drain(self, timeout: float = 30.0) -> None: ...
 
 
+# Tier facts over plain services: the engine and the economics context (bot.economics.context) share them.
+
+
+def tier_ladder(settings: Settings) -> Ladder:
+    return Ladder.of((name, conf.boundary) for name, conf in settings.tiers.items())
+
+
+def configured_tier(settings: Settings, ledger: Ledger, skill: Skill) -> tuple[str, str]:
+    """The tier a skill runs on and why: admin assignment > config > the skill's default."""
+    assigned = ledger.current_tier(skill.name)
+    if assigned in settings.tiers:
+        return assigned, "admin assignment"
+    conf = settings.skill_settings(skill.name).tier
+    if conf:
+        return conf, "configuration"
+    return skill.tier, "skill default"
+
+
+def is_sensitive(settings: Settings, packs: Mapping[str, Pack], skill: Skill) -> bool:
+    override = settings.skill_settings(skill.name).sensitive
+    return bool(skill.sensitive or override or any(packs[p].sensitive for p in skill.packs))
+
+
 class Engine:
     def __init__(
         self,
@@ -83,22 +106,14 @@ class Engine:
         return self.settings.tier_names
 
     def configured_tier(self, skill: Skill) -> tuple[str, str]:
-        """The tier a skill runs on and why: admin assignment > config > the skill's default."""
-        assigned = self.ledger.current_tier(skill.name)
-        if assigned in self.settings.tiers:
-            return assigned, "admin assignment"
-        conf = self.settings.skill_settings(skill.name).tier
-        if conf:
-            return conf, "configuration"
-        return skill.tier, "skill default"
+        return configured_tier(self.settings, self.ledger, skill)
 
     def is_sensitive(self, skill: Skill) -> bool:
-        override = self.settings.skill_settings(skill.name).sensitive
-        return bool(skill.sensitive or override or any(self.packs[p].sensitive for p in skill.packs))
+        return is_sensitive(self.settings, self.packs, skill)
 
     @property
     def ladder(self) -> Ladder:
-        return Ladder.of((name, conf.boundary) for name, conf in self.settings.tiers.items())
+        return tier_ladder(self.settings)
 
     def allowed_tier(self, skill: Skill, tier: str) -> tuple[str | None, str | None]:
         """Sensitive work never leaves the local boundary: move to the nearest local tier, or refuse."""
