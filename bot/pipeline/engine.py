@@ -23,13 +23,12 @@ from bot.core.verify import VerifyContext
 from bot.ledger import privacy
 from bot.ledger.models import RequestRow
 from bot.ledger.work import REPLICA_ID
-from bot.models import queue as model_queue
+from bot.models import queue
 from bot.models.llm import LLM, CallResult, ModelCallError, short_error
 from bot.models.stream import StreamSink
 from bot.observability import tracing
 from bot.pipeline import stages
 from bot.pipeline.stages import Attempt, Flow, Stop
-from bot.pipeline.stages import render_structured as render_structured  # its old home: callers import it here
 
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
@@ -322,7 +321,7 @@ class Engine:
             extra["sink"] = sink
         row.worker = REPLICA_ID
         self.ledger.start_call(row, REPLICA_ID)
-        with model_queue.watching() as watch:  # the wait for the embedded model, if any
+        with queue.watching() as watch:  # the wait for the embedded model, if any
             try:
                 result = self.llm.complete(tier, messages, max_tokens, **extra)
             except ModelCallError as exc:
