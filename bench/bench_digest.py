@@ -3,7 +3,7 @@
 Fills a SQLite ledger (created by the real migrations) with 1,000,000 requests and 100,000
 feedback rows over 8 ISO weeks (6 skills, 3 tiers, ~400 users, ~2 % escalations, ~1 % errors,
 some unknown prices, user traffic plus shadow/judge/eval rows, and shadow pairs and eval runs so
-the tier review has evidence), then times `build_digest(engine, period)` for the last full week
+the tier review has evidence), then times `build_digest(EconomicsContext.of(engine), period)` for the last full week
 (3 runs) next to a baseline that loads every request and feedback row into Python and computes
 the same figures there. Prints the query plan of every statement the digest runs.
 
@@ -527,6 +527,7 @@ TRY_INDEXES = (
 
 
 def try_indexes(engine: Any, path: Path, runs: int, before: float) -> None:
+    from bot.economics.context import EconomicsContext
     from bot.economics.digest import build_digest
 
     engine.ledger.engine.dispose()
@@ -539,11 +540,11 @@ def try_indexes(engine: Any, path: Path, runs: int, before: float) -> None:
     walls, cpus = [], []
     for _ in range(runs):
         t, c = time.perf_counter(), time.process_time()
-        build_digest(engine, PERIOD)
+        build_digest(EconomicsContext.of(engine), PERIOD)
         walls.append(time.perf_counter() - t)
         cpus.append(time.process_time() - c)
     log = StatementLog(engine.ledger.engine)
-    build_digest(engine, PERIOD)
+    build_digest(EconomicsContext.of(engine), PERIOD)
     log.close()
     slowest = sorted(log.entries, key=lambda e: -e[2])[:4]
     conn = sqlite3.connect(path)
@@ -598,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     from bot.config import load_settings
+    from bot.economics.context import EconomicsContext
     from bot.economics.digest import build_digest, to_text
     from bot.models.llm import LLM
 
@@ -625,12 +627,12 @@ def main(argv: list[str] | None = None) -> int:
     digest = None
     for _ in range(args.runs):
         t, c = time.perf_counter(), time.process_time()
-        digest = build_digest(engine, PERIOD)
+        digest = build_digest(EconomicsContext.of(engine), PERIOD)
         walls.append(time.perf_counter() - t)
         cpus.append(time.process_time() - c)
     assert digest is not None
     log = StatementLog(engine.ledger.engine)
-    build_digest(engine, PERIOD)
+    build_digest(EconomicsContext.of(engine), PERIOD)
     log.close()
 
     t, c = time.perf_counter(), time.process_time()

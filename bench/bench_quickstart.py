@@ -50,19 +50,19 @@ def generate(
     """One answer; (response, seconds to first token, total seconds)."""
     import llama_cpp
 
-    from bot.models import embedded as local_model
+    from bot.models import embedded
 
     first: list[float] = []
     started = time.perf_counter()
     if old:  # what the embedded model ran before issue 14: a mild penalty, nothing else
-        model = local_model.get_model()
+        model = embedded.get_model()
 
         def mark(input_ids: Any, scores: Any) -> Any:
             if not first:
                 first.append(time.perf_counter())
             return scores
 
-        with local_model.QUEUE.turn():
+        with embedded.QUEUE.turn():
             out = model.create_chat_completion(
                 messages=messages,
                 max_tokens=max_tokens,
@@ -72,7 +72,7 @@ def generate(
                 logits_processor=llama_cpp.LogitsProcessorList([mark]),
             )
     else:
-        out = local_model.chat(
+        out = embedded.chat(
             messages, max_tokens, 0.2, on_first_token=lambda: first.append(time.perf_counter())
         )
     done = time.perf_counter()

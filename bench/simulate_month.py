@@ -239,6 +239,7 @@ def simulate(config: SimConfig, database_url: str, log: Any = None) -> SimResult
     """Run the month against a fresh ledger at `database_url`; returns the review and the digest."""
     from bot.core.periods import week_bounds
     from bot.core.types import Request
+    from bot.economics.context import EconomicsContext
     from bot.economics.digest import build_digest
     from bot.economics.shadow import Shadow
     from bot.economics.tier_review import review
@@ -264,7 +265,9 @@ def simulate(config: SimConfig, database_url: str, log: Any = None) -> SimResult
         engine = build_engine(settings, llm=LLM(settings.tiers))
         # The real Shadow hook, run inline with a seeded RNG so the month is reproducible.
         engine.after_reply.remove(engine.shadow)
-        engine.shadow = Shadow(engine, rng=random.Random(config.seed), background=False)
+        engine.shadow = Shadow(
+            EconomicsContext.of(engine), engine, rng=random.Random(config.seed), background=False
+        )
         engine.after_reply.append(engine.shadow)
         users = [f"U{n:04d}" for n in range(1, 41)]
 
@@ -330,8 +333,9 @@ def simulate(config: SimConfig, database_url: str, log: Any = None) -> SimResult
         counts["model_calls"] = len(fake.requests)
         _, end = week_bounds(PERIOD, settings.timezone)
         assert end == SIM_END, (end, SIM_END)
-        recs = review(engine, end)
-        digest = build_digest(engine, PERIOD)
+        economics = EconomicsContext.of(engine)
+        recs = review(economics, end)
+        digest = build_digest(economics, PERIOD)
         return SimResult(
             engine=engine,
             recommendations=recs,

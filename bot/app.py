@@ -39,9 +39,10 @@ def build_engine(
     engine = Engine(settings, registry, packs, ledger, llm or LLM(settings.tiers))
     if with_economics:
         from bot.economics.budgets import Budgets
+        from bot.economics.context import EconomicsContext
         from bot.economics.shadow import Shadow
 
         engine.budget = Budgets(settings, ledger)
-        engine.shadow = Shadow(engine)
+        engine.shadow = Shadow(EconomicsContext(settings, ledger, registry, packs), caller=engine)
         engine.after_reply.append(engine.shadow)
     return engine

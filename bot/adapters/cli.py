@@ -422,11 +422,12 @@ def tier_set(
     by: Annotated[str, typer.Option(help="Who is changing it.")] = "cli",
 ) -> None:
     """Assign SKILL to TIER (takes effect at once; history kept)."""
+    from bot.economics.context import EconomicsContext
     from bot.economics.tiers import TierChangeError, set_tier
 
     eng = engine(announce=False)
     try:
-        row = set_tier(eng, skill, tier, by=by, reason=reason, source="cli")
+        row = set_tier(EconomicsContext.of(eng), skill, tier, by=by, reason=reason, source="cli")
     except TierChangeError as exc:
         fail(str(exc))
     typer.echo(f"{row.skill}: {row.previous_tier or '-'} → {row.tier} (by {row.assigned_by}: {row.reason})")
@@ -566,10 +567,11 @@ def run_evals(
 def review(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The tier review: one recommendation per skill (downgrade, upgrade, keep, fix) with its evidence."""
     from bot.core.rec_format import format_recommendation
+    from bot.economics.context import EconomicsContext
     from bot.economics.tier_review import as_json as recs_json
     from bot.economics.tier_review import review as run_review
 
-    recs = run_review(engine(announce=False))
+    recs = run_review(EconomicsContext.of(engine(announce=False)))
     if as_json:
         typer.echo(json.dumps({"recommendations": recs_json(recs)}, indent=2, default=str))
         return
@@ -590,18 +592,20 @@ def value(
 ) -> None:
     """What a good answer of a skill is worth (value_per_good_answer_usd): the review prices moves with it."""
     from bot.economics import skill_values
+    from bot.economics.context import EconomicsContext
 
     eng = engine(announce=False)
+    ctx = EconomicsContext.of(eng)
     if skill is None or usd is None:
         if skill is not None and eng.registry.get(skill) is None:
             fail(f"unknown skill {skill!r}. Valid skills: {', '.join(eng.registry.names())}")
         names = [skill] if skill else [s.name for s in eng.registry]
         values = skill_values.overrides(eng.ledger)
         for name in names:
-            typer.echo(f"{name}: {skill_values.describe(skill_values.effective(eng, name, values))}")
+            typer.echo(f"{name}: {skill_values.describe(skill_values.effective(ctx, name, values))}")
         return
     try:
-        before, after = skill_values.set_value(eng, skill, usd, by=by, source="cli")
+        before, after = skill_values.set_value(ctx, skill, usd, by=by, source="cli")
     except skill_values.ValueChangeError as exc:
         fail(str(exc))
     typer.echo(
@@ -621,6 +625,7 @@ def digest(
     from bot.adapters.slack import digest as digest_blocks
     from bot.core.periods import last_complete_week, parse_week
     from bot.economics import digest as digest_mod
+    from bot.economics.context import EconomicsContext
     from bot.ledger.models import utcnow
 
     if fmt not in ("text", "markdown", "json", "blocks"):
@@ -641,14 +646,14 @@ def digest(
             fail("--post needs SLACK_BOT_TOKEN")
         client = make_client(eng.settings)
         posted = digest_mod.publish_digest(
-            eng, period, lambda d: digest_blocks.post_digest(client, channel, d)
+            EconomicsContext.of(eng), period, lambda d: digest_blocks.post_digest(client, channel, d)
         ).detail
         typer.echo(
             f"Posted digest {period} to {posted['channel']} (ts {posted['ts']}, chart {posted['file'] or 'none'})."
         )
         return
     try:
-        d = digest_mod.build_digest(eng, period)
+        d = digest_mod.build_digest(EconomicsContext.of(eng), period)
     except ValueError as exc:
         fail(f"--week {period!r}: {exc}")
     render = {

@@ -10,7 +10,7 @@ from bot.context.grounding import EMBEDDED_LABEL, sources_text
 from bot.core.periods import days_before
 from bot.core.types import Reply, Request
 from bot.ledger.models import utcnow
-from bot.models import queue as model_queue
+from bot.models import queue
 from bot.pipeline.engine import Engine
 
 HELP = (
@@ -59,7 +59,7 @@ class Shell:
             assert self.echo is not None
             self.echo(delta)
 
-        with model_queue.watching(self._queued):
+        with queue.watching(self._queued):
             reply = self.engine.handle(
                 Request(
                     text=text,
@@ -85,7 +85,7 @@ class Shell:
 
     def _queued(self, ahead: int) -> None:
         if ahead and self.notify is not None:
-            self.notify(f"({model_queue.position_text(ahead)}: waiting for the built-in model…)")
+            self.notify(f"({queue.position_text(ahead)}: waiting for the built-in model…)")
 
     def _rate(self, score: int, comment: str | None) -> str:
         if self.last is None or self.last.request_id is None:

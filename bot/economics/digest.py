@@ -15,7 +15,7 @@ from bot.core.rec_format import format_recommendation
 from bot.ledger import queries
 
 if TYPE_CHECKING:
-    from bot.pipeline.engine import Engine
+    from bot.economics.context import EconomicsContext
 
 
 @dataclass(frozen=True)
@@ -86,19 +86,19 @@ def _change(now: float, before: float) -> str:
     return f"{(now - before) / before:+.0%}"
 
 
-def build_digest(engine: Engine, period: str) -> Digest:
+def build_digest(ctx: EconomicsContext, period: str) -> Digest:
     from bot.core.periods import previous_week, week_bounds
 
-    tz = engine.settings.timezone
+    tz = ctx.settings.timezone
     start, end = week_bounds(period, tz)
     prev_start, prev_end = week_bounds(previous_week(period), tz)
-    this_week = queries.week_skill_figures(engine.ledger, start, end)
-    last_week = {r.skill: r for r in queries.week_skill_figures(engine.ledger, prev_start, prev_end)}
-    users = queries.distinct_users(engine.ledger, start, end)
+    this_week = queries.week_skill_figures(ctx.ledger, start, end)
+    last_week = {r.skill: r for r in queries.week_skill_figures(ctx.ledger, prev_start, prev_end)}
+    users = queries.distinct_users(ctx.ledger, start, end)
     lines = []
     for row in this_week:
-        skill = engine.registry.get(row.skill)
-        tier = engine.configured_tier(skill)[0] if skill else "?"
+        skill = ctx.registry.get(row.skill)
+        tier = ctx.configured_tier(skill)[0] if skill else "?"
         prev = last_week.get(row.skill)
         lines.append(
             SkillLine(
@@ -132,10 +132,10 @@ def build_digest(engine: Engine, period: str) -> Digest:
         timezone=tz,
         totals=totals,
         skills=lines,
-        recommendations=review(engine, end),
-        comments=queries.thumbs_down_comments(engine.ledger, start, end),
-        side_spend=queries.side_spend(engine.ledger, start, end),
-        ttft=queries.ttft_figures(engine.ledger, start, end),
+        recommendations=review(ctx, end),
+        comments=queries.thumbs_down_comments(ctx.ledger, start, end),
+        side_spend=queries.side_spend(ctx.ledger, start, end),
+        ttft=queries.ttft_figures(ctx.ledger, start, end),
     )
 
 
@@ -149,7 +149,9 @@ class Published:
     detail: dict[str, Any]  # what `post` returned ({} when nothing was posted)
 
 
-def publish_digest(engine: Engine, period: str, post: Post | None, *, auto_apply: bool = False) -> Published:
+def publish_digest(
+    ctx: EconomicsContext, period: str, post: Post | None, *, auto_apply: bool = False
+) -> Published:
     """Build the period's digest, keep its recommendations (their row ids go on the Apply/Dismiss
     buttons), optionally auto-apply the ones admins allowed, then hand the digest to `post`.
 
@@ -157,10 +159,10 @@ def publish_digest(engine: Engine, period: str, post: Post | None, *, auto_apply
     """
     from bot.economics import tier_review
 
-    d = build_digest(engine, period)
-    rows = tier_review.store(engine, d.recommendations, period)
+    d = build_digest(ctx, period)
+    rows = tier_review.store(ctx, d.recommendations, period)
     d.recommendation_ids = {r.skill: int(r.id or 0) for r in rows if r.status == "open"}
-    applied = tier_review.auto_apply(engine, rows, d.recommendations) if auto_apply else []
+    applied = tier_review.auto_apply(ctx, rows, d.recommendations) if auto_apply else []
     detail = post(d) if post is not None else {}
     return Published(d, applied, detail)
 

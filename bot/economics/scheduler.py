@@ -25,7 +25,7 @@ from bot.ledger.models import DigestRun, utcnow
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from bot.pipeline.engine import Engine
+    from bot.economics.context import EconomicsContext
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,14 @@ PURGE_JOB_ID = "tierwise-nightly-purge"
 ROLLUP_DAYS = 40  # covers a 28-day review plus the digest's two weeks
 MISFIRE_GRACE_S = 3 * 24 * 3600  # a digest up to three days late is better than none
 
-# The running process's engine and poster; APScheduler stores the job by reference, not by value.
+# The running process's economics context and poster; APScheduler stores the job by reference, not by value.
 _runtime: dict[str, Any] = {}
 
 
-def claim_period(engine: Engine, period: str, owner: str | None = None) -> bool:
+def claim_period(ctx: EconomicsContext, period: str, owner: str | None = None) -> bool:
     """Claim a period for this process; a period whose earlier run failed may be claimed again."""
     owner = owner or f"{socket.gethostname()}:{os.getpid()}"
-    with engine.ledger.session() as s:
+    with ctx.ledger.session() as s:
         s.add(DigestRun(period=period, claimed_by=owner))
         try:
             s.commit()
@@ -58,8 +58,8 @@ def claim_period(engine: Engine, period: str, owner: str | None = None) -> bool:
         return bool(affected(retried))
 
 
-def finish_period(engine: Engine, period: str, status: str, detail: str = "") -> None:
-    with engine.ledger.session() as s:
+def finish_period(ctx: EconomicsContext, period: str, status: str, detail: str = "") -> None:
+    with ctx.ledger.session() as s:
         row = s.get(DigestRun, period)
         if row is not None:
             row.status, row.finished_at, row.detail = status, utcnow(), detail[:2000]
@@ -67,37 +67,37 @@ def finish_period(engine: Engine, period: str, status: str, detail: str = "") ->
             s.commit()
 
 
-def run_digest(engine: Engine, post: Callable[[Any], dict[str, Any]] | None, period: str) -> bool:
+def run_digest(ctx: EconomicsContext, post: Callable[[Any], dict[str, Any]] | None, period: str) -> bool:
     """Build, store recommendations, auto-apply, post. False when another process has this period."""
     from bot.economics.digest import publish_digest
 
-    if not claim_period(engine, period):
+    if not claim_period(ctx, period):
         log.info("digest %s already claimed by another run; skipping", period)
         return False
     try:
-        published = publish_digest(engine, period, post, auto_apply=True)
+        published = publish_digest(ctx, period, post, auto_apply=True)
         if published.applied:
             log.info("auto-applied: %s", "; ".join(published.applied))
-        finish_period(engine, period, "posted" if post else "built", str(published.detail))
+        finish_period(ctx, period, "posted" if post else "built", str(published.detail))
     except Exception as exc:
-        finish_period(engine, period, "failed", f"{type(exc).__name__}: {exc}")
+        finish_period(ctx, period, "failed", f"{type(exc).__name__}: {exc}")
         raise
     return True
 
 
 def weekly_digest_job() -> None:
     """Entry point APScheduler calls (by reference)."""
-    engine: Engine = _runtime["engine"]
-    run_digest(engine, _runtime.get("post"), last_complete_week(utcnow(), engine.settings.timezone))
+    ctx: EconomicsContext = _runtime["ctx"]
+    run_digest(ctx, _runtime.get("post"), last_complete_week(utcnow(), ctx.settings.timezone))
 
 
 def nightly_rollups_job() -> None:
     """Roll up the days that just closed, so the digest and the review never scan raw history."""
     from bot.ledger import rollups
 
-    engine: Engine = _runtime["engine"]
+    ctx: EconomicsContext = _runtime["ctx"]
     now = utcnow()
-    with engine.ledger.session() as s:
+    with ctx.ledger.session() as s:
         days, _ = rollups.split(days_before(now, ROLLUP_DAYS), now, now)
         rollups.ensure(s, days)
 
@@ -106,25 +106,29 @@ def nightly_purge_job() -> None:
     """Blank expired text (retention); figures are never touched."""
     from bot.ledger.retention import purge
 
-    engine: Engine = _runtime["engine"]
-    report = purge(engine.ledger, engine.settings, actor="scheduler")
+    ctx: EconomicsContext = _runtime["ctx"]
+    report = purge(ctx.ledger, ctx.settings, actor="scheduler")
     log.info("%s", report.summary())
 
 
-def build_scheduler(engine: Engine, post: Callable[[Any], dict[str, Any]] | None) -> BackgroundScheduler:
+def build_scheduler(
+    ctx: EconomicsContext, post: Callable[[Any], dict[str, Any]] | None
+) -> BackgroundScheduler:
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    _runtime["engine"], _runtime["post"] = engine, post
-    store = SQLAlchemyJobStore(engine=engine.ledger.engine, tablename="apscheduler_jobs")
-    return BackgroundScheduler(jobstores={"default": store}, timezone=engine.settings.timezone)
+    _runtime["ctx"], _runtime["post"] = ctx, post
+    store = SQLAlchemyJobStore(engine=ctx.ledger.engine, tablename="apscheduler_jobs")
+    return BackgroundScheduler(jobstores={"default": store}, timezone=ctx.settings.timezone)
 
 
-def start_scheduler(engine: Engine, post: Callable[[Any], dict[str, Any]] | None) -> BackgroundScheduler:
+def start_scheduler(
+    ctx: EconomicsContext, post: Callable[[Any], dict[str, Any]] | None
+) -> BackgroundScheduler:
     from apscheduler.triggers.cron import CronTrigger
 
-    scheduler = build_scheduler(engine, post)
-    trigger = CronTrigger.from_crontab(engine.settings.digest_cron, timezone=engine.settings.timezone)
+    scheduler = build_scheduler(ctx, post)
+    trigger = CronTrigger.from_crontab(ctx.settings.digest_cron, timezone=ctx.settings.timezone)
     scheduler.start(paused=True)
     existing = scheduler.get_job(JOB_ID)
     if existing is None:
@@ -151,7 +155,7 @@ def start_scheduler(engine: Engine, post: Callable[[Any], dict[str, Any]] | None
     # Expired text is blanked nightly (bot.ledger.retention); figures are never touched.
     scheduler.add_job(
         "bot.economics.scheduler:nightly_purge_job",
-        trigger=CronTrigger.from_crontab(engine.settings.retention.purge_cron, timezone="UTC"),
+        trigger=CronTrigger.from_crontab(ctx.settings.retention.purge_cron, timezone="UTC"),
         id=PURGE_JOB_ID,
         replace_existing=True,
         coalesce=True,

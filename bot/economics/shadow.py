@@ -23,7 +23,7 @@ from bot.ledger.models import RequestRow, ShadowPair, utcnow
 if TYPE_CHECKING:
     from bot.core.skills import Skill
     from bot.core.types import ModelCaller, Reply, Request
-    from bot.pipeline.engine import Engine
+    from bot.economics.context import EconomicsContext
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,14 @@ class Shadow:
 
     def __init__(
         self,
-        engine: Engine,
+        ctx: EconomicsContext,
+        caller: ModelCaller,
         rng: random.Random | None = None,
         background: bool = True,
         clock: Any = utcnow,
     ) -> None:
-        self.engine = engine
-        self.caller: ModelCaller = engine  # candidate and judge calls: recorded, with their own purpose
+        self.ctx = ctx
+        self.caller = caller  # candidate and judge calls (the engine's): recorded, with their own purpose
         self.rng = rng or random.Random()
         self.background = background
         self.clock = clock
@@ -57,8 +58,8 @@ class Shadow:
 
     def candidate_tier(self, skill: Skill, tier: str, direction: str) -> str | None:
         """The nearest allowed tier in `direction` (the Ladder skips tiers this skill may not use)."""
-        return self.engine.ladder.neighbour(
-            tier, "up" if direction == "up" else "down", self.engine.is_sensitive(skill)
+        return self.ctx.ladder.neighbour(
+            tier, "up" if direction == "up" else "down", self.ctx.is_sensitive(skill)
         )
 
     def planned_tier(self, skill: Skill, tier: str) -> str | None:
@@ -69,14 +70,14 @@ class Shadow:
         if cached is None or now - cached[0] >= PLAN_TTL:
             from bot.economics.tier_review import next_test_for
 
-            cached = (now, next_test_for(self.engine, skill.name, now).tier)
+            cached = (now, next_test_for(self.ctx, skill.name, now).tier)
             self._plans[skill.name] = cached
         planned = cached[1]
         return planned if planned is not None and planned != tier else None
 
     def judge_tier(self, skill: Skill) -> str | None:
-        tier = self.engine.settings.judge_tier or self.engine.tiers[-1]
-        if not self.engine.ladder.allows(tier, self.engine.is_sensitive(skill)):
+        tier = self.ctx.settings.judge_tier or self.ctx.tiers[-1]
+        if not self.ctx.ladder.allows(tier, self.ctx.is_sensitive(skill)):
             return None
         return tier
 
@@ -85,7 +86,7 @@ class Shadow:
     def __call__(self, req: Request, skill: Skill, parts: PromptParts, reply: Reply, row: RequestRow) -> None:
         if reply.status != "ok" or req.purpose != "user" or row.tier is None:
             return
-        conf = self.engine.settings.skill_settings(skill.name)
+        conf = self.ctx.settings.skill_settings(skill.name)
         if conf.shadow_rate <= 0:
             return
         with self._lock:
@@ -100,10 +101,10 @@ class Shadow:
             now = self.clock()
             start = week_start(now)
             calls = queries.count_requests(
-                self.engine.ledger, start, now + timedelta(seconds=1), skill=skill.name, purpose="shadow"
+                self.ctx.ledger, start, now + timedelta(seconds=1), skill=skill.name, purpose="shadow"
             )
             spend = queries.skill_spend(
-                self.engine.ledger, skill.name, start, now + timedelta(seconds=1), ("shadow", "judge")
+                self.ctx.ledger, skill.name, start, now + timedelta(seconds=1), ("shadow", "judge")
             )
             if calls >= conf.shadow_weekly_max_calls or spend >= conf.shadow_weekly_max_usd:
                 log.info("shadow cap reached for %s (%d calls, $%.4f this week)", skill.name, calls, spend)
@@ -157,7 +158,7 @@ class Shadow:
             self._compare_structured(skill, parts, reply, result.text, pair)
         else:
             self._judge(skill, parts.user_text, result.text, reply.text, pair)
-        with self.engine.ledger.session() as s:
+        with self.ctx.ledger.session() as s:
             s.add(pair)
             s.commit()
         return pair

@@ -17,8 +17,8 @@ from sqlmodel import col
 from bot.ledger.models import SkillValue
 
 if TYPE_CHECKING:
+    from bot.economics.context import EconomicsContext
     from bot.ledger.store import Ledger
-    from bot.pipeline.engine import Engine
 
 USAGE = "value_per_good_answer_usd must be a non-negative number of USD (e.g. 0.40), or `default`"
 
@@ -51,29 +51,29 @@ def overrides(ledger: Ledger) -> dict[str, float | None]:
 
 
 def effective(
-    engine: Engine, skill: str, ledger_values: dict[str, float | None] | None = None
+    ctx: EconomicsContext, skill: str, ledger_values: dict[str, float | None] | None = None
 ) -> float | None:
     """The value the review uses: the admin's, else the skill's configured one, else the global default."""
-    values = overrides(engine.ledger) if ledger_values is None else ledger_values
+    values = overrides(ctx.ledger) if ledger_values is None else ledger_values
     if values.get(skill) is not None:
         return values[skill]
-    conf = engine.settings.skill_settings(skill).value_per_good_answer_usd
-    return conf if conf is not None else engine.settings.review.value_per_good_answer_usd
+    conf = ctx.settings.skill_settings(skill).value_per_good_answer_usd
+    return conf if conf is not None else ctx.settings.review.value_per_good_answer_usd
 
 
 def set_value(
-    engine: Engine, skill: str, text: str, by: str, source: str
+    ctx: EconomicsContext, skill: str, text: str, by: str, source: str
 ) -> tuple[float | None, float | None]:
     """Record an admin's value for a skill; returns (before, after) effective values."""
-    found = engine.registry.get(skill)
+    found = ctx.registry.get(skill)
     if found is None:
-        raise ValueChangeError(f"unknown skill {skill!r}. Valid skills: {', '.join(engine.registry.names())}")
+        raise ValueChangeError(f"unknown skill {skill!r}. Valid skills: {', '.join(ctx.registry.names())}")
     value = parse_value(text)
-    before = effective(engine, found.name)
-    with engine.ledger.session() as s:
+    before = effective(ctx, found.name)
+    with ctx.ledger.session() as s:
         s.add(SkillValue(skill=found.name, value_usd=value, set_by=by[:64], source=source))
         s.commit()
-    return before, effective(engine, found.name)
+    return before, effective(ctx, found.name)
 
 
 def describe(value: float | None) -> str:

@@ -29,7 +29,7 @@ from bot.ledger.models import Recommendation, utcnow
 
 if TYPE_CHECKING:
     from bot.core.review import NextTest
-    from bot.pipeline.engine import Engine
+    from bot.economics.context import EconomicsContext
 
 log = logging.getLogger(__name__)
 
@@ -38,40 +38,38 @@ class RecommendationError(ValueError):
     pass
 
 
-def gather(engine: Engine, until: datetime, only: str | None = None) -> list[SkillReviewInput]:
+def gather(ctx: EconomicsContext, until: datetime, only: str | None = None) -> list[SkillReviewInput]:
     """Each skill's evidence: the window's traffic and thumbs, paired shadow outcomes since the
     evidence horizon (in arrival order), the latest golden-set cases per tier, verifier counts."""
     from bot.core.review import eval_pairs_from_cases, pairs_from_verdicts
 
-    review_conf = engine.settings.review
+    review_conf = ctx.settings.review
     days = review_conf.window_days
     since = days_before(until, days)
     horizon = days_before(until, review_conf.evidence_days)
-    stats = queries.tier_window_stats(engine.ledger, since, until)
-    shadows = queries.shadow_stats(engine.ledger, since, until)
-    evals = queries.latest_evals(engine.ledger)
-    verdicts = queries.shadow_verdicts(engine.ledger, horizon, until, skill=only)
-    cases = queries.latest_eval_cases(engine.ledger)
-    verify = queries.verify_counts(engine.ledger, since, until)
-    values = skill_values.overrides(engine.ledger)
+    stats = queries.tier_window_stats(ctx.ledger, since, until)
+    shadows = queries.shadow_stats(ctx.ledger, since, until)
+    evals = queries.latest_evals(ctx.ledger)
+    verdicts = queries.shadow_verdicts(ctx.ledger, horizon, until, skill=only)
+    cases = queries.latest_eval_cases(ctx.ledger)
+    verify = queries.verify_counts(ctx.ledger, since, until)
+    values = skill_values.overrides(ctx.ledger)
     inputs = []
-    for skill in engine.registry:
+    for skill in ctx.registry:
         if only is not None and skill.name != only:
             continue
-        conf = engine.settings.skill_settings(skill.name)
-        current, _ = engine.configured_tier(skill)
+        conf = ctx.settings.skill_settings(skill.name)
+        current, _ = ctx.configured_tier(skill)
         skill_stats = {t: s for (name, t), s in stats.items() if name == skill.name}
         skill_shadows = tuple(s for s in shadows if s.skill == skill.name)
         skill_evals = {t: e for (name, t), e in evals.items() if name == skill.name}
         # The sampler's pace: its rate on last week's traffic, within the weekly cap.
-        weekly_requests = queries.count_requests(
-            engine.ledger, days_before(until, 7), until, skill=skill.name
-        )
+        weekly_requests = queries.count_requests(ctx.ledger, days_before(until, 7), until, skill=skill.name)
         inputs.append(
             SkillReviewInput(
                 skill=skill.name,
                 current_tier=current,
-                tiers=tuple(engine.tiers),
+                tiers=tuple(ctx.tiers),
                 window_days=days,
                 stats=skill_stats,
                 shadows=skill_shadows,
@@ -79,20 +77,20 @@ def gather(engine: Engine, until: datetime, only: str | None = None) -> list[Ski
                 critical=conf.critical,
                 margin=conf.margin,
                 auto_apply=conf.auto_apply,
-                last_change_at=engine.ledger.last_assignment_at(skill.name),
-                ladder=engine.ladder,
-                sensitive=engine.is_sensitive(skill),
+                last_change_at=ctx.ledger.last_assignment_at(skill.name),
+                ladder=ctx.ladder,
+                sensitive=ctx.is_sensitive(skill),
                 pairs=pairs_from_verdicts(
-                    ((p, c, v) for sk, p, c, v in verdicts if sk == skill.name), engine.ladder
+                    ((p, c, v) for sk, p, c, v in verdicts if sk == skill.name), ctx.ladder
                 ),
                 eval_pairs=eval_pairs_from_cases(
-                    {t: c for (name, t), c in cases.items() if name == skill.name}, engine.ladder
+                    {t: c for (name, t), c in cases.items() if name == skill.name}, ctx.ladder
                 ),
                 verify={
                     t: VerifyStats(t, p, f) for (name, t), (p, f) in verify.items() if name == skill.name
                 },
-                cost_per_request=tier_costs(engine.tiers, current, skill_stats, skill_shadows, skill_evals),
-                value_per_good_answer_usd=skill_values.effective(engine, skill.name, values),
+                cost_per_request=tier_costs(ctx.tiers, current, skill_stats, skill_shadows, skill_evals),
+                value_per_good_answer_usd=skill_values.effective(ctx, skill.name, values),
                 shadow_per_week=min(float(conf.shadow_weekly_max_calls), conf.shadow_rate * weekly_requests),
             )
         )
@@ -126,29 +124,29 @@ def tier_costs(
     return out
 
 
-def review(engine: Engine, until: datetime | None = None) -> list[TierRecommendation]:
+def review(ctx: EconomicsContext, until: datetime | None = None) -> list[TierRecommendation]:
     from bot.core.review import review_all
 
     now = until or utcnow()
-    return review_all(gather(engine, now), engine.settings.review, now)
+    return review_all(gather(ctx, now), ctx.settings.review, now)
 
 
-def next_test_for(engine: Engine, skill: str, now: datetime) -> NextTest:
+def next_test_for(ctx: EconomicsContext, skill: str, now: datetime) -> NextTest:
     """Where this skill's shadow budget should go now (the review's open decision)."""
     from bot.core.review import next_test
 
-    inputs = gather(engine, now, only=skill)
+    inputs = gather(ctx, now, only=skill)
     if not inputs:
         from bot.core.review import NextTest
 
         return NextTest(None, None, f"unknown skill {skill}")
-    return next_test(inputs[0], engine.settings.review)
+    return next_test(inputs[0], ctx.settings.review)
 
 
-def store(engine: Engine, recs: list[TierRecommendation], period: str) -> list[Recommendation]:
+def store(ctx: EconomicsContext, recs: list[TierRecommendation], period: str) -> list[Recommendation]:
     """Keep this period's recommendations (superseding older open ones for the same skill)."""
     rows = []
-    with engine.ledger.session() as s:
+    with ctx.ledger.session() as s:
         for old in s.execute(select(Recommendation).where(col(Recommendation.status) == "open")).scalars():
             old.status = "superseded"
             s.add(old)
@@ -169,9 +167,9 @@ def store(engine: Engine, recs: list[TierRecommendation], period: str) -> list[R
     return rows
 
 
-def latest(engine: Engine) -> list[Recommendation]:
+def latest(ctx: EconomicsContext) -> list[Recommendation]:
     """The newest stored recommendation per skill."""
-    with engine.ledger.session() as s:
+    with ctx.ledger.session() as s:
         rows = list(
             s.execute(select(Recommendation).order_by(col(Recommendation.id).desc()).limit(500)).scalars()
         )
@@ -181,9 +179,9 @@ def latest(engine: Engine) -> list[Recommendation]:
     return sorted(seen.values(), key=lambda r: r.skill)
 
 
-def apply(engine: Engine, rec_id: int, user: str, source: str = "slack") -> Recommendation:
+def apply(ctx: EconomicsContext, rec_id: int, user: str, source: str = "slack") -> Recommendation:
     """Apply a recommendation: refused when it is not open or stale (the tier changed since)."""
-    with engine.ledger.session() as s:
+    with ctx.ledger.session() as s:
         row = s.get(Recommendation, rec_id)
         if row is None:
             raise RecommendationError(f"no recommendation #{rec_id}")
@@ -191,7 +189,7 @@ def apply(engine: Engine, rec_id: int, user: str, source: str = "slack") -> Reco
             raise RecommendationError(f"recommendation #{rec_id} is {row.status}; nothing to apply")
         try:
             set_tier(
-                engine,
+                ctx,
                 row.skill,
                 row.target_tier,
                 by=user,
@@ -210,8 +208,8 @@ def apply(engine: Engine, rec_id: int, user: str, source: str = "slack") -> Reco
         return row
 
 
-def dismiss(engine: Engine, rec_id: int, user: str) -> Recommendation:
-    with engine.ledger.session() as s:
+def dismiss(ctx: EconomicsContext, rec_id: int, user: str) -> Recommendation:
+    with ctx.ledger.session() as s:
         row = s.get(Recommendation, rec_id)
         if row is None:
             raise RecommendationError(f"no recommendation #{rec_id}")
@@ -223,13 +221,15 @@ def dismiss(engine: Engine, rec_id: int, user: str) -> Recommendation:
         return row
 
 
-def auto_apply(engine: Engine, rows: list[Recommendation], recs: list[TierRecommendation]) -> list[str]:
+def auto_apply(
+    ctx: EconomicsContext, rows: list[Recommendation], recs: list[TierRecommendation]
+) -> list[str]:
     """Apply changes for skills whose admins enabled auto-apply; returns what changed."""
     done = []
     for row, rec in zip(rows, recs, strict=True):
         if rec.auto_apply and row.status == "open":
             try:
-                apply(engine, int(row.id or 0), "auto-apply", source="auto")
+                apply(ctx, int(row.id or 0), "auto-apply", source="auto")
                 done.append(f"{row.skill}: {tier_move(row)}")
             except RecommendationError as exc:
                 log.warning("auto-apply skipped for %s: %s", row.skill, exc)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bot.economics.context import EconomicsContext
     from bot.ledger.models import TierAssignment
-    from bot.pipeline.engine import Engine
 
 
 class TierChangeError(ValueError):
@@ -14,7 +14,7 @@ class TierChangeError(ValueError):
 
 
 def set_tier(
-    engine: Engine,
+    ctx: EconomicsContext,
     skill: str,
     tier: str,
     by: str,
@@ -26,21 +26,21 @@ def set_tier(
 
     `expect_current` guards against stale decisions (a recommendation made for another tier).
     """
-    found = engine.registry.get(skill)
+    found = ctx.registry.get(skill)
     if found is None:
-        raise TierChangeError(f"unknown skill {skill!r}. Valid skills: {', '.join(engine.registry.names())}")
-    if tier not in engine.settings.tiers:
-        raise TierChangeError(f"unknown tier {tier!r}. Valid tiers: {', '.join(engine.settings.tiers)}")
+        raise TierChangeError(f"unknown skill {skill!r}. Valid skills: {', '.join(ctx.registry.names())}")
+    if tier not in ctx.settings.tiers:
+        raise TierChangeError(f"unknown tier {tier!r}. Valid tiers: {', '.join(ctx.settings.tiers)}")
     if not reason.strip():
         raise TierChangeError("a reason is required (it is kept in the tier history)")
-    current, _ = engine.configured_tier(found)
+    current, _ = ctx.configured_tier(found)
     if expect_current is not None and current != expect_current:
         raise TierChangeError(
             f"{skill} is on {current} now, not {expect_current}: the recommendation is stale"
         )
-    allowed, why = engine.allowed_tier(found, tier)
+    allowed, why = ctx.allowed_tier(found, tier)
     if allowed != tier:
         raise TierChangeError(f"{skill} handles sensitive data: tier {tier} is external ({why or 'refused'})")
-    return engine.ledger.assign_tier(
+    return ctx.ledger.assign_tier(
         found.name, tier, by=by, reason=reason.strip(), previous=current, source=source
     )

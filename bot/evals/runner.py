@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,8 +19,10 @@ from bot.evals.facts import key_fact_recall, right_source
 from bot.ledger.models import EvalResult, EvalRun
 
 if TYPE_CHECKING:
+    from bot.context.packs import Pack
     from bot.core.skills import Skill
-    from bot.core.types import Reply
+    from bot.core.types import ModelCaller, Reply
+    from bot.ledger.store import Ledger
     from bot.pipeline.engine import Engine
 
 
@@ -179,7 +181,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 def grounding_scores(
-    engine: Engine, skill: Skill, case: EvalCase, reply: Reply
+    packs: Mapping[str, Pack], skill: Skill, case: EvalCase, reply: Reply
 ) -> tuple[float | None, bool | None]:
     """(key-fact recall, right source) for one answer: deterministic, no judge."""
     ok = reply.status == "ok"
@@ -187,13 +189,13 @@ def grounding_scores(
     if case.sources is None:
         return recall, None
     # What the answer stood on: the sections retrieved for it, not the always-included background.
-    always = {d for p in skill.packs for d in engine.packs[p].always_include}
+    always = {d for p in skill.packs for d in packs[p].always_include}
     cited = [c.doc for c in reply.citations if c.doc not in always] if ok else []
     return recall, right_source(cited, case.sources) if ok else False
 
 
 def _score_case(
-    engine: Engine, skill: Skill, case: EvalCase, reply: Reply, judge_tier: str, rng: random.Random
+    caller: ModelCaller, skill: Skill, case: EvalCase, reply: Reply, judge_tier: str, rng: random.Random
 ) -> tuple[bool, float, str, float]:
     """(passed, score, detail, judge cost)."""
     if reply.status != "ok":
@@ -203,7 +205,7 @@ def _score_case(
         return verdict.passed, verdict.score, verdict.detail, 0.0
     from bot.evals import judge
 
-    graded = judge.rubric_score(engine, judge_tier, skill.name, case.input, case.rubric, reply.text, "eval")
+    graded = judge.rubric_score(caller, judge_tier, skill.name, case.input, case.rubric, reply.text, "eval")
     cost = graded.cost_usd
     if graded.score is None:
         return False, 0.0, graded.reason, cost
@@ -211,7 +213,7 @@ def _score_case(
     passed = graded.score >= 4
     if case.reference and graded.score == 3:
         pair = judge.pairwise(
-            engine, judge_tier, skill.name, case.input, reply.text, case.reference, case.rubric, rng, "eval"
+            caller, judge_tier, skill.name, case.input, reply.text, case.reference, case.rubric, rng, "eval"
         )
         cost += pair.cost_usd
         passed = pair.outcome in ("win", "tie")
@@ -254,7 +256,7 @@ def run_eval(
                 )
             )
             passed, score, detail, judge_cost = _score_case(engine, skill, case, reply, judge, rng)
-            recall, source_ok = grounding_scores(engine, skill, case, reply)
+            recall, source_ok = grounding_scores(engine.packs, skill, case, reply)
             if recall is not None:
                 detail += f"; key facts {recall:.0%}"
             if source_ok is not None:
@@ -277,19 +279,29 @@ def run_eval(
             )
             if on_case:
                 on_case(tier, case)
-        summaries.append(_store(engine, skill, tier, judge, outcomes))
+        pack_hash = ",".join(f"{p}@{engine.packs[p].hash}" for p in skill.packs) or None
+        model = engine.settings.tiers[tier].model
+        summaries.append(_store(engine.ledger, skill, tier, model, pack_hash, judge, outcomes))
     return summaries
 
 
-def _store(engine: Engine, skill: Skill, tier: str, judge: str, outcomes: list[CaseOutcome]) -> RunSummary:
+def _store(
+    ledger: Ledger,
+    skill: Skill,
+    tier: str,
+    model: str,
+    pack_hash: str | None,
+    judge: str,
+    outcomes: list[CaseOutcome],
+) -> RunSummary:
     n = len(outcomes)
     latencies = [o.latency_ms for o in outcomes]
     run = EvalRun(
         skill=skill.name,
         tier=tier,
-        model=engine.settings.tiers[tier].model,
+        model=model,
         judge_tier=None if skill.comparator and all(o.case.expected for o in outcomes) else judge,
-        pack_hash=",".join(f"{p}@{engine.packs[p].hash}" for p in skill.packs) or None,
+        pack_hash=pack_hash,
         cases=n,
         passed=sum(o.passed for o in outcomes),
         critical_failures=sum(1 for o in outcomes if o.case.critical and not o.passed),
@@ -298,7 +310,7 @@ def _store(engine: Engine, skill: Skill, tier: str, judge: str, outcomes: list[C
         judge_cost_usd=sum(o.judge_cost_usd for o in outcomes),
         p50_latency_ms=round(statistics.median(latencies)) if latencies else 0,
     )
-    with engine.ledger.session() as s:
+    with ledger.session() as s:
         s.add(run)
         s.flush()
         for o in outcomes:

@@ -39,7 +39,7 @@ def litellm_module() -> Any:
             os.environ.setdefault("LITELLM_TELEMETRY", "False")
             import litellm
 
-            from bot.models import embedded as local_model
+            from bot.models import embedded
 
             litellm.telemetry = False
             litellm.suppress_debug_info = True
@@ -47,8 +47,8 @@ def litellm_module() -> Any:
             # No callbacks are registered: per-chunk logging tasks would only cost streams CPU.
             litellm.disable_streaming_logging = True
             litellm.custom_provider_map = [
-                *[p for p in litellm.custom_provider_map if p.get("provider") != local_model.PROVIDER],
-                {"provider": local_model.PROVIDER, "custom_handler": local_model.make_handler()},
+                *[p for p in litellm.custom_provider_map if p.get("provider") != embedded.PROVIDER],
+                {"provider": embedded.PROVIDER, "custom_handler": embedded.make_handler()},
             ]
             litellm.register_model(
                 {
@@ -57,10 +57,10 @@ def litellm_module() -> Any:
                         "output_cost_per_token": 0.0,
                         "cache_read_input_token_cost": 0.0,
                         "cache_creation_input_token_cost": 0.0,
-                        "litellm_provider": local_model.PROVIDER,
+                        "litellm_provider": embedded.PROVIDER,
                         "mode": "chat",
-                        "max_input_tokens": local_model.N_CTX,
-                        "max_tokens": local_model.N_CTX,
+                        "max_input_tokens": embedded.N_CTX,
+                        "max_tokens": embedded.N_CTX,
                     }
                 }
             )

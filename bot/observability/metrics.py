@@ -69,6 +69,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         by = ["skill", "tier", "purpose"]
+        by_tier = ["skill", "tier"]  # user-path figures: escalations, refusals, time to first token
         self.requests = Counter(
             "tierwise_requests",
             "Requests by final status (model calls, and requests refused before one).",
@@ -81,13 +82,13 @@ class Metrics:
         self.escalations = Counter(
             "tierwise_escalations",
             "Retries on a stronger tier after an invalid answer (tier: the stronger one).",
-            ["skill", "tier"],
+            by_tier,
             registry=r,
         )
         self.refusals = Counter(
             "tierwise_refusals",
             "Requests refused (channel, budget, data boundary).",
-            ["skill", "tier"],
+            by_tier,
             registry=r,
         )
         self.latency = Histogram(
@@ -100,14 +101,14 @@ class Metrics:
         self.ttft = Histogram(
             "tierwise_time_to_first_token_seconds",
             "Time to the model's first token.",
-            ["skill", "tier"],
+            by_tier,
             buckets=TTFT_BUCKETS,
             registry=r,
         )
         self.visible_ttft = Histogram(
             "tierwise_visible_time_to_first_token_seconds",
             "Time from receipt to the first text a user saw.",
-            ["skill", "tier"],
+            by_tier,
             buckets=TTFT_BUCKETS,
             registry=r,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.config import Settings
@@ -23,13 +23,12 @@ from bot.core.verify import VerifyContext
 from bot.ledger import privacy
 from bot.ledger.models import RequestRow
 from bot.ledger.work import REPLICA_ID
-from bot.models import queue as model_queue
+from bot.models import queue
 from bot.models.llm import LLM, CallResult, ModelCallError, short_error
 from bot.models.stream import StreamSink
 from bot.observability import tracing
 from bot.pipeline import stages
 from bot.pipeline.stages import Attempt, Flow, Stop
-from bot.pipeline.stages import render_structured as render_structured  # its old home: callers import it here
 
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
@@ -53,6 +52,29 @@ class ShadowHook(Protocol):
     ) -> None: ...
 
     def drain(self, timeout: float = 30.0) -> None: ...
+
+
+# Tier facts over plain services: the engine and the economics context (bot.economics.context) share them.
+
+
+def tier_ladder(settings: Settings) -> Ladder:
+    return Ladder.of((name, conf.boundary) for name, conf in settings.tiers.items())
+
+
+def configured_tier(settings: Settings, ledger: Ledger, skill: Skill) -> tuple[str, str]:
+    """The tier a skill runs on and why: admin assignment > config > the skill's default."""
+    assigned = ledger.current_tier(skill.name)
+    if assigned in settings.tiers:
+        return assigned, "admin assignment"
+    conf = settings.skill_settings(skill.name).tier
+    if conf:
+        return conf, "configuration"
+    return skill.tier, "skill default"
+
+
+def is_sensitive(settings: Settings, packs: Mapping[str, Pack], skill: Skill) -> bool:
+    override = settings.skill_settings(skill.name).sensitive
+    return bool(skill.sensitive or override or any(packs[p].sensitive for p in skill.packs))
 
 
 class Engine:
@@ -83,22 +105,14 @@ class Engine:
         return self.settings.tier_names
 
     def configured_tier(self, skill: Skill) -> tuple[str, str]:
-        """The tier a skill runs on and why: admin assignment > config > the skill's default."""
-        assigned = self.ledger.current_tier(skill.name)
-        if assigned in self.settings.tiers:
-            return assigned, "admin assignment"
-        conf = self.settings.skill_settings(skill.name).tier
-        if conf:
-            return conf, "configuration"
-        return skill.tier, "skill default"
+        return configured_tier(self.settings, self.ledger, skill)
 
     def is_sensitive(self, skill: Skill) -> bool:
-        override = self.settings.skill_settings(skill.name).sensitive
-        return bool(skill.sensitive or override or any(self.packs[p].sensitive for p in skill.packs))
+        return is_sensitive(self.settings, self.packs, skill)
 
     @property
     def ladder(self) -> Ladder:
-        return Ladder.of((name, conf.boundary) for name, conf in self.settings.tiers.items())
+        return tier_ladder(self.settings)
 
     def allowed_tier(self, skill: Skill, tier: str) -> tuple[str | None, str | None]:
         """Sensitive work never leaves the local boundary: move to the nearest local tier, or refuse."""
@@ -307,7 +321,7 @@ class Engine:
             extra["sink"] = sink
         row.worker = REPLICA_ID
         self.ledger.start_call(row, REPLICA_ID)
-        with model_queue.watching() as watch:  # the wait for the embedded model, if any
+        with queue.watching() as watch:  # the wait for the embedded model, if any
             try:
                 result = self.llm.complete(tier, messages, max_tokens, **extra)
             except ModelCallError as exc:

@@ -23,6 +23,7 @@ from bot.config import load_settings
 from bot.core.rec_format import format_recommendation
 from bot.economics import digest as digest_mod
 from bot.economics import tier_review
+from bot.economics.context import EconomicsContext
 from bot.models.llm import LLM
 from bot.pipeline.engine import Engine
 from tests.fakes.fake_slack import BOT_TOKEN
@@ -76,7 +77,7 @@ def seeded(isolated: Path) -> Engine:
 def test_digest_text_is_the_rendered_digest(seeded: Engine) -> None:
     result = run("digest", "--week", W46, "--format", "text")
     assert result.exit_code == 0, result.output
-    expected = digest_mod.to_text(digest_mod.build_digest(seeded, W46))
+    expected = digest_mod.to_text(digest_mod.build_digest(EconomicsContext.of(seeded), W46))
     assert result.stdout == expected + "\n"
     assert result.stdout.splitlines()[0] == (
         "Tierwise digest 2026-W46: 18 requests (+200% vs last week) from 6 people, $0.68 (+142%)."
@@ -112,7 +113,7 @@ def test_digest_blocks(seeded: Engine) -> None:
     result = run("digest", "--week", W46, "--format", "blocks")
     assert result.exit_code == 0, result.output
     blocks = json.loads(result.stdout)
-    assert blocks == digest_blocks.to_blocks(digest_mod.build_digest(seeded, W46))
+    assert blocks == digest_blocks.to_blocks(digest_mod.build_digest(EconomicsContext.of(seeded), W46))
     assert 0 < len(blocks) <= 50 and blocks[0]["type"] == "header"
 
 
@@ -135,7 +136,7 @@ def test_digest_post_delivers_blocks_and_the_chart(
     assert fake_slack.uploads[file_id].startswith(PNG_MAGIC)
     assert (complete.params["channel_id"], complete.params["thread_ts"]) == ("C_ADMIN", ts)
 
-    stored = {r.skill: r for r in tier_review.latest(seeded)}
+    stored = {r.skill: r for r in tier_review.latest(EconomicsContext.of(seeded))}
     buttons = {
         b["block_id"]: [e["value"] for e in b["elements"]]
         for b in message.json_field("blocks")
@@ -212,7 +213,9 @@ def test_review_text(seeded_until_now: Engine) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 6
     assert f"label-email: downgrade medium → small — {LABEL_REASON}" in lines
-    assert lines == [format_recommendation(r) for r in tier_review.review(seeded_until_now)]
+    assert lines == [
+        format_recommendation(r) for r in tier_review.review(EconomicsContext.of(seeded_until_now))
+    ]
 
 
 # configuration errors ------------------------------------------------------------------------------------

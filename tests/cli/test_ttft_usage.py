@@ -41,10 +41,11 @@ def test_streamed_requests_record_ttft_and_usage_shows_percentiles(make_engine: 
     assert "Time to first token" in table.stdout and "visible p95" in table.stdout
 
     from bot.core.periods import iso_week
+    from bot.economics.context import EconomicsContext
     from bot.economics.digest import build_digest, to_json, to_text
     from bot.ledger.models import utcnow
 
-    digest = build_digest(engine, iso_week(utcnow()))
+    digest = build_digest(EconomicsContext.of(engine), iso_week(utcnow()))
     assert "Time to first text, p50/p95: ask on small 200/400 ms." in to_text(digest)
     assert json.loads(to_json(digest))["ttft"][0]["visible_p95_ms"] == 400
 

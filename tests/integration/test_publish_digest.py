@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.economics.context import EconomicsContext
 from bot.economics.digest import Digest, publish_digest
 from bot.ledger.models import Recommendation
 from tests.ledger_builder import W46, seeded_engine
@@ -25,7 +26,7 @@ def test_the_posted_digest_carries_the_stored_open_recommendation_ids(make_engin
         posted.append(d)
         return {"ts": "1.0"}
 
-    published = publish_digest(engine, W46, post)
+    published = publish_digest(EconomicsContext.of(engine), W46, post)
     assert posted == [published.digest] and published.detail == {"ts": "1.0"}
     rows = stored(engine)
     assert set(rows) == {r.skill for r in published.digest.recommendations}
@@ -37,7 +38,7 @@ def test_the_posted_digest_carries_the_stored_open_recommendation_ids(make_engin
 
 def test_without_a_poster_the_recommendations_are_still_stored(make_engine: Any) -> None:
     engine = seeded_engine(make_engine)
-    published = publish_digest(engine, W46, None)
+    published = publish_digest(EconomicsContext.of(engine), W46, None)
     assert published.detail == {}
     assert set(stored(engine)) == {r.skill for r in published.digest.recommendations}
 
@@ -51,7 +52,7 @@ def test_auto_apply_applies_before_posting(make_engine: Any) -> None:
         seen.append(stored(engine)["label-email"].status)  # what the admin channel will see
         return {}
 
-    published = publish_digest(engine, W46, post, auto_apply=True)
+    published = publish_digest(EconomicsContext.of(engine), W46, post, auto_apply=True)
     assert published.applied == ["label-email: medium → small"]
     assert seen == ["applied"]
 
@@ -59,6 +60,6 @@ def test_auto_apply_applies_before_posting(make_engine: Any) -> None:
 def test_auto_apply_is_off_by_default(make_engine: Any) -> None:
     skills = {"label-email": {"tier": "medium", "auto_apply": True}, "summarize": {"tier": "medium"}}
     engine = seeded_engine(make_engine, skills=skills)
-    assert publish_digest(engine, W46, None).applied == []
+    assert publish_digest(EconomicsContext.of(engine), W46, None).applied == []
     assert stored(engine)["label-email"].status == "open"
     assert engine.ledger.tier_history() == []

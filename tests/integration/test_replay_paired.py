@@ -18,6 +18,7 @@ from bot.core.evidence import EvalPairs
 from bot.core.ladder import Ladder
 from bot.core.review import review_skill
 from bot.economics import tier_review
+from bot.economics.context import EconomicsContext
 from bot.ledger.models import EvalResult, EvalRun, TierAssignment, utcnow
 from tests.ledger_builder import LedgerBuilder, priced_tiers
 
@@ -200,7 +201,7 @@ def test_a_replay_through_the_ledger_makes_the_benchmarks_decisions(make_engine:
             cur = engine.configured_tier(engine.registry.get(name))[0]
             c = LADDER_TIERS.index(cur)
             # The sampler: the ledger path and the benchmark's pure path must point at the same tier.
-            planned = tier_review.next_test_for(engine, name, week_start).tier
+            planned = tier_review.next_test_for(EconomicsContext.of(engine), name, week_start).tier
             pure = rp._new_input(name, c, st["weekly"], st["eval_pairs"], cfg, ladder, st["last"])
             assert planned == rp.new_review.next_test(pure, cfg.rules).tier, (name, week)
             reqs = b.requests(
@@ -242,8 +243,8 @@ def test_a_replay_through_the_ledger_makes_the_benchmarks_decisions(make_engine:
                     [r[1] - r[0] for r in drawn],
                 )  # pro − lite, as the benchmark keeps them
             st["weekly"].append(entry)
-        recs = tier_review.review(engine, now)
-        rows_stored = tier_review.store(engine, recs, f"week-{week + 1}")
+        recs = tier_review.review(EconomicsContext.of(engine), now)
+        rows_stored = tier_review.store(EconomicsContext.of(engine), recs, f"week-{week + 1}")
         for rec in recs:
             if rec.skill not in SKILLS:
                 continue
@@ -255,7 +256,7 @@ def test_a_replay_through_the_ledger_makes_the_benchmarks_decisions(make_engine:
                 now,
             )
             assert (rec.action, rec.target_tier, rec.reason) == (pure.action, pure.target_tier, pure.reason)
-        tier_review.auto_apply(engine, rows_stored, recs)
+        tier_review.auto_apply(EconomicsContext.of(engine), rows_stored, recs)
         with engine.ledger.session() as s:  # the applied change happened at the simulated week's end
             moved = s.execute(select(TierAssignment).where(TierAssignment.created_at > now)).scalars().all()
             for row in moved:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from bot.adapters.cli import app
 from bot.config import ConfigError, load_settings
 from bot.economics import digest as digest_mod
+from bot.economics.context import EconomicsContext
 from bot.economics.tier_review import as_json, review
 from bot.ledger.models import (
     DailyRollup,
@@ -64,8 +65,8 @@ def fill_text(engine: Any) -> None:
 
 
 def figures(engine: Any) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
-    digest = json.loads(digest_mod.to_json(digest_mod.build_digest(engine, W46)))
-    recs = json.loads(json.dumps(as_json(review(engine, W46_END)), default=str))
+    digest = json.loads(digest_mod.to_json(digest_mod.build_digest(EconomicsContext.of(engine), W46)))
+    recs = json.loads(json.dumps(as_json(review(EconomicsContext.of(engine), W46_END)), default=str))
     return digest, recs, digest.pop("thumbs_down_comments")
 
 

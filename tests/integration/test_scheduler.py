@@ -20,6 +20,7 @@ from sqlalchemy import select, text
 from bot.app import build_engine
 from bot.config import load_settings
 from bot.core.periods import last_complete_week
+from bot.economics.context import EconomicsContext
 from bot.economics.digest import Digest
 from bot.economics.scheduler import (
     JOB_ID,
@@ -89,8 +90,8 @@ def job_rows(engine: Engine) -> list[tuple[str, float]]:
 def test_run_digest_posts_a_period_once(make_engine: Any) -> None:
     engine = seeded_engine(make_engine)
     post = Poster()
-    assert run_digest(engine, post, W46) is True
-    assert run_digest(engine, post, W46) is False
+    assert run_digest(EconomicsContext.of(engine), post, W46) is True
+    assert run_digest(EconomicsContext.of(engine), post, W46) is False
     (d,) = post.digests
     assert d.period == W46 and d.totals.requests == 18
     assert set(d.recommendation_ids) == {"label-email", "ask"}  # the open ones carry stored ids
@@ -101,7 +102,7 @@ def test_run_digest_posts_a_period_once(make_engine: Any) -> None:
 
 def test_without_a_poster_the_digest_is_built_but_not_posted(make_engine: Any) -> None:
     engine = make_engine()
-    assert run_digest(engine, None, W46) is True
+    assert run_digest(EconomicsContext.of(engine), None, W46) is True
     assert digest_run(engine, W46).status == "built"
 
 
@@ -115,7 +116,7 @@ def test_two_processes_racing_post_once(make_engine: Any) -> None:
 
     def run(engine: Engine) -> None:
         barrier.wait(5)
-        results.append(run_digest(engine, post, W46))
+        results.append(run_digest(EconomicsContext.of(engine), post, W46))
 
     threads = [threading.Thread(target=run, args=(e,)) for e in engines]
     for t in threads:
@@ -132,10 +133,10 @@ def test_a_failed_post_is_recorded_and_the_period_can_be_retried(make_engine: An
     engine = make_engine()
     post = Poster(fail=1)
     with pytest.raises(RuntimeError, match="slack said no"):
-        run_digest(engine, post, W46)
+        run_digest(EconomicsContext.of(engine), post, W46)
     row = digest_run(engine, W46)
     assert (row.status, row.detail) == ("failed", "RuntimeError: slack said no")
-    assert run_digest(engine, post, W46) is True
+    assert run_digest(EconomicsContext.of(engine), post, W46) is True
     assert len(post.digests) == 1 and digest_run(engine, W46).status == "posted"
 
 
@@ -153,7 +154,7 @@ def schedulers() -> Any:
 
 
 def start(engine: Engine, post: Poster, started: list[Any]) -> tuple[Any, threading.Event]:
-    scheduler = start_scheduler(engine, post)
+    scheduler = start_scheduler(EconomicsContext.of(engine), post)
     started.append(scheduler)
     ran = threading.Event()
     scheduler.add_listener(lambda event: ran.set(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
@@ -193,7 +194,7 @@ def set_stored_next_run(engine: Engine, when: datetime) -> None:
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
     store = SQLAlchemyJobStore(engine=engine.ledger.engine, tablename="apscheduler_jobs")
-    store.start(build_scheduler(engine, None), "default")
+    store.start(build_scheduler(EconomicsContext.of(engine), None), "default")
     job = store.lookup_job(JOB_ID)
     state = job.__getstate__()
     state["next_run_time"] = when

@@ -2,7 +2,7 @@
 the side spend it creates, and the data boundary of sensitive skills.
 
 Model calls are scripted litellm mock responses (10 + 20 tokens) priced with dyadic prices, so every
-cost is exact (`CALL_COST`). `Shadow(engine, rng=Random(seed), background=False)` runs pairs inline.
+cost is exact (`CALL_COST`). `Shadow(ctx, engine, rng=Random(seed), background=False)` runs pairs inline.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bot.app import build_engine
 from bot.config import load_settings
 from bot.core.periods import week_start
 from bot.core.types import Request
+from bot.economics.context import EconomicsContext
 from bot.economics.shadow import Shadow
 from bot.ledger import queries
 from bot.ledger.models import RequestRow, ShadowPair, utcnow
@@ -43,7 +44,7 @@ CANDIDATE_TEXT = "CANDIDATE-ANSWER: file an IT ticket for VPN."
 def inline_shadow(engine: Engine, seed: int = 0) -> Shadow:
     """Replace the engine's background shadow hook with a seeded inline one."""
     engine.after_reply.remove(engine.shadow)
-    engine.shadow = Shadow(engine, rng=random.Random(seed), background=False)
+    engine.shadow = Shadow(EconomicsContext.of(engine), engine, rng=random.Random(seed), background=False)
     engine.after_reply.append(engine.shadow)
     return engine.shadow
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from bot.adapters import cli
 from bot.economics import skill_values
+from bot.economics.context import EconomicsContext
 from bot.economics.skill_values import ValueChangeError, parse_value
 from tests.slack_helpers import (  # noqa: F401 (fixtures)
     ADMIN,
@@ -50,18 +51,23 @@ def test_the_admins_value_overrides_the_skills_which_overrides_the_global_defaul
     engine = make_engine(
         review={"value_per_good_answer_usd": 0.1}, skills={"summarize": {"value_per_good_answer_usd": 0.5}}
     )
-    assert skill_values.effective(engine, "ask") == 0.1
-    assert skill_values.effective(engine, "summarize") == 0.5
-    assert skill_values.set_value(engine, "ask", "2", by="U_ADMIN", source="cli") == (0.1, 2.0)
-    assert skill_values.effective(engine, "ask") == 2.0
-    assert skill_values.set_value(engine, "ask", "default", by="U_ADMIN", source="cli") == (2.0, 0.1)
+    assert skill_values.effective(EconomicsContext.of(engine), "ask") == 0.1
+    assert skill_values.effective(EconomicsContext.of(engine), "summarize") == 0.5
+    assert skill_values.set_value(EconomicsContext.of(engine), "ask", "2", by="U_ADMIN", source="cli") == (
+        0.1,
+        2.0,
+    )
+    assert skill_values.effective(EconomicsContext.of(engine), "ask") == 2.0
+    assert skill_values.set_value(
+        EconomicsContext.of(engine), "ask", "default", by="U_ADMIN", source="cli"
+    ) == (2.0, 0.1)
     with pytest.raises(ValueChangeError, match="unknown skill 'nope'"):
-        skill_values.set_value(engine, "nope", "1", by="U_ADMIN", source="cli")
+        skill_values.set_value(EconomicsContext.of(engine), "nope", "1", by="U_ADMIN", source="cli")
     from bot.economics.tier_review import gather
     from bot.ledger.models import utcnow
 
-    skill_values.set_value(engine, "ask", "0.75", by="U_ADMIN", source="cli")
-    inputs = {i.skill: i for i in gather(engine, utcnow())}
+    skill_values.set_value(EconomicsContext.of(engine), "ask", "0.75", by="U_ADMIN", source="cli")
+    inputs = {i.skill: i for i in gather(EconomicsContext.of(engine), utcnow())}
     assert inputs["ask"].value_per_good_answer_usd == 0.75
     assert inputs["summarize"].value_per_good_answer_usd == 0.5
 
@@ -85,7 +91,7 @@ def test_slack_value_is_for_admins_only(http_bot: BotEnv) -> None:
     acked = http_bot.command(slash("/tierwise", "value ask 0.4", http_bot.slack))
     assert acked.payload == {"text": "Only Tierwise admins can see or change tier assignments."}
     http_bot.settle()
-    assert skill_values.effective(http_bot.engine, "ask") is None
+    assert skill_values.effective(EconomicsContext.of(http_bot.engine), "ask") is None
 
     http_bot.command(slash("/tierwise", "value ask 0.4", http_bot.slack, user=ADMIN))
     http_bot.settle()
@@ -94,7 +100,7 @@ def test_slack_value_is_for_admins_only(http_bot: BotEnv) -> None:
         "*ask*: a good answer is worth $0.4 (was not declared (quality margins and the savings floor decide)); "
         "the next review prices moves with it."
     )
-    assert skill_values.effective(http_bot.engine, "ask") == 0.4
+    assert skill_values.effective(EconomicsContext.of(http_bot.engine), "ask") == 0.4
 
 
 def test_slack_value_with_bad_input_says_how(http_bot: BotEnv) -> None:

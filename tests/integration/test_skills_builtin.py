@@ -15,7 +15,8 @@ from sqlmodel import select
 
 from bot.core.types import Request
 from bot.ledger.models import RequestRow
-from bot.pipeline.engine import Engine, render_structured
+from bot.pipeline.engine import Engine
+from bot.pipeline.stages import render_structured
 
 # Helpers ---------------------------------------------------------------------------------------
 

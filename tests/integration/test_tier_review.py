@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from bot.core.evidence import EvalStats, ShadowStats, TierWindowStats
 from bot.core.types import Request
 from bot.economics import tier_review
+from bot.economics.context import EconomicsContext
 from bot.economics.tier_review import RecommendationError
 from bot.economics.tiers import set_tier
 from bot.ledger import queries
@@ -57,7 +58,7 @@ def assignments(engine: Any) -> int:
 
 
 def test_review_recommends_from_the_ledger(scenario: Any) -> None:
-    recs = {r.skill: r for r in tier_review.review(scenario, W46_END)}
+    recs = {r.skill: r for r in tier_review.review(EconomicsContext.of(scenario), W46_END)}
     assert list(recs) == ["ask", "hunt", "label-email", "summarize", "triage-alert", "write-report"]
 
     down = recs["label-email"]
@@ -100,7 +101,7 @@ def test_review_recommends_from_the_ledger(scenario: Any) -> None:
 
 
 def test_gather_builds_each_skills_evidence_from_the_window(scenario: Any) -> None:
-    inputs = {i.skill: i for i in tier_review.gather(scenario, W46_END)}
+    inputs = {i.skill: i for i in tier_review.gather(EconomicsContext.of(scenario), W46_END)}
     label = inputs["label-email"]
     assert (label.current_tier, label.tiers, label.window_days) == (
         "medium",
@@ -146,9 +147,11 @@ def test_escalations_count_against_the_tier_that_escalated(scenario: Any) -> Non
     The review reads `escalation_rate` of the current tier (escalations / requests), so the
     escalation must be attributed to small, the tier that failed, not to medium (which has no
     requests of its own, so a rate there is always 0)."""
-    inputs = {i.skill: i for i in tier_review.gather(scenario, W46_END)}
+    inputs = {i.skill: i for i in tier_review.gather(EconomicsContext.of(scenario), W46_END)}
     assert inputs["triage-alert"].stats["small"].escalations == 1
-    rec = next(r for r in tier_review.review(scenario, W46_END) if r.skill == "triage-alert")
+    rec = next(
+        r for r in tier_review.review(EconomicsContext.of(scenario), W46_END) if r.skill == "triage-alert"
+    )
     assert rec.evidence["escalation_rate"] == 1.0
 
 
@@ -157,7 +160,9 @@ def test_a_recent_tier_change_holds_the_downgrade_back(make_engine: Any) -> None
     LedgerBuilder(engine.ledger).tier_assignment(
         at(2026, 11, 6, 8), "label-email", "medium", previous="small"
     )
-    rec = next(r for r in tier_review.review(engine, W46_END) if r.skill == "label-email")
+    rec = next(
+        r for r in tier_review.review(EconomicsContext.of(engine), W46_END) if r.skill == "label-email"
+    )
     assert rec.action == "keep"
     assert rec.reason == (
         "cooldown: last change 2026-11-06, next change allowed from 2026-12-04; "
@@ -167,7 +172,9 @@ def test_a_recent_tier_change_holds_the_downgrade_back(make_engine: Any) -> None
 
 def test_review_settings_come_from_configuration(make_engine: Any) -> None:
     engine = seeded_engine(make_engine, review={"min_monthly_saving_usd": 20.0})
-    rec = next(r for r in tier_review.review(engine, W46_END) if r.skill == "label-email")
+    rec = next(
+        r for r in tier_review.review(EconomicsContext.of(engine), W46_END) if r.skill == "label-email"
+    )
     assert rec.action == "keep"
     assert "saving $11.25/month < $20.00 floor" in rec.reason
 
@@ -260,8 +267,8 @@ def test_latest_evals_picks_the_newest_run_per_skill_and_tier(engine: Any) -> No
 
 
 def stored(engine: Any) -> dict[str, Recommendation]:
-    recs = tier_review.review(engine, W46_END)
-    return {row.skill: row for row in tier_review.store(engine, recs, W46)}
+    recs = tier_review.review(EconomicsContext.of(engine), W46_END)
+    return {row.skill: row for row in tier_review.store(EconomicsContext.of(engine), recs, W46)}
 
 
 def test_store_keeps_actions_open_and_the_rest_as_information(fresh: Any) -> None:
@@ -283,12 +290,14 @@ def test_store_keeps_actions_open_and_the_rest_as_information(fresh: Any) -> Non
     )
     assert label.reason == LABEL_REASON
     assert json.loads(label.evidence)["projected_monthly_usd"] == -11.25
-    assert {r.skill: r.id for r in tier_review.latest(fresh)} == {s: r.id for s, r in rows.items()}
+    assert {r.skill: r.id for r in tier_review.latest(EconomicsContext.of(fresh))} == {
+        s: r.id for s, r in rows.items()
+    }
 
 
 def test_apply_records_the_assignment_and_takes_effect_at_once(fresh: Any, script: Any) -> None:
     rows = stored(fresh)
-    row = tier_review.apply(fresh, int(rows["ask"].id), "U_ADMIN")
+    row = tier_review.apply(EconomicsContext.of(fresh), int(rows["ask"].id), "U_ADMIN")
     assert (row.status, row.decided_by) == ("applied", "U_ADMIN") and row.decided_at is not None
     (newest, *_) = fresh.ledger.tier_history("ask")
     assert (newest.tier, newest.previous_tier, newest.assigned_by, newest.source) == (
@@ -307,65 +316,67 @@ def test_apply_records_the_assignment_and_takes_effect_at_once(fresh: Any, scrip
 
 def test_applying_twice_is_refused_and_changes_nothing(fresh: Any) -> None:
     rows = stored(fresh)
-    tier_review.apply(fresh, int(rows["label-email"].id), "U_ADMIN")
+    tier_review.apply(EconomicsContext.of(fresh), int(rows["label-email"].id), "U_ADMIN")
     before = assignments(fresh)
     with pytest.raises(
         RecommendationError, match=rf"recommendation #{rows['label-email'].id} is applied; nothing to apply"
     ):
-        tier_review.apply(fresh, int(rows["label-email"].id), "U_OTHER")
+        tier_review.apply(EconomicsContext.of(fresh), int(rows["label-email"].id), "U_OTHER")
     assert assignments(fresh) == before
     assert fresh.configured_tier(skill(fresh, "label-email")) == ("small", "admin assignment")
 
 
 def test_a_stale_recommendation_is_refused_after_a_manual_change(fresh: Any) -> None:
     rows = stored(fresh)
-    set_tier(fresh, "label-email", "large", by="U_OTHER", reason="trying large", source="cli")
+    set_tier(
+        EconomicsContext.of(fresh), "label-email", "large", by="U_OTHER", reason="trying large", source="cli"
+    )
     before = assignments(fresh)
     with pytest.raises(RecommendationError) as err:
-        tier_review.apply(fresh, int(rows["label-email"].id), "U_ADMIN")
+        tier_review.apply(EconomicsContext.of(fresh), int(rows["label-email"].id), "U_ADMIN")
     assert str(err.value) == "label-email is on large now, not medium: the recommendation is stale"
     assert assignments(fresh) == before
     assert fresh.configured_tier(skill(fresh, "label-email")) == ("large", "admin assignment")
     with fresh.ledger.session() as s:
         assert s.get(Recommendation, rows["label-email"].id).status == "stale"
     with pytest.raises(RecommendationError, match="is stale; nothing to apply"):
-        tier_review.apply(fresh, int(rows["label-email"].id), "U_ADMIN")
+        tier_review.apply(EconomicsContext.of(fresh), int(rows["label-email"].id), "U_ADMIN")
 
 
 def test_dismiss(fresh: Any) -> None:
     rows = stored(fresh)
     rec_id = int(rows["label-email"].id)
-    row = tier_review.dismiss(fresh, rec_id, "U_ADMIN")
+    row = tier_review.dismiss(EconomicsContext.of(fresh), rec_id, "U_ADMIN")
     assert (row.status, row.decided_by) == ("dismissed", "U_ADMIN")
     with pytest.raises(RecommendationError, match="is dismissed; nothing to apply"):
-        tier_review.apply(fresh, rec_id, "U_ADMIN")
+        tier_review.apply(EconomicsContext.of(fresh), rec_id, "U_ADMIN")
     with pytest.raises(RecommendationError, match="is dismissed; nothing to dismiss"):
-        tier_review.dismiss(fresh, rec_id, "U_ADMIN")
+        tier_review.dismiss(EconomicsContext.of(fresh), rec_id, "U_ADMIN")
     assert assignments(fresh) == 0
     assert fresh.configured_tier(skill(fresh, "label-email")) == ("medium", "configuration")
 
 
 def test_unknown_keep_and_superseded_recommendations_cannot_be_applied(fresh: Any) -> None:
     with pytest.raises(RecommendationError, match="no recommendation #999"):
-        tier_review.apply(fresh, 999, "U_ADMIN")
+        tier_review.apply(EconomicsContext.of(fresh), 999, "U_ADMIN")
     with pytest.raises(RecommendationError, match="no recommendation #999"):
-        tier_review.dismiss(fresh, 999, "U_ADMIN")
+        tier_review.dismiss(EconomicsContext.of(fresh), 999, "U_ADMIN")
     first = stored(fresh)
     with pytest.raises(RecommendationError, match="is info; nothing to apply"):
-        tier_review.apply(fresh, int(first["summarize"].id), "U_ADMIN")
+        tier_review.apply(EconomicsContext.of(fresh), int(first["summarize"].id), "U_ADMIN")
     second = stored(fresh)  # next week's review supersedes the open ones
     with pytest.raises(RecommendationError, match="is superseded; nothing to apply"):
-        tier_review.apply(fresh, int(first["label-email"].id), "U_ADMIN")
-    tier_review.apply(fresh, int(second["label-email"].id), "U_ADMIN")
+        tier_review.apply(EconomicsContext.of(fresh), int(first["label-email"].id), "U_ADMIN")
+    tier_review.apply(EconomicsContext.of(fresh), int(second["label-email"].id), "U_ADMIN")
     assert assignments(fresh) == 1
 
 
 def test_auto_apply_only_for_skills_that_enable_it(make_engine: Any) -> None:
     skills = {"label-email": {"tier": "medium", "auto_apply": True}, "summarize": {"tier": "medium"}}
     engine = seeded_engine(make_engine, skills=skills)
-    recs = tier_review.review(engine, W46_END)
-    rows = tier_review.store(engine, recs, W46)
-    assert tier_review.auto_apply(engine, rows, recs) == ["label-email: medium → small"]
+    recs = tier_review.review(EconomicsContext.of(engine), W46_END)
+    rows = tier_review.store(EconomicsContext.of(engine), recs, W46)
+    assert tier_review.auto_apply(EconomicsContext.of(engine), rows, recs) == ["label-email: medium → small"]
     by_skill = {r.skill: r for r in rows}
     with engine.ledger.session() as s:
         assert s.get(Recommendation, by_skill["label-email"].id).status == "applied"
@@ -382,7 +393,7 @@ def test_auto_apply_only_for_skills_that_enable_it(make_engine: Any) -> None:
 
 
 def test_auto_apply_changes_nothing_when_no_skill_enables_it(fresh: Any) -> None:
-    recs = tier_review.review(fresh, W46_END)
-    rows = tier_review.store(fresh, recs, W46)
-    assert tier_review.auto_apply(fresh, rows, recs) == []
+    recs = tier_review.review(EconomicsContext.of(fresh), W46_END)
+    rows = tier_review.store(EconomicsContext.of(fresh), recs, W46)
+    assert tier_review.auto_apply(EconomicsContext.of(fresh), rows, recs) == []
     assert assignments(fresh) == 0

@@ -129,10 +129,13 @@ def test_dismiss_by_an_admin_and_a_refused_non_admin(http_bot: BotEnv) -> None:
 
 
 def test_stale_apply_is_refused_and_changes_nothing(http_bot: BotEnv) -> None:
+    from bot.economics.context import EconomicsContext
     from bot.economics.tiers import set_tier
 
     rec_id = _store_recommendation(http_bot)
-    set_tier(http_bot.engine, "ask", "large", by="cli", reason="manual change", source="cli")
+    set_tier(
+        EconomicsContext.of(http_bot.engine), "ask", "large", by="cli", reason="manual change", source="cli"
+    )
     _click(http_bot, "tierwise_rec_apply", rec_id, ADMIN)
     assert "stale" in http_bot.slack.ephemerals[-1]["text"]
     assert http_bot.engine.configured_tier(http_bot.engine.registry.get("ask"))[0] == "large"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.context.grounding import EMBEDDED_LABEL
-from bot.models import embedded as local_model
+from bot.models import embedded
 from tests.slack_helpers import (
     USER,
     BotEnv,
@@ -29,7 +29,7 @@ def _hold_queue(started: threading.Event, release: threading.Event) -> threading
     """Another question being answered by the embedded model (it holds the one llama context)."""
 
     def work() -> None:
-        with local_model.QUEUE.turn():
+        with embedded.QUEUE.turn():
             started.set()
             release.wait(30)
 
@@ -51,7 +51,7 @@ def test_waiting_question_shows_its_position_then_its_answer(http_bot: BotEnv, s
     slack = http_bot.slack
 
     def answer(tier: str, messages: list[dict[str, Any]]) -> str:
-        with local_model.QUEUE.turn():  # the scripted model queues like the embedded one
+        with embedded.QUEUE.turn():  # the scripted model queues like the embedded one
             return "Request Zscaler Private Access in the Okta dashboard."
 
     script.default = answer

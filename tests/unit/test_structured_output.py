@@ -103,7 +103,7 @@ def test_embedded_provider_reads_the_schema_from_either_shape() -> None:
 
 
 def test_embedded_handler_passes_the_schema_to_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.models import embedded as local_model
+    from bot.models import embedded
     from bot.models.llm import LLM
 
     seen: dict[str, Any] = {}
@@ -113,7 +113,7 @@ def test_embedded_handler_passes_the_schema_to_llama_cpp(monkeypatch: pytest.Mon
         usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
         return {"choices": [{"message": {"content": json.dumps(LABEL)}}], "usage": usage}
 
-    monkeypatch.setattr(local_model, "chat", fake_chat)
+    monkeypatch.setattr(embedded, "chat", fake_chat)
     llm = LLM(load_settings().tiers)
     result = llm.complete("small", [{"role": "user", "content": "hi"}], 50, response_schema=EmailLabel)
     assert result.output_mode == "grammar" and seen["schema"] == EmailLabel.model_json_schema()

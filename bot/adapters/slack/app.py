@@ -114,7 +114,10 @@ class SlackBot:
         progress_delay: float = PROGRESS_DELAY,
         executor: Executor | None = None,
     ) -> None:
-        self.engine = engine
+        from bot.economics.context import EconomicsContext
+
+        self.engine = engine  # handles requests and ratings
+        self.economics = EconomicsContext.of(engine)  # the review, digest, tier and value commands
         self.settings = engine.settings
         self.ledger = engine.ledger
         self.client = client
@@ -601,7 +604,7 @@ class SlackBot:
         if isinstance(action, commands.Review):
             from bot.economics.tier_review import review
 
-            return commands.review_text(review(self.engine))
+            return commands.review_text(review(self.economics))
         if isinstance(action, commands.DigestNow):
             return self.post_digest_now()
         if isinstance(action, commands.DataView):
@@ -614,7 +617,7 @@ class SlackBot:
 
             try:
                 before, after = skill_values.set_value(
-                    self.engine, action.skill, action.usd, by=user, source=SOURCE
+                    self.economics, action.skill, action.usd, by=user, source=SOURCE
                 )
             except skill_values.ValueChangeError as exc:
                 return f"Value not changed: {escape(str(exc))}. {commands.VALUE_USAGE}"
@@ -625,7 +628,7 @@ class SlackBot:
         if isinstance(action, commands.TierSet):
             try:
                 row = set_tier(
-                    self.engine, action.skill, action.tier, by=user, reason=action.reason, source=SOURCE
+                    self.economics, action.skill, action.tier, by=user, reason=action.reason, source=SOURCE
                 )
             except TierChangeError as exc:
                 return f"Tier not changed: {exc}. {commands.TIER_SET_USAGE}"
@@ -644,7 +647,7 @@ class SlackBot:
         if not channel:
             return "No admin channel is configured (TIERWISE_ADMIN_CHANNEL): nowhere to post the digest."
         period = last_complete_week(utcnow(), self.settings.timezone)
-        publish_digest(self.engine, period, lambda d: digest_blocks.post_digest(self.client, channel, d))
+        publish_digest(self.economics, period, lambda d: digest_blocks.post_digest(self.client, channel, d))
         return f"Posted the {period} digest to <#{channel}>."
 
     # Feedback --------------------------------------------------------------------------------------
@@ -746,9 +749,9 @@ class SlackBot:
         try:
             rec_id = int(action.get("value") or "")
             row = (
-                apply(self.engine, rec_id, user, source=SOURCE)
+                apply(self.economics, rec_id, user, source=SOURCE)
                 if applying
-                else dismiss(self.engine, rec_id, user)
+                else dismiss(self.economics, rec_id, user)
             )
         except ValueError as exc:  # RecommendationError is a ValueError: stale, decided, unknown
             self.courier.notify(
@@ -832,7 +835,7 @@ class SlackBot:
 
         return [
             RecommendationCard(r.skill, r.action, r.current_tier, r.target_tier, r.reason, r.period, r.status)
-            for r in latest(self.engine)
+            for r in latest(self.economics)
         ]
 
     def admin_rows(self) -> list[SkillAdminRow]:

@@ -32,6 +32,7 @@ from bot.config import ConfigError
 if TYPE_CHECKING:
     from slack_bolt import App
 
+    from bot.config import MetricsSettings
     from bot.observability.metrics import Metrics
     from bot.pipeline.engine import Engine
 
@@ -208,7 +209,7 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
     metrics = metrics_mod.attach(engine.ledger)
     executor = metrics_mod.TrackedExecutor(max_workers=WORKERS, thread_name_prefix="tierwise-slack")
     metrics.register_queue("slack", executor.depth, executor.oldest_age)
-    metrics_server = start_metrics_listener(engine, metrics)
+    metrics_server = start_metrics_listener(settings.metrics, metrics)
     app = build_app(engine, executor=executor)
     work = app.tierwise.work  # type: ignore[attr-defined]
     metrics.register_queue("work", work.queue.open_count, work.queue.oldest_open_age)  # durable work
@@ -232,9 +233,8 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
         work.stop()  # after the drain: nothing of ours is left open
 
 
-def start_metrics_listener(engine: Engine, metrics: Metrics) -> Any:
+def start_metrics_listener(conf: MetricsSettings, metrics: Metrics) -> Any:
     """The separate /metrics listener when `metrics.port` is set; a taken port stops the start."""
-    conf = engine.settings.metrics
     if conf.port is None or not conf.enabled:
         return None
     from bot.observability.metrics import serve_metrics
@@ -252,12 +252,14 @@ def start_metrics_listener(engine: Engine, metrics: Metrics) -> Any:
 def _start_admin_jobs(engine: Engine, client: Any) -> Any:
     """The weekly digest job and budget alerts go to the admin channel; without one, they only log."""
     from bot.economics.budgets import Budgets
+    from bot.economics.context import EconomicsContext
     from bot.economics.scheduler import start_scheduler
 
+    economics = EconomicsContext.of(engine)
     channel = engine.settings.admin_channel
     if not channel:
         log.warning("TIERWISE_ADMIN_CHANNEL is not set: weekly digests are built but not posted")
-        return start_scheduler(engine, None)
+        return start_scheduler(economics, None)
 
     def alert(text: str) -> None:
         try:
@@ -273,7 +275,7 @@ def _start_admin_jobs(engine: Engine, client: Any) -> Any:
 
         return post_digest(client, channel, d)
 
-    scheduler = start_scheduler(engine, post)
+    scheduler = start_scheduler(economics, post)
     job = scheduler.get_job("tierwise-weekly-digest")
     log.info(
         "weekly digest scheduled (%s, %s); next: %s",
