@@ -168,34 +168,46 @@ class WorkQueue:
     # Take-over ------------------------------------------------------------------------------
 
     def take_over(self, limit: int = TAKE_OVER_BATCH) -> list[WorkItem]:
-        """Claim open work of replicas gone quiet (heartbeat older than the lease)."""
+        """Claim open work of replicas gone quiet (heartbeat older than the lease).
+
+        Returns fewer than `limit` items only when no more such work was left: a candidate another
+        sweeper claimed between our select and our compare-and-set is replaced by a fresh look. On
+        SQLite the select takes no lock, so sweepers racing for the same first rows would otherwise
+        come back empty-handed while dead work waits for the next sweep."""
         now = utcnow()
         taken: list[WorkItem] = []
+        tried: set[str] = set()
         with self.ledger.session() as s:
-            stmt = (
-                select(WorkItem)
-                .where(
+            while len(taken) < limit:
+                stmt = select(WorkItem).where(
                     col(WorkItem.status) == "open",
                     col(WorkItem.owner) != self.replica,
                     col(WorkItem.owner).not_in(self._live(now)),
                 )
-                .order_by(col(WorkItem.created_at))
-                .limit(limit)
-                .with_for_update(skip_locked=True)  # Postgres; SQLite has one writer anyway
-            )
-            for item in s.execute(stmt).scalars().all():
-                won = s.execute(
-                    update(WorkItem)
-                    .where(
-                        col(WorkItem.id) == item.id,
-                        col(WorkItem.owner) == item.owner,
-                        col(WorkItem.status) == "open",
-                    )
-                    .values(owner=self.replica, attempts=col(WorkItem.attempts) + 1, updated_at=now)
+                if tried:  # lost to another sweeper (now a live owner) or already ours
+                    stmt = stmt.where(col(WorkItem.id).not_in(tried))
+                stmt = (
+                    stmt.order_by(col(WorkItem.created_at))
+                    .limit(limit - len(taken))
+                    .with_for_update(skip_locked=True)  # Postgres; SQLite has one writer anyway
                 )
-                if affected(won):
-                    log.info("took over work %s (%s) from %s", item.id, item.kind, item.owner)
-                    taken.append(item)
+                candidates = s.execute(stmt).scalars().all()
+                if not candidates:
+                    break
+                for item in candidates:
+                    tried.add(item.id)
+                    won = s.execute(
+                        update(WorkItem)
+                        .where(
+                            col(WorkItem.id) == item.id,
+                            col(WorkItem.owner) == item.owner,
+                            col(WorkItem.status) == "open",
+                        )
+                        .values(owner=self.replica, attempts=col(WorkItem.attempts) + 1, updated_at=now)
+                    )
+                    if affected(won):
+                        log.info("took over work %s (%s) from %s", item.id, item.kind, item.owner)
+                        taken.append(item)
             s.commit()
         for item in taken:  # the rows as they are now ours
             item.owner, item.attempts = self.replica, item.attempts + 1

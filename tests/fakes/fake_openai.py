@@ -25,6 +25,12 @@ Reply = (
 )  # text, or {"content": ..., "prompt_tokens": ..., "completion_tokens": ..., "status": ...}
 
 
+def _opened() -> threading.Event:
+    gate = threading.Event()
+    gate.set()
+    return gate
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # socketserver's default backlog (5) resets a burst of concurrent calls
 
@@ -39,6 +45,11 @@ class FakeOpenAI:
     first_chunk_at: dict[int, float] = field(default_factory=dict)
     last_chunk_at: dict[int, float] = field(default_factory=dict)
     disconnected: list[int] = field(default_factory=list)  # streams the client closed early
+    # Cleared: every call is recorded, then held until it is set again (a model call that is
+    # certainly in flight when a test kills its client, however slow the machine); a streamed
+    # reply is held after `hold_after_chunks` chunks.
+    gate: threading.Event = field(default_factory=_opened)
+    hold_after_chunks: int = 0
     _queues: dict[str, deque[Reply]] = field(default_factory=lambda: defaultdict(deque))
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -54,6 +65,8 @@ class FakeOpenAI:
             self.requests.clear()
             self._queues.clear()
         self.delay = 0.0
+        self.gate.set()
+        self.hold_after_chunks = 0
         self.token_interval = 0.0
         self.chunk_chars = 4
         self.default = "ok"
@@ -101,6 +114,8 @@ class FakeOpenAI:
                     number = len(fake.requests)
                 if fake.delay:
                     time.sleep(fake.delay)
+                if not (body.get("stream") and fake.hold_after_chunks):
+                    fake.gate.wait()
                 reply = fake._next(body)
                 spec = {"content": reply} if isinstance(reply, str) else dict(reply)
                 if spec.get("status", 200) != 200:
@@ -162,6 +177,8 @@ class FakeOpenAI:
                 pieces = [text[i : i + size] for i in range(0, len(text), size)]
                 try:
                     for i, piece in enumerate(pieces):
+                        if i and i == fake.hold_after_chunks:
+                            fake.gate.wait()
                         if i and fake.token_interval:
                             time.sleep(fake.token_interval)
                         delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}

@@ -212,9 +212,11 @@ def test_kill_9_then_restart_answers_every_mention_once(
     tmp_path: Path,
     postgres_database: str | None,
 ) -> None:
-    openai.delay = {"after_ack": 2.0, "during_call": 3.0, "before_delivery": 1.2}[point]
     if point == "before_delivery":
+        openai.delay = 1.2
         slack.delay("chat.update", 60, times=EVENTS)  # the placeholders' replacements hang
+    else:  # the model answers nobody until the kill: a loaded machine cannot finish a call early
+        openai.gate.clear()
     first = cluster("first")
     ledger = _ledger(tmp_path, postgres_database)
     threads, latencies = _send_mentions(slack, first)
@@ -229,6 +231,7 @@ def test_kill_9_then_restart_answers_every_mention_once(
     with ledger.session() as s:
         in_flight = len(list(s.exec(select(CallInFlight))))
     openai.delay = 0.0
+    openai.gate.set()
     killed_at = time.monotonic()
     cluster("second")
     took = _check_outcome(slack, ledger, threads, killed_at)
@@ -251,7 +254,7 @@ def test_two_replicas_on_postgres_one_killed_mid_call(
     tmp_path: Path,
     postgres_database: str | None,
 ) -> None:
-    openai.delay = 3.0
+    openai.gate.clear()  # held until the kill, however slow the machine
     doomed = cluster("doomed")
     survivor = cluster("survivor")
     ledger = _ledger(tmp_path, postgres_database)
@@ -259,7 +262,7 @@ def test_two_replicas_on_postgres_one_killed_mid_call(
     _wait(lambda: len(openai.requests) == EVENTS, 30, "ten model calls in flight")
     assert _in_flight(ledger) == EVENTS  # noted before each call was sent
     doomed.kill()
-    openai.delay = 0.0
+    openai.gate.set()
     killed_at = time.monotonic()
     took = _check_outcome(slack, ledger, threads, killed_at)
     assert len([r for r in _rows(ledger) if r.status == "interrupted"]) == EVENTS
@@ -277,7 +280,9 @@ def test_kill_9_during_a_native_stream_then_restart_finishes_each_stream_once(
     """Killed after each answer's first chat.appendStream: ten messages left half-written and still
     streaming. The take-over stops each stale stream (Slack refuses chat.update on a streaming
     message) and makes it the whole answer: one message per thread, none left streaming."""
-    openai.token_interval, openai.chunk_chars = 0.5, 2  # ~6 s per answer: the kill lands mid-stream
+    # Each answer is held after its first few chunks until the kill: it lands mid-stream on any machine.
+    openai.token_interval, openai.chunk_chars, openai.hold_after_chunks = 0.1, 2, 4
+    openai.gate.clear()
     first = cluster("first", streaming=True)
     ledger = _ledger(tmp_path, postgres_database)
     threads, latencies = _send_mentions(slack, first)
@@ -291,7 +296,8 @@ def test_kill_9_during_a_native_stream_then_restart_finishes_each_stream_once(
     assert len(half) == EVENTS and all(ANSWER not in m["text"] for m in half)  # half-written, open
     with ledger.session() as s:
         in_flight = len(list(s.exec(select(CallInFlight))))
-    openai.token_interval = 0.0
+    openai.token_interval, openai.hold_after_chunks = 0.0, 0
+    openai.gate.set()
     killed_at = time.monotonic()
     cluster("second", streaming=True)
 

@@ -254,6 +254,49 @@ def test_stream_refused_at_stop_is_repaired(stream_env: BotEnv, script: Any) -> 
     assert _row(stream_env).delivery == "update"
 
 
+def test_a_stream_slack_would_not_finish_is_finished_later_without_a_second_model_call(
+    stream_env: BotEnv, script: Any
+) -> None:
+    """Slack refuses every way to finish a streamed answer (stopStream, the chat.update with the whole
+    answer, a post anew) for two deliveries, then recovers. The reply kept on the work item is
+    delivered over the streamed message by the worker's back-off retries: one message, one model call."""
+    from bot.ledger.work import WorkQueue
+
+    script.default = ANSWER
+    slack = stream_env.slack
+    work = stream_env.app.tierwise.work
+    work.delivery_backoff_s = 0.01
+    # Try 1: stopStream twice (the stop, then the repair's), update, post. Try 2: update, post.
+    slack.fail_next("chat.stopStream", status=200, error="fatal_error", times=2)
+    slack.fail_next("chat.update", status=200, error="fatal_error", times=2)
+    slack.fail_next("chat.postMessage", status=200, error="fatal_error", times=2)
+    ts = _mention(stream_env, "how do I get VPN access?", "EvS20")
+    stream_env.settle()
+    [half] = slack.bot_messages("C111")  # the stream, left open: Slack would not let it be stopped
+    assert slack.is_streaming("C111", half["ts"]) and half["thread_ts"] == ts
+    item = WorkQueue(stream_env.engine.ledger).get("EvS20")
+    assert item is not None and (item.status, item.stage) == ("open", "replied") and item.reply
+    assert item.message_ts == half["ts"] and "(try 1 of 6)" in (item.detail or "")
+    for expected_try in (2, None):  # one more refusal, then Slack takes it
+        time.sleep(0.05)
+        assert work.redeliver_due() == 1
+        stream_env.settle()
+        item = WorkQueue(stream_env.engine.ledger).get("EvS20")
+        assert item is not None
+        if expected_try is not None:
+            assert f"(try {expected_try} of 6)" in (item.detail or "") and item.status == "open"
+    [answer] = slack.bot_messages("C111")  # the streamed message itself, finished: no second one
+    assert answer["ts"] == half["ts"] and not slack.is_streaming("C111", answer["ts"])
+    assert answer["blocks"][0] == {"type": "markdown", "text": ANSWER}
+    assert (item.status, item.stage) == ("done", "delivered")
+    assert len(script.calls) == 1  # the kept reply was delivered; the model was asked once
+    assert [c.error for c in slack.calls_to("chat.update")][-2:] == ["streaming_state_conflict", None]
+    assert work.redeliver_due(now=time.monotonic() + 3600) == 0
+    row = _row(stream_env)
+    assert row.status == "ok" and row.delivery == "update"
+    assert stream_env.engine.ledger.request_for_message("C111", answer["ts"]) == row.id
+
+
 def test_user_stop_ends_the_answer_and_is_recorded(paced_env: BotEnv, fake_openai: FakeOpenAI) -> None:
     fake_openai.default = "token " * 400
     fake_openai.token_interval = 0.02  # ~8 s if nobody stops it

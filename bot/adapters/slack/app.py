@@ -28,7 +28,7 @@ from bot.adapters.slack.blocks import Message, asked_line, parse_feedback_value
 from bot.adapters.slack.blocks import context as context_block
 from bot.adapters.slack.blocks import feedback_modal as build_feedback_modal
 from bot.adapters.slack.client import make_client
-from bot.adapters.slack.delivery import SLACK_FAILURES, Courier, Progress, Target, slack_error
+from bot.adapters.slack.delivery import SLACK_FAILURES, UNDELIVERED, Courier, Progress, Target, slack_error
 from bot.adapters.slack.home import RecommendationCard, SkillAdminRow, SkillCard, home_view
 from bot.adapters.slack.ids import (
     COMMENT_ACTION,
@@ -61,7 +61,7 @@ from bot.ledger.store import UnknownRequest
 from bot.ledger.work import WorkQueue
 from bot.models import queue as model_queue
 from bot.observability import tracing
-from bot.pipeline.worker import APOLOGY, LATE_NOTE, Undelivered, Worker, reply_from, retry_db
+from bot.pipeline.worker import APOLOGY, LATE_NOTE, Job, Undelivered, Worker, reply_from, retry_db
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -377,6 +377,9 @@ class SlackBot:
             label = grounding.EMBEDDED_LABEL
             target = replace(target, label=label)
         delivery = stream.finish(reply, label=label) if stream is not None else None
+        if stream is not None and delivery == UNDELIVERED:
+            self._stream_undelivered(job, stream, reply)
+            return
         if stream is not None and delivery is not None:
             for ts in stream.ts:
                 self.courier.remember(target.channel, ts, reply.request_id, stream.target.thread_ts)
@@ -398,6 +401,21 @@ class SlackBot:
             raise Undelivered(
                 f"request {reply.request_id}: the answer could not be posted in {target.channel}"
             )
+
+    def _stream_undelivered(self, job: Job, stream: AnswerStream, reply: Reply) -> None:
+        """Slack refused every way to finish a streamed answer (after the client's retries). The reply
+        is on the work item already; the worker posts it again later over the streamed message (the
+        take-over path: a stale stream is stopped, then updated), so no second model call and no
+        second message."""
+        if not job.tracked:  # no durable work (the database was away): nothing kept to retry from
+            log.error(
+                "streamed answer to request %s not finished in %s", reply.request_id, stream.target.channel
+            )
+            return
+        job.placeholder(stream.ts[0])  # the message a retry replaces (the stream's first)
+        raise Undelivered(
+            f"request {reply.request_id}: the streamed answer could not be finished in {stream.target.channel}"
+        )
 
     def note_delivery(self, reply: Reply, delivery: str, visible_ms: int | None) -> None:
         """Which path delivered the answer, and when its first text became visible (ledger)."""

@@ -35,6 +35,9 @@ ASSISTANT_STATUS = "is thinking…"
 STREAMING_CONFLICT = "streaming_state_conflict"
 # chat.stopStream on a stream that is not open any more (web_api/streaming_errors.json).
 STREAM_CLOSED = ("message_not_in_streaming_state", "stopped_by_user")
+# A finished stream Slack would take nothing of (stop, update, post all refused): the caller keeps
+# the reply on its work item and the worker delivers it again over the streamed message.
+UNDELIVERED = "undelivered"
 
 
 def slack_error(exc: BaseException) -> str:
@@ -255,6 +258,8 @@ class Courier:
                 )
                 break
         posted = self._post(channel, thread, message, request_id)
+        if posted is None:  # kept for the next try: it may be a half-streamed answer, not just a note
+            return None
         try:
             self.client.chat_delete(channel=channel, ts=ts)
         except SLACK_FAILURES as exc:

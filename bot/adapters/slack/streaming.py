@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.slack.blocks import neutralise, reply_messages, stream_final_blocks
-from bot.adapters.slack.delivery import SLACK_FAILURES, Target, slack_error
+from bot.adapters.slack.delivery import SLACK_FAILURES, UNDELIVERED, Target, slack_error
 from bot.models.queue import position_text
 
 if TYPE_CHECKING:
@@ -277,8 +277,9 @@ class AnswerStream:
         self._thread.join()
 
     def finish(self, reply: Reply, label: str | None = None) -> str | None:
-        """Finalise the streamed answer; returns the delivery (stream | update | post), or None when
-        nothing was streamed and the caller must deliver `reply` the ordinary way."""
+        """Finalise the streamed answer; returns the delivery (stream | update | post), UNDELIVERED
+        when Slack refused every way to finish it, or None when nothing was streamed and the caller
+        must deliver `reply` the ordinary way."""
         self.close()
         with self._cond:
             self._end_step("complete" if reply.status in ("ok", "stopped") else "error")
@@ -336,10 +337,11 @@ class AnswerStream:
 
     def _replace_all(self, messages: list[Any]) -> str:
         posted = self._post(messages)
-        if posted:  # the partial answer goes only once the whole one is there
-            for ts in self.ts:
-                self._delete(ts)
-            self.ts = posted
+        if not posted:  # Slack took nothing: the partial answer stays for a later try
+            return UNDELIVERED
+        for ts in self.ts:  # the partial answer goes only once the whole one is there
+            self._delete(ts)
+        self.ts = posted
         return "post"
 
     def _post(self, messages: list[Any]) -> list[str]:
