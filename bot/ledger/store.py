@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,15 @@ RECORD_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 class UnknownRequest(LookupError):
     pass
+
+
+@dataclass(eq=False)
+class _PendingRow:
+    """A row waiting for its group commit (`Ledger.record`)."""
+
+    row: RequestRow
+    done: bool = False
+    error: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,9 @@ class Ledger:
         self.url = url
         self.engine: Engine = db.make_engine(url)
         self.calls = InFlightNotes(self)  # model calls under way
+        self._write_turn = threading.Lock()  # one group commit of request rows at a time
+        self._queue_lock = threading.Lock()
+        self._queued: list[_PendingRow] = []  # rows waiting for the next group commit
         if migrate:
             db.upgrade(self.engine)
 
@@ -84,23 +97,69 @@ class Ledger:
     # Requests ----------------------------------------------------------------------------
 
     def record(self, row: RequestRow) -> RequestRow:
-        """Write a request row; a call noted by `start_call` stops being in flight in the same commit."""
+        """Write a request row; a call noted by `start_call` stops being in flight in the same commit.
+
+        Group commit: rows recorded at the same time by several threads (concurrent answers ending
+        together) are written in one transaction by whichever thread gets the write turn first; the
+        others wait for that commit instead of each taking SQLite's one write lock in turn (its busy
+        handler polls with sleeps of up to 100 ms). Either way the row is committed before this returns.
+        """
+        pending = _PendingRow(row)
+        with self._queue_lock:
+            self._queued.append(pending)
+        with self._write_turn:
+            if not pending.done:  # not written by the thread before us: write what is queued
+                with self._queue_lock:
+                    batch, self._queued = self._queued, []
+                self._write_batch(batch)
+        if pending.error is not None:
+            raise pending.error
+        return row
+
+    def _write_batch(self, batch: list[_PendingRow]) -> None:
+        """Under the write turn: the rows in one commit. The database still away after the back-off:
+        every caller gets the error. A bad row (any other error): each row alone, so the error reaches
+        its own caller only."""
+        try:
+            self._commit_rows([p.row for p in batch])
+        except OperationalError as exc:
+            for pending in batch:
+                pending.error = exc
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].error = exc
+            else:
+                for pending in batch:
+                    try:
+                        self._commit_rows([pending.row])
+                    except Exception as single:
+                        pending.error = single
+        except BaseException as exc:  # interrupted: no caller may take its row for written
+            for pending in batch:
+                pending.error = pending.error or RuntimeError(f"request {pending.row.id} not recorded")
+            raise exc
+        finally:
+            for pending in batch:
+                pending.done = True
+                if pending.error is None:
+                    self.calls.committed(pending.row.id)
+
+    def _commit_rows(self, rows: list[RequestRow]) -> None:
         for pause in (*RECORD_BACKOFF, None):
             try:
                 with self.session() as s:
-                    self.calls.settle(s, row.id)
-                    s.add(row)
+                    for row in rows:
+                        self.calls.settle(s, row.id)
+                        s.add(row)
                     s.commit()
-                break
+                return
             except OperationalError as exc:  # the database away (not a bad row): wait, write it again
                 if pause is None:
                     raise
                 log.warning(
-                    "request %s not recorded (%s); again in %.1f s", row.id, type(exc).__name__, pause
+                    "%d request(s) not recorded (%s); again in %.1f s", len(rows), type(exc).__name__, pause
                 )
                 time.sleep(pause)
-        self.calls.committed(row.id)
-        return row
 
     def note_delivery(self, request_id: str, delivery: str, visible_ttft_ms: int | None) -> None:
         """After the answer reached the user: which path delivered it, and when its first text showed."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +13,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from bot.config import load_settings
@@ -100,6 +104,58 @@ def test_rows_round_trip_with_aware_times(ledger: Ledger) -> None:
     assert abs(back.created_at - row.created_at) < timedelta(seconds=1)
     assert (back.skill, back.tier, back.cost_usd, back.prompt_tokens) == ("ask", "small", 0.25, 3)
     assert ledger.get_request("missing") is None
+
+
+def _record_together(ledger: Ledger, rows: list[RequestRow]) -> dict[str, BaseException | None]:
+    """Record `rows` from a thread each, released at once: they queue while the write turn is held."""
+    outcome: dict[str, BaseException | None] = {}
+
+    def record(row: RequestRow) -> None:
+        try:
+            ledger.record(row)
+            outcome[row.id] = None
+        except Exception as exc:
+            outcome[row.id] = exc
+
+    with ledger._write_turn:
+        threads = [threading.Thread(target=record, args=(row,)) for row in rows]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(ledger._queued) < len(rows) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(ledger._queued) == len(rows)
+    for thread in threads:
+        thread.join(10)
+    return outcome
+
+
+def test_rows_recorded_together_share_one_commit_and_settle_their_calls(ledger: Ledger) -> None:
+    """Answers that end together are written in one transaction (group commit), each call's
+    in-flight note deleted in it, and every caller returns only once its row is committed."""
+    rows = [RequestRow(skill="ask", tier="small", prompt_tokens=i) for i in range(8)]
+    for row in rows:
+        ledger.start_call(row, "replica-1")
+    commits: list[int] = []
+    event.listen(ledger.engine, "commit", lambda _conn: commits.append(1))
+    outcome = _record_together(ledger, rows)
+    assert outcome == {row.id: None for row in rows}
+    assert len(commits) == 1
+    assert all(ledger.get_request(row.id) is not None for row in rows)
+    with ledger.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM calls_in_flight")).scalar() == 0
+
+
+def test_a_bad_row_in_a_group_commit_fails_only_its_own_caller(ledger: Ledger) -> None:
+    first = ledger.record(RequestRow(skill="ask", tier="small"))
+    good = [RequestRow(skill="ask", tier="small") for _ in range(3)]
+    again = RequestRow(id=first.id, skill="ask", tier="large")  # the same primary key: refused
+    outcome = _record_together(ledger, [good[0], again, *good[1:]])
+    assert isinstance(outcome[first.id], IntegrityError)
+    assert [outcome[row.id] for row in good] == [None, None, None]
+    assert all(ledger.get_request(row.id) is not None for row in good)
+    stored = ledger.get_request(first.id)
+    assert stored is not None and stored.tier == "small"
 
 
 # ---------------------------------------------------------------------------------------------
