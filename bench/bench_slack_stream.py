@@ -71,6 +71,7 @@ class Answer:
 def run_once(streaming: bool, mentions: int, model: ModelServer) -> list[Answer]:
     from bot.adapters.slack.app import build_app
     from bot.adapters.slack.blocks import PROGRESS_TEXT
+    from bot.adapters.slack.server import settle_heap
     from bot.app import build_engine
     from bot.config import load_settings
     from bot.models.llm import LLM
@@ -88,6 +89,7 @@ def run_once(streaming: bool, mentions: int, model: ModelServer) -> list[Answer]
         engine = build_engine(settings, llm=LLM(settings.tiers), with_economics=False)
         executor = ThreadPoolExecutor(max_workers=48, thread_name_prefix="bench-lazy")
         app = build_app(engine, executor=executor)
+        settle_heap()  # as `tierwise serve` does once its app is built (its warm-up thread)
         with serve_bot(app) as base:
             url = f"{base}/slack/events"
             bodies, sent = [], {}
@@ -173,10 +175,10 @@ def main() -> None:
     parser.add_argument("--token-ms", type=float, default=20.0, help="milliseconds between tokens")
     args = parser.parse_args()
 
-    from bot.models.llm import litellm_module
+    from bot.adapters.slack.server import warm_up
 
     logging.basicConfig(level=logging.WARNING)
-    litellm_module()  # a one-time import of seconds; not what this measures
+    warm_up()  # as `tierwise serve` does at start: litellm's import (seconds; not measured), the heap settled
     text = " ".join(f"w{i:03d}" for i in range(args.tokens))  # distinct words: litellm rejects loops
     model = ModelServer(text, args.token_ms / 1000, 5)
     try:

@@ -104,3 +104,33 @@ def test_api_url_gets_its_trailing_slash() -> None:
     assert api_base_url(None) == "https://slack.com/api/"
     assert api_base_url("https://slack-gov.com/api") == "https://slack-gov.com/api/"
     assert api_base_url("http://127.0.0.1:9/api/") == "http://127.0.0.1:9/api/"
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the collector frees it
+
+
+def test_settling_the_heap_freezes_what_lives_and_frees_what_does_not() -> None:
+    """Start-up objects leave the collector's walk (gc.freeze); start-up garbage is freed first, and
+    what is made later is collected as usual."""
+    import gc
+    import weakref
+
+    from bot.adapters.slack.server import settle_heap
+
+    kept, dropped = _Node(), _Node()
+    gone = weakref.ref(dropped)
+    del dropped
+    try:
+        settle_heap()
+        assert gone() is None  # collected before the freeze, not kept for ever
+        assert gc.get_freeze_count() > 0
+        assert not any(o is kept for o in gc.get_objects())  # frozen: out of every generation
+        later = _Node()
+        later_ref = weakref.ref(later)
+        del later
+        gc.collect()
+        assert later_ref() is None
+    finally:
+        gc.unfreeze()

@@ -9,6 +9,7 @@ answers in progress finish.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
@@ -215,7 +216,7 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
     metrics.register_queue("work", work.queue.open_count, work.queue.oldest_open_age)  # durable work
     work.start()  # heartbeat; take over the work of replicas that died (this one's predecessor too)
     scheduler = _start_admin_jobs(engine, app.client)
-    threading.Thread(target=_warm_up, name="tierwise-warm-up", daemon=True).start()
+    threading.Thread(target=warm_up, name="tierwise-warm-up", daemon=True).start()
     stop = threading.Event()
     try:
         if socket_mode:
@@ -318,11 +319,22 @@ def _on_signals(callback: Any) -> None:
         signal.signal(sig, handle)
 
 
-def _warm_up() -> None:
-    """Import litellm in the background, so the first answer does not pay for it."""
+def warm_up() -> None:
+    """Import litellm in the background, so the first answer does not pay for it; then settle the heap."""
     try:
         from bot.models.llm import litellm_module
 
         litellm_module()
     except Exception:  # the first request will report the real problem
         log.debug("warm-up failed", exc_info=True)
+    settle_heap()
+
+
+def settle_heap() -> None:
+    """Collect once, then move every object left (litellm's price map, SQLAlchemy's metadata, the
+    packs: millions of objects that live as long as the process) out of the collector's reach
+    (`gc.freeze`). Otherwise each full collection walks them all with the GIL held (~0.6 s measured
+    in bench/bench_slack_stream.py), stalling every answer in flight at once. Objects made later are
+    collected as usual; the one collection here is paid at start, not during an answer."""
+    gc.collect()
+    gc.freeze()
