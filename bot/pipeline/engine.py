@@ -54,30 +54,47 @@ class ShadowHook(Protocol):
     def drain(self, timeout: float = 30.0) -> None: ...
 
 
-# Tier facts over plain services: the engine and the economics context (bot.economics.context) share them.
+class TierRules:
+    """Tier facts over the settings, the ledger and the packs: which tier a skill runs on, whether its
+    data must stay local, and where the ladder lets it go. The engine and the economics context
+    (bot.economics.context) both read them through this one class."""
+
+    settings: Settings
+    ledger: Ledger
+    packs: Mapping[str, Pack]
+
+    @property
+    def tiers(self) -> list[str]:
+        return self.settings.tier_names
+
+    @property
+    def ladder(self) -> Ladder:
+        return Ladder.of((name, conf.boundary) for name, conf in self.settings.tiers.items())
+
+    def configured_tier(self, skill: Skill) -> tuple[str, str]:
+        """The tier a skill runs on and why: admin assignment > config > the skill's default."""
+        assigned = self.ledger.current_tier(skill.name)
+        if assigned in self.settings.tiers:
+            return assigned, "admin assignment"
+        conf = self.settings.skill_settings(skill.name).tier
+        if conf:
+            return conf, "configuration"
+        return skill.tier, "skill default"
+
+    def is_sensitive(self, skill: Skill) -> bool:
+        override = self.settings.skill_settings(skill.name).sensitive
+        return bool(skill.sensitive or override or any(self.packs[p].sensitive for p in skill.packs))
+
+    def allowed_tier(self, skill: Skill, tier: str) -> tuple[str | None, str | None]:
+        """Sensitive work never leaves the local boundary: move to the nearest local tier, or refuse."""
+        placed = self.ladder.place(tier, self.is_sensitive(skill), who=skill.name)
+        return placed.tier, placed.note
+
+    def next_tier(self, skill: Skill, tier: str) -> str | None:
+        return self.ladder.stronger(tier, self.is_sensitive(skill))
 
 
-def tier_ladder(settings: Settings) -> Ladder:
-    return Ladder.of((name, conf.boundary) for name, conf in settings.tiers.items())
-
-
-def configured_tier(settings: Settings, ledger: Ledger, skill: Skill) -> tuple[str, str]:
-    """The tier a skill runs on and why: admin assignment > config > the skill's default."""
-    assigned = ledger.current_tier(skill.name)
-    if assigned in settings.tiers:
-        return assigned, "admin assignment"
-    conf = settings.skill_settings(skill.name).tier
-    if conf:
-        return conf, "configuration"
-    return skill.tier, "skill default"
-
-
-def is_sensitive(settings: Settings, packs: Mapping[str, Pack], skill: Skill) -> bool:
-    override = settings.skill_settings(skill.name).sensitive
-    return bool(skill.sensitive or override or any(packs[p].sensitive for p in skill.packs))
-
-
-class Engine:
+class Engine(TierRules):
     def __init__(
         self,
         settings: Settings,
@@ -98,29 +115,7 @@ class Engine:
         self.after_reply: list[AfterReply] = list(after_reply)
         self.shadow: ShadowHook | None = None  # when economics are on (tests drain it)
 
-    # Tiers -------------------------------------------------------------------------------
-
-    @property
-    def tiers(self) -> list[str]:
-        return self.settings.tier_names
-
-    def configured_tier(self, skill: Skill) -> tuple[str, str]:
-        return configured_tier(self.settings, self.ledger, skill)
-
-    def is_sensitive(self, skill: Skill) -> bool:
-        return is_sensitive(self.settings, self.packs, skill)
-
-    @property
-    def ladder(self) -> Ladder:
-        return tier_ladder(self.settings)
-
-    def allowed_tier(self, skill: Skill, tier: str) -> tuple[str | None, str | None]:
-        """Sensitive work never leaves the local boundary: move to the nearest local tier, or refuse."""
-        placed = self.ladder.place(tier, self.is_sensitive(skill), who=skill.name)
-        return placed.tier, placed.note
-
-    def next_tier(self, skill: Skill, tier: str) -> str | None:
-        return self.ladder.stronger(tier, self.is_sensitive(skill))
+    # Tiers (the rest in TierRules) -------------------------------------------------------
 
     def context_warnings(self) -> list[str]:
         """Always-included documents larger than a tier's whole context budget (said at start)."""
