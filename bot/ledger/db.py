@@ -3,12 +3,15 @@ the scheduler and the CLI can share one file; Postgres works through the same UR
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event, inspect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from bot.config import ConfigError, redacted_url
 
@@ -125,3 +128,25 @@ def current_revision(engine: Engine) -> str | None:
 
 def table_names(engine: Engine) -> list[str]:
     return inspect(engine).get_table_names()
+
+
+T = TypeVar("T")
+
+
+def retry(
+    run: Callable[[], T],
+    what: str,
+    pauses: tuple[float, ...],
+    errors: type[Exception] | tuple[type[Exception], ...] = SQLAlchemyError,
+) -> T:
+    """Run `run`, and again after each pause when it raises one of `errors` (the database away for a
+    while); the last try's error propagates, other errors at once."""
+    for pause in pauses:
+        try:
+            return run()
+        except errors as exc:
+            logging.getLogger(__name__).warning(
+                "database error on %s (%s); trying again in %.1f s", what, type(exc).__name__, pause
+            )
+            time.sleep(pause)
+    return run()

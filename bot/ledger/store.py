@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,8 +15,6 @@ from sqlmodel import Session, col
 from bot.ledger import db
 from bot.ledger.inflight import InFlightNotes
 from bot.ledger.models import Feedback, RequestRow, SeenEvent, SlackMessage, TierAssignment, utcnow
-
-log = logging.getLogger(__name__)
 
 # A request row is the record of a model call already paid for: when the database is away, its write
 # is tried again for about half a minute before the error reaches the caller (which may ask again).
@@ -145,21 +141,15 @@ class Ledger:
                     self.calls.committed(pending.row.id)
 
     def _commit_rows(self, rows: list[RequestRow]) -> None:
-        for pause in (*RECORD_BACKOFF, None):
-            try:
-                with self.session() as s:
-                    for row in rows:
-                        self.calls.settle(s, row.id)
-                        s.add(row)
-                    s.commit()
-                return
-            except OperationalError as exc:  # the database away (not a bad row): wait, write it again
-                if pause is None:
-                    raise
-                log.warning(
-                    "%d request(s) not recorded (%s); again in %.1f s", len(rows), type(exc).__name__, pause
-                )
-                time.sleep(pause)
+        def write() -> None:
+            with self.session() as s:
+                for row in rows:
+                    self.calls.settle(s, row.id)
+                    s.add(row)
+                s.commit()
+
+        # The database away (not a bad row): wait, write it again.
+        db.retry(write, f"recording {len(rows)} request(s)", RECORD_BACKOFF, errors=OperationalError)
 
     def note_delivery(self, request_id: str, delivery: str, visible_ttft_ms: int | None) -> None:
         """After the answer reached the user: which path delivered it, and when its first text showed."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.ledger import db
 from bot.ledger.work import WorkQueue, aware
 
 if TYPE_CHECKING:
@@ -47,14 +48,7 @@ class Undelivered(Exception):
 def retry_db(run: Callable[[], T], what: str, pauses: tuple[float, ...] | None = None) -> T:
     """Run `run` again after a database error (the database away for a while), with back-off;
     the last error propagates. Other errors are not retried."""
-    pauses = DB_RETRY_BACKOFF if pauses is None else pauses
-    for pause in pauses:
-        try:
-            return run()
-        except SQLAlchemyError as exc:
-            log.warning("database error on %s (%s); trying again in %.0f s", what, type(exc).__name__, pause)
-            time.sleep(pause)
-    return run()
+    return db.retry(run, what, DB_RETRY_BACKOFF if pauses is None else pauses)
 
 
 class Job:
@@ -266,18 +260,15 @@ class Worker:
     def _persist_late(
         self, key: str, kind: str, payload: dict[str, Any], where: dict[str, Any]
     ) -> Job | None:
-        for pause in (0.0, *PERSIST_BACKOFF):
-            time.sleep(pause)
-            try:
-                accepted = self.queue.accept(key, kind, payload, **where)
-            except SQLAlchemyError:
-                continue
-            if accepted.duplicate:
-                return None
-            item = self.queue.begin(key)
-            return Job(self.queue, item) if item is not None else None
-        log.error("database still unavailable; answering %s without durability", key)
-        return Job()
+        try:
+            accepted = db.retry(lambda: self.queue.accept(key, kind, payload, **where), key, PERSIST_BACKOFF)
+        except SQLAlchemyError:
+            log.error("database still unavailable; answering %s without durability", key)
+            return Job()
+        if accepted.duplicate:
+            return None
+        item = self.queue.begin(key)
+        return Job(self.queue, item) if item is not None else None
 
     # Background: heartbeat, sweeps, take-over ----------------------------------------------------
 
