@@ -7,6 +7,11 @@ chunk when it sends one (`stream_options.include_usage`), else `litellm.stream_c
 estimates usage from the chunks (also for a stream the user stopped). No litellm import here: the
 caller passes the module in.
 
+A stream litellm gets through the OpenAI SDK (OpenAI, Azure, `openai/…` models with an `api_base`:
+vLLM, llama.cpp's server, Ollama's /v1) is read from the SDK's stream under litellm's wrapper: the SDK has parsed each chunk already, and
+the wrapper's per-chunk rebuild was half of a streaming answer's CPU (`_collect_openai`). Other
+providers, the embedded model and `mock_response` go through litellm's wrapper as below.
+
 litellm's wrapper is read up to the chunk with the finish reason: the text is then complete. The rest
 (the provider's usage chunk and `[DONE]`) is read from the provider's own iterator, because litellm
 holds the usage chunk back until it has run its end-of-stream bookkeeping for callbacks we do not
@@ -41,6 +46,27 @@ class StreamSink:
 
 
 @dataclass
+class _Reading:
+    """The text read so far, handed to the sink as it comes; whether the caller asked to stop."""
+
+    sink: StreamSink
+    started: float
+    parts: list[str] = field(default_factory=list)
+    ttft: float | None = None
+    stopped: bool = False
+
+    def take(self, text: str) -> bool:
+        """One delta; True when the reading should stop."""
+        if text:
+            if self.ttft is None:
+                self.ttft = time.perf_counter() - self.started
+            self.parts.append(text)
+            self.sink.feed(text)
+        self.stopped = self.sink.stop.is_set()
+        return self.stopped
+
+
+@dataclass
 class Streamed:
     response: Any  # a litellm ModelResponse rebuilt from the chunks
     ttft_s: float | None
@@ -55,33 +81,29 @@ def collect_stream(
     started: float,
 ) -> Streamed:
     """Read a litellm stream to its last chunk (or until `sink.stop` is set), feeding text deltas to the sink."""
+    raw = _openai_stream(stream)
+    if raw is not None:
+        return _collect_openai(litellm, stream, raw, messages, sink, started)
     chunks: list[Any] = []
-    parts: list[str] = []
+    reading = _Reading(sink, started)
     usage: Any = None
-    ttft: float | None = None
-    stopped = finished = False
+    finished = False
     try:
         for chunk in stream:
             chunks.append(chunk)
             choices = getattr(chunk, "choices", None) or []
             delta = getattr(choices[0], "delta", None) if choices else None
-            text = getattr(delta, "content", None) or ""
             usage = getattr(chunk, "usage", None) or chunk._hidden_params.get("usage") or usage
             finished = finished or bool(choices and getattr(choices[0], "finish_reason", None))
-            if text:
-                if ttft is None:
-                    ttft = time.perf_counter() - started
-                parts.append(text)
-                sink.feed(text)
-            if sink.stop.is_set():
-                stopped = True
+            if reading.take(getattr(delta, "content", None) or ""):
                 break
             if finished:
                 usage = _usage(litellm, _drain(stream)) or usage
                 break
     finally:
-        if stopped:
+        if reading.stopped:
             _close(stream)
+    parts, stopped, ttft = reading.parts, reading.stopped, reading.ttft
     # Zero output tokens for a non-empty answer is litellm's sum over chunks that carried no usage.
     counted = usage is not None and bool(getattr(usage, "completion_tokens", 0) or not parts)
     if counted and not stopped:  # the provider counted: no need to rebuild and estimate
@@ -94,6 +116,83 @@ def collect_stream(
         response = litellm.ModelResponse()
         response.choices[0].message.content = ""
     return Streamed(response, ttft, stopped)
+
+
+def _openai_stream(stream: Any) -> Any:
+    """The OpenAI SDK's own stream under litellm's wrapper (OpenAI, Azure and every OpenAI-compatible
+    server), or None for other providers, the embedded model and `mock_response`."""
+    raw = getattr(stream, "completion_stream", None)
+    try:
+        from openai import Stream
+    except ImportError:  # litellm depends on openai; without it no stream can be one of its
+        return None
+    return raw if isinstance(raw, Stream) else None
+
+
+def _collect_openai(
+    litellm: Any,
+    stream: Any,
+    raw: Any,
+    messages: list[dict[str, Any]],
+    sink: StreamSink,
+    started: float,
+) -> Streamed:
+    """Read OpenAI chat-completion chunks straight from the SDK's stream.
+
+    litellm's wrapper re-creates every chunk as its own object and formats two debug strings of it
+    (its `print_verbose` f-strings run even when nothing is printed): about half of a streaming
+    answer's CPU, under the GIL that every other answer in flight needs. For a chunk the SDK has
+    already parsed, the text delta and usage are all we read (the finish reason needs no reading: the
+    SDK's stream ends after `[DONE]`). Errors are still raised as litellm's typed exceptions.
+    Its guard against a model repeating one chunk (`REPEATED_STREAMING_CHUNK_LIMIT` times) is kept."""
+    reading = _Reading(sink, started)
+    usage: Any = None
+    model: str | None = None
+    previous, repeats = "", 1
+    try:
+        for chunk in raw:
+            # litellm's loop guard, kept: the same chunk again and again is a model stuck in a loop.
+            if repeats >= litellm.REPEATED_STREAMING_CHUNK_LIMIT:
+                raise litellm.InternalServerError(
+                    message=f"The model is repeating the same chunk = {previous}.", model="", llm_provider=""
+                )
+            model = chunk.model or model
+            usage = chunk.usage or usage
+            if not chunk.choices:  # the usage chunk: nothing to compare for loops
+                continue
+            delta = chunk.choices[0].delta
+            text = (delta.content if delta is not None else None) or ""
+            repeats = repeats + 1 if len(text) > 2 and text == previous else 1
+            previous = text
+            if reading.take(text):
+                break
+    except Exception as exc:  # raised as litellm's wrapper raises it: typed, the text so far attached
+        handle = getattr(stream, "_handle_stream_fallback_error", None)
+        if callable(handle):
+            stream.response_uptil_now, stream.sent_first_chunk = "".join(reading.parts), bool(reading.parts)
+            handle(exc)
+        litellm.exception_type(
+            model=stream.model,
+            custom_llm_provider=stream.custom_llm_provider,
+            original_exception=exc,
+            completion_kwargs={},
+            extra_kwargs={},
+        )
+        raise
+    finally:
+        if reading.stopped:
+            _close(stream)
+    text, stopped = "".join(reading.parts), reading.stopped
+    if usage is None or stopped or not (usage.completion_tokens or not text):
+        # No usage from the provider (or a stream cut short): count as litellm's chunk builder does.
+        prompt = litellm.token_counter(model=stream.model, messages=messages)
+        completion = litellm.token_counter(model=stream.model, text=text, count_response_tokens=True)
+        usage = litellm.Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
+    response = litellm.ModelResponse(model=model or stream.model, usage=_usage(litellm, usage))
+    response.choices[0].message.content = text
+    return Streamed(response, reading.ttft, stopped)
 
 
 def _drain(stream: Any) -> Any:

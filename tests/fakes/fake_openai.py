@@ -5,7 +5,8 @@ deterministic so cost assertions can be exact. Every request is recorded.
 
 Requests with `"stream": true` get server-sent events: one chunk per `chunk_chars` characters, one every
 `token_interval` seconds (a model that emits tokens at a fixed rate), then a usage chunk when
-`stream_options.include_usage` asks for it. `first_chunk_at` / `last_chunk_at` record (monotonic) when
+`stream_options.include_usage` asks for it; a reply with `fail_after: N` sends OpenAI's in-stream error
+event after N chunks instead of the rest. `first_chunk_at` / `last_chunk_at` record (monotonic) when
 each stream's first and last text chunk left, keyed by request number.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 
 Reply = (
     str | dict[str, Any]
-)  # text, or {"content": ..., "prompt_tokens": ..., "completion_tokens": ..., "status": ...}
+)  # text, or {"content": ..., "prompt_tokens": ..., "completion_tokens": ..., "status": ..., "fail_after": ...}
 
 
 def _opened() -> threading.Event:
@@ -131,7 +132,14 @@ class FakeOpenAI:
                 completion_tokens = spec.get("completion_tokens", max(1, len(spec["content"].split())))
                 if body.get("stream"):
                     usage = (body.get("stream_options") or {}).get("include_usage")
-                    self._stream(body, number, spec["content"], (prompt_tokens, completion_tokens), usage)
+                    self._stream(
+                        body,
+                        number,
+                        spec["content"],
+                        (prompt_tokens, completion_tokens),
+                        usage,
+                        spec.get("fail_after"),
+                    )
                     return
                 if fake.token_interval:  # unstreamed: the same generation time, then the whole text
                     fake.first_chunk_at[number] = time.monotonic()
@@ -161,7 +169,13 @@ class FakeOpenAI:
                 )
 
             def _stream(
-                self, body: dict[str, Any], number: int, text: str, usage: tuple[int, int], with_usage: Any
+                self,
+                body: dict[str, Any],
+                number: int,
+                text: str,
+                usage: tuple[int, int],
+                with_usage: Any,
+                fail_after: int | None = None,
             ) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -177,6 +191,12 @@ class FakeOpenAI:
                 pieces = [text[i : i + size] for i in range(0, len(text), size)]
                 try:
                     for i, piece in enumerate(pieces):
+                        if i == fail_after:  # a provider failing mid-answer: OpenAI's in-stream error event
+                            self._event(
+                                {"error": {"message": "the model broke down", "type": "server_error"}}
+                            )
+                            self.wfile.write(b"data: [DONE]\n\n")
+                            return
                         if i and i == fake.hold_after_chunks:
                             fake.gate.wait()
                         if i and fake.token_interval:
