@@ -4,6 +4,8 @@ the scheduler and the CLI can share one file; Postgres works through the same UR
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +58,110 @@ def unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
     )
 
 
+GATE_WAIT_S = 30.0  # as long as SQLite's own busy timeout: past it, SQLite itself decides
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+_gates: dict[str, WriteGate] = {}
+_gates_lock = threading.Lock()
+
+
+class WriteGate:
+    """One writer at a time for one SQLite file in this process, handed over the moment it is free.
+
+    SQLite has one write lock per file; a connection that finds it taken waits in SQLite's busy
+    handler, which polls with sleeps growing to 100 ms. With many threads writing small rows (request
+    rows, work notes, delivery notes of concurrent answers) those sleeps, not the writes, were most of
+    the time from a model's last token to the answer's end in Slack. Writers of this process queue on
+    a Python lock instead (woken at once on release); other processes still meet SQLite's lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.owner: int | None = None
+
+    def acquire(self) -> bool:
+        me = threading.get_ident()
+        if self.owner == me:  # this thread writes through a second connection: SQLite arbitrates
+            return False
+        if not self._lock.acquire(timeout=GATE_WAIT_S):
+            return False
+        self.owner = me
+        return True
+
+    def release(self) -> None:
+        self.owner = None
+        self._lock.release()
+
+
+def gate_for(database: str) -> WriteGate | None:
+    """The gate of a database file (shared by every engine on it in this process); None in memory."""
+    if not database or database == ":memory:" or "mode=memory" in database:
+        return None
+    key = database if database.startswith("file:") else os.path.realpath(database)
+    with _gates_lock:
+        return _gates.setdefault(key, WriteGate())
+
+
+class GatedConnection(sqlite3.Connection):
+    """A sqlite3 connection that holds its file's `WriteGate` from its first write to commit/rollback."""
+
+    def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self.gate = gate_for(str(database))
+        self.holding = False
+
+    def cursor(self, factory: Any = None) -> Any:  # SQLAlchemy runs every statement through one
+        return super().cursor(factory or GatedCursor)
+
+    def hold(self) -> None:
+        if self.gate is not None and not self.holding:
+            self.holding = self.gate.acquire()
+
+    def let_go(self) -> None:
+        if self.holding:
+            self.holding = False
+            assert self.gate is not None
+            self.gate.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.let_go()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.let_go()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.let_go()
+
+
+class GatedCursor(sqlite3.Cursor):
+    """Takes the gate before a statement that opens a write transaction (sqlite3 begins one implicitly
+    before INSERT/UPDATE/DELETE/REPLACE); lets go when the statement left no transaction open."""
+
+    def _gated(self, run: Callable[[], Any], sql: str) -> Any:
+        conn = self.connection
+        assert isinstance(conn, GatedConnection)
+        if not conn.in_transaction and sql.lstrip()[:7].upper().startswith(_WRITE_VERBS):
+            conn.hold()
+        try:
+            return run()
+        finally:
+            if not conn.in_transaction:
+                conn.let_go()
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        return self._gated(lambda: super(GatedCursor, self).execute(sql, parameters), sql)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> Any:
+        return self._gated(lambda: super(GatedCursor, self).executemany(sql, seq_of_parameters), sql)
+
+
 def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     check_driver(url)
@@ -64,7 +170,7 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30, "factory": GatedConnection}
     else:
         # A pool big enough for the Slack workers (48) without queueing; pre-ping drops dead links.
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=50, pool_timeout=10)
