@@ -69,6 +69,13 @@ def litellm_module() -> Any:
     return _litellm
 
 
+def warm_up_models() -> None:
+    """What the first model call would otherwise import: litellm, and the OpenAI SDK's resource
+    classes, which a client imports on its first `.chat` (about a second of CPU, under the GIL)."""
+    litellm_module()
+    import openai.resources  # noqa: F401
+
+
 @dataclass(frozen=True)
 class CallResult:
     text: str

@@ -134,3 +134,21 @@ def test_settling_the_heap_freezes_what_lives_and_frees_what_does_not() -> None:
         assert later_ref() is None
     finally:
         gc.unfreeze()
+
+
+def test_the_warm_up_imports_what_the_first_model_call_would() -> None:
+    """litellm, and the OpenAI SDK's resource classes a client imports on its first `.chat` (about a
+    second of CPU that the first answer would otherwise pay, with every other answer waiting on the GIL)."""
+    code = (
+        "import sys\n"
+        "from bot.models.llm import litellm_module\n"
+        "from bot.adapters.slack.server import warm_up\n"
+        "litellm_module()\n"
+        "before = 'openai.resources.chat' in sys.modules\n"
+        "warm_up()\n"
+        "print(before, 'openai.resources.chat' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split()
+    assert out == ["False", "True"]

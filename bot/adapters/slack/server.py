@@ -320,11 +320,12 @@ def _on_signals(callback: Any) -> None:
 
 
 def warm_up() -> None:
-    """Import litellm in the background, so the first answer does not pay for it; then settle the heap."""
+    """Import litellm and the model SDK in the background, so the first answer does not pay for it;
+    then settle the heap."""
     try:
-        from bot.models.llm import litellm_module
+        from bot.models.llm import warm_up_models
 
-        litellm_module()
+        warm_up_models()
     except Exception:  # the first request will report the real problem
         log.debug("warm-up failed", exc_info=True)
     settle_heap()
