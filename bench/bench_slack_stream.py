@@ -4,9 +4,11 @@ A model that emits tokens at a fixed rate (the OpenAI-compatible fake, streaming
 mentions through the real bot (HTTP transport, bolt, engine, litellm) into the fake Slack. Both fakes
 run in processes of their own (bench/_harness.py), as a model server and Slack would: the figures are
 the bot's, not the fakes' CPU under the bot's GIL.
-The same load runs twice: with `slack_streaming` on (chat.startStream/appendStream/stopStream) and off
-(a "Working on it…" placeholder, then chat.update). Per answer it measures, from the moment the event
-was sent:
+The same load runs three times: with `slack_streaming` on (chat.startStream/appendStream/stopStream);
+on, as the bot streamed before its per-chunk and database work was cut (every chunk rebuilt by litellm's
+stream wrapper, SQLite writers waiting in SQLite's sleeping busy handler instead of on the ledger's write
+gate); and off (a "Working on it…" placeholder, then chat.update). Per answer it measures, from the
+moment the event was sent:
 
 * the model's first token (the fake server's first streamed chunk) and its last one;
 * the first answer text visible in Slack (startStream with text; or the chat.update / post of the answer);
@@ -22,10 +24,12 @@ within 5% of the model's own; appends per answer within Tier 4 (100 a minute). E
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +70,30 @@ class Answer:
     @property
     def overhead(self) -> float:
         return self.done_ms / self.model_last_ms - 1
+
+
+ROUNDS = {
+    "stream": "native stream",
+    "before": "native stream, before: litellm's chunk wrapper, SQLite's busy handler",
+    "update": "placeholder, then chat.update (old)",
+}
+
+
+@contextlib.contextmanager
+def as_before(name: str) -> Iterator[None]:
+    """The "before" round: chunks through litellm's wrapper, no write gate (the code paths of stop 16)."""
+    if name != "before":
+        yield
+        return
+    import bot.ledger.db as db
+    import bot.models.stream as stream
+
+    saved = stream._openai_stream, db.gate_for
+    stream._openai_stream, db.gate_for = (lambda _stream: None), (lambda _database: None)
+    try:
+        yield
+    finally:
+        stream._openai_stream, db.gate_for = saved
 
 
 def run_once(streaming: bool, mentions: int, model: ModelServer) -> list[Answer]:
@@ -182,12 +210,14 @@ def main() -> None:
     text = " ".join(f"w{i:03d}" for i in range(args.tokens))  # distinct words: litellm rejects loops
     model = ModelServer(text, args.token_ms / 1000, 5)
     try:
-        for name in ("stream", "update"):  # warm-up: first-use costs (imports, pack indexes) are not measured
-            run_once(name == "stream", 2, model)
+        for name in ROUNDS:  # warm-up: first-use costs (imports, pack indexes) are not measured
+            with as_before(name):
+                run_once(name != "update", 2, model)
         results, cpu = {}, {}
-        for name in ("stream", "update"):
+        for name in ROUNDS:
             before = time.process_time()
-            results[name] = run_once(name == "stream", args.mentions, model)
+            with as_before(name):
+                results[name] = run_once(name != "update", args.mentions, model)
             cpu[name] = time.process_time() - before
     finally:
         model.close()
@@ -197,7 +227,7 @@ def main() -> None:
         f"{args.mentions} concurrent mentions; the model streams {args.tokens} tokens, one every "
         f"{args.token_ms:.0f} ms (~{seconds:.1f} s per answer)\n"
     )
-    for name, title in (("stream", "native stream"), ("update", "placeholder, then chat.update (old)")):
+    for name, title in ROUNDS.items():
         answers = results[name]
         print(f"[{title}]  (bot process CPU for the round: {cpu[name]:.1f} s)")
         print(row("model first token (from the event)", [a.model_first_ms for a in answers]))
@@ -206,7 +236,7 @@ def main() -> None:
         print(row("model last token", [a.model_last_ms for a in answers]))
         print(row("answer complete in Slack", [a.done_ms for a in answers]))
         print(row("  total over the model's own (%)", [100 * a.overhead for a in answers], "%"))
-        if name == "stream":
+        if name != "update":
             counts = [float(a.appends) for a in answers]
             gaps = [a.min_gap_s for a in answers if a.min_gap_s is not None]
             print(row("appendStream calls per answer", counts, "  "))
