@@ -31,6 +31,11 @@ Purpose = Literal["user", "shadow", "judge", "eval"]  # only "user" rows count a
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
 
 
+# A caller's write in the transaction that records a request row (given the open session); it returns
+# what to run once that transaction has committed.
+AlsoWrite = Callable[[Any], Callable[[], None]]
+
+
 @dataclass
 class Request:
     text: str
@@ -52,6 +57,9 @@ class Request:
     on_step: Callable[[str], None] | None = None
     stop: threading.Event | None = None
     claimed: bool = False  # the event id was claimed with its durable work item (bot.ledger.work)
+    # Durable work keeps the reply in the transaction that records the request (one commit, and no
+    # moment where the request is recorded but its reply is not kept). None: nothing to keep.
+    keep_reply: Callable[[Reply], AlsoWrite] | None = None
 
 
 @dataclass

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, and_, case, func, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import make_transient
 from sqlmodel import Session, col
 
 from bot.ledger import db
 from bot.ledger.inflight import InFlightNotes
 from bot.ledger.models import Feedback, RequestRow, SeenEvent, SlackMessage, TierAssignment, utcnow
+
+if TYPE_CHECKING:
+    from bot.core.types import AlsoWrite
+
+log = logging.getLogger(__name__)
 
 # A request row is the record of a model call already paid for: when the database is away, its write
 # is tried again for about half a minute before the error reaches the caller (which may ask again).
@@ -30,6 +37,7 @@ class _PendingRow:
     """A row waiting for its group commit (`Ledger.record`)."""
 
     row: RequestRow
+    also: AlsoWrite | None = None
     done: bool = False
     error: Exception | None = None
 
@@ -92,15 +100,17 @@ class Ledger:
 
     # Requests ----------------------------------------------------------------------------
 
-    def record(self, row: RequestRow) -> RequestRow:
+    def record(self, row: RequestRow, also: AlsoWrite | None = None) -> RequestRow:
         """Write a request row; a call noted by `start_call` stops being in flight in the same commit.
+        `also` (durable work keeping the reply) writes in that commit too, and is told once it is
+        committed; should its write fail, the row is committed without it (and `also` is not told).
 
         Group commit: rows recorded at the same time by several threads (concurrent answers ending
         together) are written in one transaction by whichever thread gets the write turn first; the
         others wait for that commit instead of each taking SQLite's one write lock in turn (its busy
         handler polls with sleeps of up to 100 ms). Either way the row is committed before this returns.
         """
-        pending = _PendingRow(row)
+        pending = _PendingRow(row, also)
         with self._queue_lock:
             self._queued.append(pending)
         with self._write_turn:
@@ -117,19 +127,31 @@ class Ledger:
         every caller gets the error. A bad row (any other error): each row alone, so the error reaches
         its own caller only."""
         try:
-            self._commit_rows([p.row for p in batch])
+            self._commit_rows(batch)
         except OperationalError as exc:
             for pending in batch:
                 pending.error = exc
         except Exception as exc:
-            if len(batch) == 1:
+            if len(batch) == 1 and batch[0].also is None:
                 batch[0].error = exc
             else:
                 for pending in batch:
                     try:
-                        self._commit_rows([pending.row])
+                        self._commit_rows([pending])
                     except Exception as single:
-                        pending.error = single
+                        if pending.also is None:
+                            pending.error = single
+                            continue
+                        log.warning(
+                            "request %s: the caller's write failed (%s); recording the row alone",
+                            pending.row.id,
+                            type(single).__name__,
+                        )
+                        pending.also = None
+                        try:
+                            self._commit_rows([pending])
+                        except Exception as alone:
+                            pending.error = alone
         except BaseException as exc:  # interrupted: no caller may take its row for written
             for pending in batch:
                 pending.error = pending.error or RuntimeError(f"request {pending.row.id} not recorded")
@@ -140,16 +162,29 @@ class Ledger:
                 if pending.error is None:
                     self.calls.committed(pending.row.id)
 
-    def _commit_rows(self, rows: list[RequestRow]) -> None:
-        def write() -> None:
+    def _commit_rows(self, batch: list[_PendingRow]) -> None:
+        def write() -> list[Callable[[], None]]:
             with self.session() as s:
-                for row in rows:
-                    self.calls.settle(s, row.id)
-                    s.add(row)
+                for pending in batch:
+                    if inspect(pending.row).detached:
+                        # Flushed by a try that then failed: as new again, or `add` would not insert it.
+                        make_transient(pending.row)
+                    self.calls.settle(s, pending.row.id)
+                    s.add(pending.row)
+                s.flush()  # the rows first: a caller's write may refer to them
+                done = [pending.also(s) for pending in batch if pending.also is not None]
                 s.commit()
+                return done
 
         # The database away (not a bad row): wait, write it again.
-        db.retry(write, f"recording {len(rows)} request(s)", RECORD_BACKOFF, errors=OperationalError)
+        committed = db.retry(
+            write, f"recording {len(batch)} request(s)", RECORD_BACKOFF, errors=OperationalError
+        )
+        for told in committed:
+            try:
+                told()
+            except Exception:  # the rows are committed; a caller's bookkeeping must not undo that
+                log.exception("after recording: a caller's follow-up failed")
 
     def note_delivery(self, request_id: str, delivery: str, visible_ttft_ms: int | None) -> None:
         """After the answer reached the user: which path delivered it, and when its first text showed."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from bot.ledger import rollups
 from bot.ledger.db import affected
@@ -141,17 +141,22 @@ class WorkQueue:
     def mark(self, item_id: str, **values: Any) -> bool:
         """Record progress on an item this replica still owns; False when it was taken over."""
         with self.ledger.session() as s:
-            done = s.execute(
-                update(WorkItem)
-                .where(
-                    col(WorkItem.id) == item_id,
-                    col(WorkItem.owner) == self.replica,
-                    col(WorkItem.status) == "open",
-                )
-                .values(updated_at=utcnow(), **values)
-            )
+            owned = self.mark_in(s, item_id, **values)
             s.commit()
-            return bool(affected(done))
+            return owned
+
+    def mark_in(self, s: Session, item_id: str, **values: Any) -> bool:
+        """`mark` inside a transaction of the caller's (committed with the request row)."""
+        done = s.execute(
+            update(WorkItem)
+            .where(
+                col(WorkItem.id) == item_id,
+                col(WorkItem.owner) == self.replica,
+                col(WorkItem.status) == "open",
+            )
+            .values(updated_at=utcnow(), **values)
+        )
+        return bool(affected(done))
 
     def finish(self, item_id: str, status: str = "done", detail: str | None = None) -> bool:
         values: dict[str, Any] = {"status": status}

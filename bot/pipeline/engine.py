@@ -141,7 +141,8 @@ class Engine(TierRules):
     @tracing.traced("tierwise.request", tracing.request_attributes)
     def handle(self, req: Request) -> Reply:
         """Route, validate input, dedupe, channel access, tier, budget, context, attempt/escalate,
-        record, after-reply hooks. Any stage before the model call may answer early (a `Stop`)."""
+        compose the reply, record, after-reply hooks. Any stage before the model call may answer
+        early (a `Stop`)."""
         if (stop := stages.check_tier_override(req, self.tiers)) is not None:
             return self._stop(stop)
         routed = self.route(req)
@@ -158,8 +159,8 @@ class Engine(TierRules):
             if (stop := stage(flow)) is not None:
                 return self._stop(stop)
         self._attempt_and_escalate(flow)
-        self._record(flow)
         reply = stages.compose_reply(flow, self.settings.embedded_tiers())
+        self._record(flow, reply)
         self._after_reply(flow, reply)
         return reply
 
@@ -214,10 +215,12 @@ class Engine(TierRules):
         second = self._attempt(skill, stronger, parts, row, verify, _sink(req, skill))
         flow.attempts = stages.settle_escalation(first, second)
 
-    def _record(self, flow: Flow) -> None:
+    def _record(self, flow: Flow, reply: Reply) -> None:
+        """The attempts' rows; the reply is kept (durable work) in the commit of the one that answers."""
         for attempt in flow.attempts:
             if not attempt.recorded:
-                self.ledger.record(attempt.row)
+                keep = flow.req.keep_reply if attempt is flow.attempts[-1] else None
+                self.ledger.record(attempt.row, keep(reply) if keep else None)
                 attempt.recorded = True
 
     def _after_reply(self, flow: Flow, reply: Reply) -> None:

@@ -26,6 +26,8 @@ from bot.ledger import db
 from bot.ledger.work import WorkQueue, aware
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from bot.core.types import Reply
     from bot.ledger.models import WorkItem
 
@@ -71,6 +73,7 @@ class Job:
             json.loads(item.reply) if item is not None and item.reply else None
         )
         self.lost = False  # another replica took it over: do not deliver
+        self.kept = False  # the reply was kept with the request row (`keep_reply`)
         self.key = item.key if item is not None else None
         self.request_id = item.request_id if item is not None else None
 
@@ -97,10 +100,36 @@ class Job:
             self._mark(message_ts=ts)
 
     def replied(self, reply: Reply) -> bool:
-        """The engine's reply, kept until delivered; False when this replica no longer owns the work."""
-        data = dataclasses.asdict(reply)
+        """The engine's reply, kept until delivered; False when this replica no longer owns the work.
+        Nothing to write when the reply was kept already, in the commit of its request row."""
+        if self.kept:
+            return not self.lost
         self.request_id = reply.request_id
-        return self._mark(stage="replied", reply=json.dumps(data, default=str), request_id=reply.request_id)
+        return self._mark(**self._reply_values(reply))
+
+    def keep_reply(self, reply: Reply) -> Callable[[Session], Callable[[], None]]:
+        """For `Request.keep_reply`: the `replied` note written in the request row's transaction."""
+
+        def write(s: Session) -> Callable[[], None]:
+            assert self.queue is not None and self.item_id is not None
+            owned = self.queue.mark_in(s, self.item_id, **self._reply_values(reply))
+
+            def committed() -> None:
+                self.kept, self.request_id = True, reply.request_id
+                if not owned:
+                    log.warning(
+                        "work %s was taken over by another replica; not delivering here", self.item_id
+                    )
+                    self.lost = True
+
+            return committed
+
+        return write
+
+    @staticmethod
+    def _reply_values(reply: Reply) -> dict[str, Any]:
+        data = json.dumps(dataclasses.asdict(reply), default=str)
+        return {"stage": "replied", "reply": data, "request_id": reply.request_id}
 
     def close(self, status: str = "done", detail: str | None = None) -> None:
         if not self.tracked or self.lost:

@@ -6,6 +6,7 @@ import math
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from bot.config import load_settings
+from bot.core.types import AlsoWrite
 from bot.ledger import db, retention
 from bot.ledger.models import Feedback, RequestRow, utcnow
 from bot.ledger.store import Ledger, UnknownRequest
@@ -106,13 +108,15 @@ def test_rows_round_trip_with_aware_times(ledger: Ledger) -> None:
     assert ledger.get_request("missing") is None
 
 
-def _record_together(ledger: Ledger, rows: list[RequestRow]) -> dict[str, BaseException | None]:
+def _record_together(
+    ledger: Ledger, rows: list[RequestRow], also: dict[str, AlsoWrite] | None = None
+) -> dict[str, BaseException | None]:
     """Record `rows` from a thread each, released at once: they queue while the write turn is held."""
     outcome: dict[str, BaseException | None] = {}
 
     def record(row: RequestRow) -> None:
         try:
-            ledger.record(row)
+            ledger.record(row, (also or {}).get(row.id))
             outcome[row.id] = None
         except Exception as exc:
             outcome[row.id] = exc
@@ -156,6 +160,63 @@ def test_a_bad_row_in_a_group_commit_fails_only_its_own_caller(ledger: Ledger) -
     assert all(ledger.get_request(row.id) is not None for row in good)
     stored = ledger.get_request(first.id)
     assert stored is not None and stored.tier == "small"
+
+
+def _rating(row: RequestRow, told: list[str], fail: bool = False) -> AlsoWrite:
+    """A caller's write that refers to the row (a rating of it); `told` lists the committed ones."""
+
+    def write(s: Session) -> Callable[[], None]:
+        if fail:
+            raise ValueError("the caller's write is broken")
+        s.add(Feedback(request_id=row.id, user_id="U1", score=1, source="test"))
+        return lambda: told.append(row.id)
+
+    return write
+
+
+def _ratings(ledger: Ledger) -> set[str]:
+    with ledger.session() as s:
+        return {f.request_id for f in s.exec(select(Feedback))}
+
+
+def test_a_callers_write_is_committed_with_the_row_and_told_after(ledger: Ledger) -> None:
+    """Durable work keeps its reply this way: the caller's write in the commit of the row (which it
+    may refer to), and the caller told only once that commit is done."""
+    row = RequestRow(skill="ask", tier="small")
+    told: list[str] = []
+    commits: list[int] = []
+
+    def write(s: Session) -> Callable[[], None]:
+        _rating(row, told)(s)
+        return lambda: told.append(f"after {len(commits)} commit(s)")
+
+    event.listen(ledger.engine, "commit", lambda _conn: commits.append(1))
+    ledger.record(row, write)
+    assert told == ["after 1 commit(s)"]
+    assert _ratings(ledger) == {row.id}
+    assert ledger.get_request(row.id) is not None
+
+
+def test_a_callers_write_that_fails_leaves_the_row_recorded_alone(ledger: Ledger) -> None:
+    """The request row is the record of a paid call: a caller's broken write must not lose it."""
+    row = RequestRow(skill="ask", tier="small")
+    told: list[str] = []
+    assert ledger.record(row, _rating(row, told, fail=True)) is row
+    assert told == []
+    assert ledger.get_request(row.id) is not None
+    assert _ratings(ledger) == set()
+
+
+def test_in_a_group_commit_only_the_failing_callers_write_is_left_out(ledger: Ledger) -> None:
+    rows = [RequestRow(skill="ask", tier="small") for _ in range(4)]
+    told: list[str] = []
+    also = {row.id: _rating(row, told, fail=i == 1) for i, row in enumerate(rows)}
+    outcome = _record_together(ledger, rows, also)
+    assert outcome == {row.id: None for row in rows}
+    assert all(ledger.get_request(row.id) is not None for row in rows)
+    expected = {rows[0].id, rows[2].id, rows[3].id}
+    assert _ratings(ledger) == expected
+    assert sorted(told) == sorted(expected)
 
 
 # ---------------------------------------------------------------------------------------------

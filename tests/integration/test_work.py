@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from bot.adapters.slack.blocks import PROGRESS_TEXT
+from bot.core.types import AlsoWrite
 from bot.ledger.models import CallInFlight, Replica, RequestRow, WorkItem, utcnow
 from bot.ledger.store import Ledger
 from bot.ledger.work import REPLICA_ID, WorkQueue
@@ -381,6 +382,45 @@ def test_work_past_the_age_limit_gets_an_apology(http_bot: BotEnv, script: Any) 
     assert item is not None and item.status == "done"
 
 
+def test_a_mentions_reply_is_kept_in_the_commit_that_records_its_request(http_bot: BotEnv) -> None:
+    """No moment where the request is recorded but its reply is not kept (a kill there would ask
+    the model again), and one commit fewer between the model's last token and the answer's end."""
+    from sqlalchemy import event
+
+    log: list[tuple[str, int]] = []  # ("INSERT INTO REQUESTS" | "REPLIED" | "COMMIT", connection)
+
+    def executed(conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        head = " ".join(statement.split()[:3]).upper()
+        if head.startswith("UPDATE WORK_ITEMS") and "replied" in repr(params):
+            head = "REPLIED"
+        log.append((head, id(conn.connection.dbapi_connection)))
+
+    def committed(conn: Any) -> None:
+        log.append(("COMMIT", id(conn.connection.dbapi_connection)))
+
+    db = http_bot.engine.ledger.engine
+    event.listen(db, "before_cursor_execute", executed)
+    event.listen(db, "commit", committed)
+    try:
+        ts = http_bot.slack.add_message("C111", "<@UBOT> where is the office?", USER)
+        assert http_bot.event(event_body(mention("where is the office?", ts), "EvKEPT")).status == 200
+        http_bot.settle()
+    finally:
+        event.remove(db, "before_cursor_execute", executed)
+        event.remove(db, "commit", committed)
+    [answer] = answers(http_bot.slack)
+    [row] = http_bot.rows()
+    heads = [head for head, _ in log]
+    assert heads.count("REPLIED") == 1  # written once: no second `replied` note after the engine
+    recorded, kept = heads.index("INSERT INTO REQUESTS"), heads.index("REPLIED")
+    connection = log[recorded][1]
+    assert recorded < kept and log[kept][1] == connection
+    assert ("COMMIT", connection) not in log[recorded:kept]
+    item = WorkQueue(http_bot.engine.ledger).get("EvKEPT")
+    assert item is not None and item.request_id == row.id and item.status == "done"
+    assert http_bot.engine.ledger.request_for_message("C111", answer["ts"]) == row.id
+
+
 def test_a_reply_made_before_the_crash_is_delivered_without_a_second_model_call(
     http_bot: BotEnv, script: Any
 ) -> None:
@@ -527,11 +567,11 @@ def test_durable_work_is_retried_while_the_database_fails(
     ledger = http_bot.engine.ledger
     record, failures = ledger.record, [2]
 
-    def flaky_record(row: RequestRow) -> RequestRow:
+    def flaky_record(row: RequestRow, also: AlsoWrite | None = None) -> RequestRow:
         if failures[0] > 0:
             failures[0] -= 1
             raise OperationalError("INSERT", {}, Exception("server closed the connection"))
-        return record(row)
+        return record(row, also)
 
     monkeypatch.setattr(ledger, "record", flaky_record)
     ts = http_bot.slack.add_message("C111", "<@UBOT> where is the office?", USER)

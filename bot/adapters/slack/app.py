@@ -321,6 +321,8 @@ class SlackBot:
         received = time.monotonic() if received is None else received
         job = self.work.current()
         request.claimed = job.tracked  # the event id was claimed with the work item
+        if job.tracked:  # the reply is kept in the commit that records the request
+            request.keep_reply = job.keep_reply
         stream: AnswerStream | None = None
         key = uuid.uuid4().hex
         request.stop = self.running[key] = threading.Event()
