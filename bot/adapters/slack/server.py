@@ -44,6 +44,7 @@ HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
 SIGNATURE_MAX_AGE_S = 300  # as Slack's own verifier: older signatures are replays
 MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; a bigger body is not from Slack
+WARM_UP_JOIN_S = 60.0  # the warm-up imports litellm and the OpenAI SDK: seconds, more on a busy machine
 
 
 class SlackHTTPServer(ThreadingHTTPServer):
@@ -216,7 +217,8 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
     metrics.register_queue("work", work.queue.open_count, work.queue.oldest_open_age)  # durable work
     work.start()  # heartbeat; take over the work of replicas that died (this one's predecessor too)
     scheduler = _start_admin_jobs(engine, app.client)
-    threading.Thread(target=warm_up, name="tierwise-warm-up", daemon=True).start()
+    warming = threading.Thread(target=warm_up, name="tierwise-warm-up", daemon=True)
+    warming.start()
     stop = threading.Event()
     try:
         if socket_mode:
@@ -232,6 +234,10 @@ def serve(engine: Engine, host: str = "0.0.0.0", port: int = 3000) -> None:
             metrics_server.shutdown()
         tracing.shutdown()
         work.stop()  # after the drain: nothing of ours is left open
+        # A stop soon after the start: let the warm-up's imports end first. A daemon thread frozen at
+        # exit in the middle of an import keeps that module's lock, and a finaliser that imports (one
+        # of litellm's does) then waits for it for ever.
+        warming.join(WARM_UP_JOIN_S)
 
 
 def start_metrics_listener(conf: MetricsSettings, metrics: Metrics) -> Any:
