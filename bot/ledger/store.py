@@ -173,7 +173,14 @@ class Ledger:
                     s.add(pending.row)
                 s.flush()  # the rows first: a caller's write may refer to them
                 done = [pending.also(s) for pending in batch if pending.also is not None]
-                s.commit()
+                connection = s.connection()
+                try:
+                    s.commit()
+                except Exception:
+                    # A refused commit may leave the transaction open on the driver's connection while
+                    # SQLAlchemy takes it for ended: that connection must not serve the next try.
+                    connection.invalidate()
+                    raise
                 return done
 
         # The database away (not a bad row): wait, write it again.

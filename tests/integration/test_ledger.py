@@ -197,6 +197,33 @@ def test_a_callers_write_is_committed_with_the_row_and_told_after(ledger: Ledger
     assert ledger.get_request(row.id) is not None
 
 
+@sqlite_only
+def test_a_row_whose_commit_was_refused_is_inserted_on_the_next_try(
+    ledger: Ledger, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver refused the commit (not the row): the connection, whose transaction may still be
+    open, is not used again, and the retry inserts the row anew (after the rollback it is a detached
+    object with an identity, which `add` alone would not insert)."""
+    import bot.ledger.store as store
+
+    monkeypatch.setattr(store, "RECORD_BACKOFF", (0.01,))
+    refusals = [1]
+    commit = db.GatedConnection.commit
+
+    def refuse_once(conn: db.GatedConnection) -> None:
+        if refusals[0]:
+            refusals[0] -= 1
+            raise sqlite3.OperationalError("disk I/O error")
+        commit(conn)
+
+    monkeypatch.setattr(db.GatedConnection, "commit", refuse_once)
+    row = ledger.record(RequestRow(skill="ask", tier="small"))
+    assert refusals == [0]
+    assert ledger.get_request(row.id) is not None
+    gate = db.gate_for(url.split("///", 1)[1])
+    assert gate is not None and gate.owner is None  # the refused connection let the gate go
+
+
 def test_a_callers_write_that_fails_leaves_the_row_recorded_alone(ledger: Ledger) -> None:
     """The request row is the record of a paid call: a caller's broken write must not lose it."""
     row = RequestRow(skill="ask", tier="small")
