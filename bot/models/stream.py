@@ -8,9 +8,10 @@ estimates usage from the chunks (also for a stream the user stopped). No litellm
 caller passes the module in.
 
 A stream litellm gets through the OpenAI SDK (OpenAI, Azure, `openai/…` models with an `api_base`:
-vLLM, llama.cpp's server, Ollama's /v1) is read from the SDK's stream under litellm's wrapper: the SDK has parsed each chunk already, and
-the wrapper's per-chunk rebuild was half of a streaming answer's CPU (`_collect_openai`). Other
-providers, the embedded model and `mock_response` go through litellm's wrapper as below.
+vLLM, llama.cpp's server, Ollama's /v1) is read from the SDK's stream under litellm's wrapper: the
+SDK has parsed each chunk already, and the wrapper's per-chunk rebuild was half of a streaming
+answer's CPU (`_collect_openai`). Other providers, the embedded model and `mock_response` go through
+litellm's wrapper as below.
 
 litellm's wrapper is read up to the chunk with the finish reason: the text is then complete. The rest
 (the provider's usage chunk and `[DONE]`) is read from the provider's own iterator, because litellm
@@ -103,19 +104,30 @@ def collect_stream(
     finally:
         if reading.stopped:
             _close(stream)
-    parts, stopped, ttft = reading.parts, reading.stopped, reading.ttft
-    # Zero output tokens for a non-empty answer is litellm's sum over chunks that carried no usage.
-    counted = usage is not None and bool(getattr(usage, "completion_tokens", 0) or not parts)
-    if counted and not stopped:  # the provider counted: no need to rebuild and estimate
+    text = "".join(reading.parts)
+    if _provider_counted(usage, text, reading.stopped):  # no need to rebuild and estimate
         model = next((c.model for c in reversed(chunks) if getattr(c, "model", None)), None)
-        response = litellm.ModelResponse(model=model, usage=usage)
-        response.choices[0].message.content = "".join(parts)
+        response = _answer(litellm, model, usage, text)
     elif chunks:
         response = litellm.stream_chunk_builder(chunks, messages=messages)
     else:  # an empty stream: an empty answer, not a crash
-        response = litellm.ModelResponse()
-        response.choices[0].message.content = ""
-    return Streamed(response, ttft, stopped)
+        response = _answer(litellm, None, None, "")
+    return Streamed(response, reading.ttft, reading.stopped)
+
+
+def _provider_counted(usage: Any, text: str, stopped: bool) -> bool:
+    """The provider's usage can be taken as it is: it was sent, the stream was read to its end, and
+    it is not litellm's zero sum over chunks that carried none (zero output tokens for a text)."""
+    return usage is not None and not stopped and bool(getattr(usage, "completion_tokens", 0) or not text)
+
+
+def _answer(litellm: Any, model: str | None, usage: Any, text: str) -> Any:
+    """A response shaped like an unstreamed one: the text, the model and the usage."""
+    response = (
+        litellm.ModelResponse(model=model, usage=usage) if usage is not None else litellm.ModelResponse()
+    )
+    response.choices[0].message.content = text
+    return response
 
 
 def _openai_stream(stream: Any) -> Any:
@@ -182,17 +194,16 @@ def _collect_openai(
     finally:
         if reading.stopped:
             _close(stream)
-    text, stopped = "".join(reading.parts), reading.stopped
-    if usage is None or stopped or not (usage.completion_tokens or not text):
-        # No usage from the provider (or a stream cut short): count as litellm's chunk builder does.
+    text = "".join(reading.parts)
+    if _provider_counted(usage, text, reading.stopped):
+        usage = _usage(litellm, usage)
+    else:  # no usage from the provider (or a stream cut short): count as litellm's chunk builder does
         prompt = litellm.token_counter(model=stream.model, messages=messages)
         completion = litellm.token_counter(model=stream.model, text=text, count_response_tokens=True)
         usage = litellm.Usage(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
-    response = litellm.ModelResponse(model=model or stream.model, usage=_usage(litellm, usage))
-    response.choices[0].message.content = text
-    return Streamed(response, reading.ttft, stopped)
+    return Streamed(_answer(litellm, model or stream.model, usage, text), reading.ttft, reading.stopped)
 
 
 def _drain(stream: Any) -> Any:
