@@ -136,22 +136,7 @@ class Ledger:
                 batch[0].error = exc
             else:
                 for pending in batch:
-                    try:
-                        self._commit_rows([pending])
-                    except Exception as single:
-                        if pending.also is None:
-                            pending.error = single
-                            continue
-                        log.warning(
-                            "request %s: the caller's write failed (%s); recording the row alone",
-                            pending.row.id,
-                            type(single).__name__,
-                        )
-                        pending.also = None
-                        try:
-                            self._commit_rows([pending])
-                        except Exception as alone:
-                            pending.error = alone
+                    self._commit_alone(pending)
         except BaseException as exc:  # interrupted: no caller may take its row for written
             for pending in batch:
                 pending.error = pending.error or RuntimeError(f"request {pending.row.id} not recorded")
@@ -161,6 +146,22 @@ class Ledger:
                 pending.done = True
                 if pending.error is None:
                     self.calls.committed(pending.row.id)
+
+    def _commit_alone(self, pending: _PendingRow) -> None:
+        """One row of a failed batch on its own; should the caller's write be what fails, without it."""
+        try:
+            self._commit_rows([pending])
+        except Exception as exc:
+            if pending.also is None:
+                pending.error = exc
+                return
+            log.warning(
+                "request %s: the caller's write failed (%s); recording the row alone",
+                pending.row.id,
+                type(exc).__name__,
+            )
+            pending.also = None
+            self._commit_alone(pending)
 
     def _commit_rows(self, batch: list[_PendingRow]) -> None:
         def write() -> list[Callable[[], None]]:
