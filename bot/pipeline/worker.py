@@ -87,11 +87,14 @@ class Job:
         assert self.queue is not None and self.item_id is not None
         try:
             if not self.queue.mark(self.item_id, **values):
-                log.warning("work %s was taken over by another replica; not delivering here", self.item_id)
-                self.lost = True
+                self._taken_over()
         except SQLAlchemyError as exc:  # progress notes are best effort; the answer matters more
             log.warning("could not note progress on work %s: %s", self.item_id, type(exc).__name__)
         return not self.lost
+
+    def _taken_over(self) -> None:
+        log.warning("work %s was taken over by another replica; not delivering here", self.item_id)
+        self.lost = True
 
     def placeholder(self, ts: str | None) -> None:
         """A placeholder (or a stream) is on screen: a take-over replaces it."""
@@ -117,10 +120,7 @@ class Job:
             def committed() -> None:
                 self.kept, self.request_id = True, reply.request_id
                 if not owned:
-                    log.warning(
-                        "work %s was taken over by another replica; not delivering here", self.item_id
-                    )
-                    self.lost = True
+                    self._taken_over()
 
             return committed
 
